@@ -1,0 +1,1 @@
+"""Command groups of the ``lab`` CLI (thin: parse, call one function, print)."""

@@ -1,0 +1,91 @@
+"""``lab up``, ``lab down``, ``lab status``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from lab import local
+from lab.config import LabConfig
+from lab.engine import choose_mode
+from lab.progress import Progress
+from lab.tools import install_tools
+
+
+def _components(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add up/down/status."""
+    up = subparsers.add_parser("up", help="bring the lab up (idempotent; a healthy lab is a fast no-op)")
+    up.add_argument("--mode", choices=["auto", "local", "kind"], default=None,
+                    help="auto picks kind when a container engine answers, else local (default: LAB_MODE or auto)")
+    up.add_argument("--components", type=_components, default=local.ALL_COMPONENTS, metavar="A,B",
+                    help=f"local mode: only these components (default: {','.join(local.ALL_COMPONENTS)})")
+    up.add_argument("--dry-run", action="store_true",
+                    help="kind mode: print the full plan (what each step would change) and change nothing")
+    up.add_argument("--manifests-dir", default=None, metavar="DIR",
+                    help="kind mode: install from a local manifest mirror (air-gapped; LAB_MANIFESTS_DIR)")
+    up.set_defaults(handler=run_up)
+
+    down = subparsers.add_parser("down", help="stop what the lab started; data is kept unless --purge")
+    down.add_argument("--purge", action="store_true", help="also delete the lab's data (registry, database)")
+    down.set_defaults(handler=run_down)
+
+    status = subparsers.add_parser("status", help="each component: state, URL, pid, version")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=run_status)
+
+
+def run_up(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
+    """Resolve the mode, make its tools available, then start it."""
+    mode, why = choose_mode(args.mode or config.mode)
+    progress.info(f"mode: {mode} ({why})")
+    if args.manifests_dir:
+        config = dataclasses.replace(config, manifests_dir=str(Path(args.manifests_dir).resolve()))
+    if mode == "kind" or args.dry_run:
+        from lab.provision import up_kind
+
+        return up_kind(config, progress, dry_run=args.dry_run)
+    _, missing = install_tools(config, "local", progress, only=_tools_of(args.components))
+    if missing:
+        for problem in missing:
+            progress.info(f"ERROR: {problem}")
+        return 1
+    statuses = local.up(config, progress, args.components)
+    _print_table([s.as_dict() for s in statuses])
+    return 0
+
+
+def _tools_of(names: tuple[str, ...]) -> list[str]:
+    return [tool for name in names if name in local.COMPONENTS for tool in local.COMPONENTS[name].tools]
+
+
+def run_down(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
+    """Stop the local lab's processes."""
+    stopped = local.down(config, progress, purge=args.purge)
+    progress.info(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    return 0
+
+
+def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
+    """Print status; exit 0 even when stopped (status is a report, not a check: see `lab doctor`)."""
+    rows = [s.as_dict() for s in local.status(config)]
+    if args.json:
+        print(json.dumps({"mode": "local", "home": str(config.home), "components": rows}, indent=2))
+    else:
+        _print_table(rows)
+    return 0
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    columns = ("name", "state", "url", "pid", "version")
+    widths = {c: max(len(c), *(len(str(r[c] if r[c] is not None else "-")) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row[c] if row[c] is not None else "-").ljust(widths[c]) for c in columns))
+        if row["state"] not in ("ready",):
+            print(f"    {row['detail']}")

@@ -1,0 +1,226 @@
+"""The lab's single source of truth: pinned versions, ports, paths and names.
+
+Everything else reads a :class:`LabConfig`. Defaults live here; ``lab.toml`` (in the
+project root or ``$LAB_HOME``) and ``LAB_*`` environment variables override them, in
+that order, in :func:`load_config` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str) -> dict[str, str]:
+    return {"env": name}
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The pinned, mutually compatible version matrix (see README "Version matrix")."""
+
+    # kind v0.31.0 (the kubeflow/manifests pin) is not served by the Go module proxy
+    # this lab must build from offline; v0.32.0 is, and runs the v1.35 node image.
+    kind: str = field(default="v0.32.0", metadata=_env("LAB_KIND_VERSION"))
+    kind_node_image: str = (
+        "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f"
+    )
+    kubernetes: str = "1.35.0"
+    kustomize: str = "v5.7.1"
+    kfp: str = "2.16.0"
+    kfp_sdk: str = "2.17.0"
+    argo_workflows: str = "v3.7.3"
+    mlmd_image: str = "gcr.io/tfx-oss-public/ml_metadata_store_server"
+    mlmd_tag: str = "1.14.0"
+    # The remedy for the metadata-grpc exit-139 crash (failure mode mlmd-segfault).
+    mlmd_fallback_tag: str = field(default="1.13.0", metadata=_env("LAB_MLMD_FALLBACK_TAG"))
+    model_registry: str = "v0.3.8"
+    # The Python client of the same release, so client and server speak one REST version.
+    model_registry_client: str = "0.3.8"
+    kserve: str = "v0.20.0"
+    kserve_sdk: str = "0.21.0"
+    cert_manager: str = "v1.19.4"
+    kubeflow_manifests: str = "26.03"
+    kit: str = field(default="v1.7.0", metadata=_env("LAB_KIT_VERSION"))
+    registry: str = "v3.1.2"
+    registry_image: str = "registry:3.0.0"
+    postgres_major: str = "15"
+    # The KitOps images publish only moving tags; pin the tag and, where known, a digest.
+    kitops_kubeflow_image: str = field(
+        default="ghcr.io/kitops-ml/kitops-kubeflow:v1.7.0", metadata=_env("LAB_KITOPS_KUBEFLOW_IMAGE")
+    )
+    kitops_kserve_image: str = field(
+        default="ghcr.io/kitops-ml/kitops-kserve:v1.7.0", metadata=_env("LAB_KITOPS_KSERVE_IMAGE")
+    )
+    python_image: str = "python:3.11-slim"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Host ports. Every local server binds 127.0.0.1 only."""
+
+    registry: int = field(default=5001, metadata=_env("LAB_REGISTRY_PORT"))
+    database: int = field(default=55432, metadata=_env("LAB_DATABASE_PORT"))
+    model_registry: int = field(default=8082, metadata=_env("LAB_MODEL_REGISTRY_PORT"))
+    model_server: int = field(default=8090, metadata=_env("LAB_MODEL_SERVER_PORT"))
+    kfp_ui: int = field(default=8080, metadata=_env("LAB_KFP_UI_PORT"))
+    model_registry_ui: int = field(default=8084, metadata=_env("LAB_MODEL_REGISTRY_UI_PORT"))
+    object_store: int = field(default=9000, metadata=_env("LAB_OBJECT_STORE_PORT"))
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    """Optional htpasswd basic auth on the lab's OCI registry."""
+
+    username: str = field(default="", metadata=_env("LAB_REGISTRY_USER"))
+    password: str = field(default="", metadata=_env("LAB_REGISTRY_PASSWORD"))
+
+    @property
+    def enabled(self) -> bool:
+        """Auth is on when both a user and a password are configured."""
+        return bool(self.username and self.password)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Kubernetes and lab object names."""
+
+    cluster: str = field(default="kubeflow-lab", metadata=_env("LAB_CLUSTER_NAME"))
+    kubeflow_namespace: str = "kubeflow"
+    kserve_namespace: str = "kserve"
+    cert_manager_namespace: str = "cert-manager"
+    pipeline_namespace: str = field(default="kubeflow", metadata=_env("LAB_PIPELINE_NAMESPACE"))
+    registry_container: str = "kind-registry"
+    storage_container: str = "kitops"
+    docker_config_secret: str = "docker-config"
+    model_registry_auth_secret: str = "model-registry-auth"
+    cosign_secret: str = "cosign-keys"
+    kit_credentials_secret: str = "kit-secret"
+    database_name: str = "model_registry"
+    database_user: str = "lab"
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Everything the lab needs to know, in one typed object."""
+
+    home: Path = field(default=PROJECT_ROOT / ".lab", metadata=_env("LAB_HOME"))
+    mode: str = field(default="auto", metadata=_env("LAB_MODE"))
+    manifests_dir: str = field(default="", metadata=_env("LAB_MANIFESTS_DIR"))
+    start_timeout: float = field(default=60.0, metadata=_env("LAB_START_TIMEOUT"))
+    versions: Versions = field(default_factory=Versions)
+    ports: Ports = field(default_factory=Ports)
+    registry_auth: RegistryAuth = field(default_factory=RegistryAuth)
+    names: Names = field(default_factory=Names)
+
+    @property
+    def bin_dir(self) -> Path:
+        """Where `lab tools install` puts binaries."""
+        return self.home / "bin"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files of the processes the lab started."""
+        return self.home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        """One log file per component."""
+        return self.home / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        """Persistent data (registry blobs, database); kept by `down`, removed by `down --purge`."""
+        return self.home / "data"
+
+    @property
+    def docker_config_dir(self) -> Path:
+        """The docker-style config.json the lab's kit and clients use (``DOCKER_CONFIG``)."""
+        return self.home / "docker"
+
+    @property
+    def registry_host(self) -> str:
+        """``host:port`` of the local registry, always with a port so kit never reads it as local."""
+        return f"127.0.0.1:{self.ports.registry}"
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the setting to fix."""
+
+
+def _coerce(value: Any, target: Any, where: str) -> Any:
+    if target in (int, "int"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be an integer, got {value!r}") from None
+    if target in (float, "float"):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a number, got {value!r}") from None
+    if target in (Path, "Path"):
+        return Path(str(value)).expanduser().resolve()
+    return str(value)
+
+
+def _override(obj: Any, table: dict[str, Any], env: dict[str, str], prefix: str) -> Any:
+    changes: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(obj)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"lab.toml: unknown setting {prefix + key!r}; known: {', '.join(sorted(known))}")
+    for f in dataclasses.fields(obj):
+        current = getattr(obj, f.name)
+        if dataclasses.is_dataclass(current):
+            sub = table.get(f.name, {})
+            if not isinstance(sub, dict):
+                raise ConfigError(f"lab.toml: [{prefix}{f.name}] must be a table")
+            changes[f.name] = _override(current, sub, env, f"{prefix}{f.name}.")
+            continue
+        value: Any = current
+        if f.name in table:
+            value = _coerce(table[f.name], f.type, f"lab.toml {prefix}{f.name}")
+        env_name = f.metadata.get("env")
+        if env_name and env.get(env_name, "") != "":
+            value = _coerce(env[env_name], f.type, f"environment variable {env_name}")
+        changes[f.name] = value
+    return dataclasses.replace(obj, **changes)
+
+
+def env_variable_for(section: str, name: str) -> str:
+    """The ``LAB_*`` variable that overrides ``section.name`` (for error messages)."""
+    cls = {"ports": Ports, "versions": Versions, "names": Names, "registry_auth": RegistryAuth}[section]
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return str(f.metadata.get("env", ""))
+    raise KeyError(f"{section}.{name}")
+
+
+def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None) -> LabConfig:
+    """Build the config: defaults, then ``lab.toml``, then ``LAB_*`` variables."""
+    env = dict(os.environ if env is None else env)
+    candidates = [toml_path] if toml_path else [PROJECT_ROOT / "lab.toml"]
+    if env.get("LAB_HOME"):
+        candidates.append(Path(env["LAB_HOME"]) / "lab.toml")
+    table: dict[str, Any] = {}
+    for path in candidates:
+        if path and path.is_file():
+            try:
+                table = tomllib.loads(path.read_text())
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    config = _override(LabConfig(), table, env, "")
+    if config.mode not in ("auto", "local", "kind"):
+        raise ConfigError(f"LAB_MODE / mode must be auto, local or kind, got {config.mode!r}")
+    ports = dataclasses.asdict(config.ports)
+    for name, port in ports.items():
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"port {name}={port} is out of range; set {env_variable_for('ports', name)}")
+    return config

@@ -1,0 +1,364 @@
+"""The embedded local lab's components: OCI registry, PostgreSQL, Model Registry server.
+
+Each component knows its port, how to prepare its data once, the command that runs it
+in the foreground (the lab detaches it), and the health probe that gates ``up``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import requests
+
+from lab.config import LabConfig, env_variable_for
+from lab.errors import LabError
+from lab.local.processes import OwnedProcess, atomic_write
+from lab.templates import render_template
+from lab.tools import tool_path
+
+HEALTH_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class Health:
+    """Outcome of one health probe."""
+
+    ok: bool
+    detail: str
+
+
+class Component:
+    """A local lab server; subclasses fill in the specifics."""
+
+    name = ""
+    port_setting = ""
+    tools: tuple[str, ...] = ()
+    stop_signal: int = signal.SIGTERM
+
+    def __init__(self, config: LabConfig) -> None:
+        self.config = config
+        self.process = OwnedProcess(
+            self.name, config.run_dir / f"{self.name}.pid", config.log_dir / f"{self.name}.log"
+        )
+
+    @property
+    def port(self) -> int:
+        """The host port (``config.ports.<port_setting>``)."""
+        return int(getattr(self.config.ports, self.port_setting))
+
+    @property
+    def port_variable(self) -> str:
+        """The ``LAB_*`` variable that moves this component to another port."""
+        return env_variable_for("ports", self.port_setting)
+
+    @property
+    def url(self) -> str:
+        """Where clients reach it."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        """This component's persistent data."""
+        return self.config.data_dir / self.name
+
+    def run_as(self) -> str | None:
+        """The unprivileged user to run as, if any."""
+        return None
+
+    def prepare(self) -> None:
+        """One-time and every-start preparation (config files, data directories)."""
+
+    def argv(self) -> list[str]:
+        """The foreground command."""
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        """Environment of the process."""
+        return dict(os.environ)
+
+    def after_start(self) -> None:
+        """Work once the component is healthy (e.g. create a database)."""
+
+    def health(self) -> Health:
+        """Probe the running component."""
+        raise NotImplementedError
+
+    def version(self) -> str:
+        """Version of the binary that runs it."""
+        from lab.tools import inspect_tool, tool_specs
+
+        tool_path(self.config, self.tools[0])  # raises ToolUnavailable with the install command
+        spec = next(s for s in tool_specs(self.config) if s.name == self.tools[0])
+        return inspect_tool(spec, self.config).found
+
+
+class Registry(Component):
+    """The OCI registry (CNCF distribution), loopback only, optional htpasswd auth."""
+
+    name = "registry"
+    port_setting = "registry"
+    tools = ("registry",)
+
+    @property
+    def config_file(self) -> Path:
+        """The rendered registry config."""
+        return self.config.home / "etc" / "registry.yml"
+
+    @property
+    def htpasswd_file(self) -> Path:
+        """The htpasswd file used when auth is on."""
+        return self.config.home / "etc" / "registry.htpasswd"
+
+    def prepare(self) -> None:
+        """Render the config and htpasswd; write the docker config.json the lab's clients use."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        auth = self.config.registry_auth
+        htpasswd = ""
+        if auth.enabled:
+            hashed = bcrypt.hashpw(auth.password.encode(), bcrypt.gensalt(rounds=10)).decode()
+            atomic_write(self.htpasswd_file, f"{auth.username}:{hashed}\n", 0o600)
+            htpasswd = str(self.htpasswd_file)
+        else:
+            self.htpasswd_file.unlink(missing_ok=True)
+        text = render_template(
+            "registry-config.yml.j2", data_dir=self.data_dir, port=self.port, htpasswd_path=htpasswd
+        )
+        atomic_write(self.config_file, text)
+        write_docker_config(self.config)
+
+    def argv(self) -> list[str]:
+        """``registry serve <config>``."""
+        return [str(tool_path(self.config, "registry")), "serve", str(self.config_file)]
+
+    def environment(self) -> dict[str, str]:
+        """Keep the registry's own OpenTelemetry exporter quiet: there is no collector."""
+        return {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
+
+    def health(self) -> Health:
+        """``GET /v2/``: 200, or 401 when auth is on (the registry answers, it wants credentials)."""
+        try:
+            response = requests.get(f"{self.url}/v2/", timeout=HEALTH_TIMEOUT)
+        except requests.RequestException as exc:
+            return Health(False, f"GET {self.url}/v2/ failed: {type(exc).__name__}")
+        expected = {401} if self.config.registry_auth.enabled else {200}
+        if response.status_code in expected:
+            return Health(True, f"GET /v2/ -> {response.status_code}")
+        return Health(False, f"GET {self.url}/v2/ -> {response.status_code}")
+
+
+def write_docker_config(config: LabConfig) -> Path:
+    """Docker-style ``config.json`` with the registry's credentials (0600; used via DOCKER_CONFIG)."""
+    auths: dict[str, dict[str, str]] = {}
+    auth = config.registry_auth
+    if auth.enabled:
+        token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+        for host in (config.registry_host, f"localhost:{config.ports.registry}"):
+            auths[host] = {"auth": token}
+    path = config.docker_config_dir / "config.json"
+    atomic_write(path, json.dumps({"auths": auths}, indent=2) + "\n", 0o600)
+    return path
+
+
+class Database(Component):
+    """A private PostgreSQL instance for the Model Registry (never the system one)."""
+
+    name = "database"
+    port_setting = "database"
+    tools = ("postgres",)
+    # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
+    stop_signal = signal.SIGINT
+    unprivileged_user = "nobody"
+
+    @property
+    def url(self) -> str:
+        """A DSN without the password."""
+        n = self.config.names
+        return f"postgres://{n.database_user}@127.0.0.1:{self.port}/{n.database_name}"
+
+    @property
+    def password_file(self) -> Path:
+        """The generated database password (0600)."""
+        return self.config.home / "etc" / "database.password"
+
+    def password(self) -> str:
+        """The database password, generated on first use."""
+        if not self.password_file.is_file():
+            atomic_write(self.password_file, secrets.token_urlsafe(24), 0o600)
+        return self.password_file.read_text().strip()
+
+    def dsn(self) -> str:
+        """Full DSN for the Model Registry server."""
+        n = self.config.names
+        return (
+            f"postgres://{n.database_user}:{self.password()}@127.0.0.1:{self.port}/"
+            f"{n.database_name}?sslmode=disable"
+        )
+
+    def run_as(self) -> str | None:
+        """PostgreSQL refuses to run as root; run it as an unprivileged user then."""
+        return self.unprivileged_user if os.geteuid() == 0 else None
+
+    def _bin(self, name: str) -> str:
+        return str(tool_path(self.config, "postgres").parent / name)
+
+    def prepare(self) -> None:
+        """``initdb`` once, with password auth, owned by the user that runs the server."""
+        pgdata = self.data_dir / "pgdata"
+        user = self.run_as()
+        if (pgdata / "PG_VERSION").is_file():
+            return
+        shutil.rmtree(pgdata, ignore_errors=True)
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        pwfile = self.config.home / "etc" / ".initdb-password"
+        atomic_write(pwfile, self.password() + "\n", 0o600)
+        try:
+            if user:
+                entry = pwd.getpwnam(user)
+                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+                self._open_path_for(user, pgdata.parent)
+                os.chown(pgdata.parent, entry.pw_uid, entry.pw_gid)
+            argv = [
+                self._bin("initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                self.config.names.database_user,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ]
+            proc = subprocess.run(argv, capture_output=True, text=True, user=user, check=False)
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            shutil.rmtree(pgdata, ignore_errors=True)
+            raise LabError(
+                f"initdb failed for the lab database at {pgdata}", (proc.stdout + proc.stderr).splitlines()[-10:]
+            )
+
+    @staticmethod
+    def _open_path_for(user: str, path: Path) -> None:
+        # The unprivileged server must traverse every parent of its data directory.
+        for parent in [path, *path.parents]:
+            if parent == Path("/"):
+                break
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                if parent.stat().st_uid != 0:
+                    continue
+                os.chmod(parent, mode | 0o001)
+
+    def argv(self) -> list[str]:
+        """``postgres`` on loopback, socket in the data directory (not the system's /run)."""
+        pgdata = self.data_dir / "pgdata"
+        return [
+            self._bin("postgres"),
+            "-D",
+            str(pgdata),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={pgdata}",
+        ]
+
+    def _psql_env(self) -> dict[str, str]:
+        return {**os.environ, "PGPASSWORD": self.password(), "PGCONNECT_TIMEOUT": "3"}
+
+    def health(self) -> Health:
+        """The server accepts an authenticated connection and answers a query."""
+        n = self.config.names
+        argv = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", n.database_user]
+        argv += ["-d", "postgres", "-tAc", "select 1"]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=self._psql_env(), timeout=5)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Health(False, f"psql failed: {exc}")
+        if proc.returncode == 0 and proc.stdout.strip() == "1":
+            return Health(True, "accepts connections")
+        return Health(False, (proc.stderr.strip().splitlines() or ["no answer"])[-1])
+
+    def after_start(self) -> None:
+        """Create the Model Registry database if it does not exist yet."""
+        n = self.config.names
+        base = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", n.database_user, "-d"]
+        env = self._psql_env()
+        check = subprocess.run(
+            [*base, "postgres", "-tAc", f"select 1 from pg_database where datname='{n.database_name}'"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if check.stdout.strip() == "1":
+            return
+        create = subprocess.run(
+            [*base, "postgres", "-c", f'create database "{n.database_name}"'],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if create.returncode != 0:
+            raise LabError(f"could not create database {n.database_name}", create.stderr.splitlines())
+
+    def version(self) -> str:
+        """The server's full version (``postgres --version``)."""
+        proc = subprocess.run([self._bin("postgres"), "--version"], capture_output=True, text=True)
+        match = re.search(r"\(PostgreSQL\) (\S+)", proc.stdout)
+        return match.group(1) if match else ""
+
+
+class ModelRegistryServer(Component):
+    """The Kubeflow Model Registry REST server, embedmd datastore on the lab's PostgreSQL."""
+
+    name = "model-registry"
+    port_setting = "model_registry"
+    tools = ("model-registry",)
+
+    def argv(self) -> list[str]:
+        """``model-registry proxy`` with the embedmd PostgreSQL datastore."""
+        return [
+            str(tool_path(self.config, "model-registry")),
+            "proxy",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--datastore-type",
+            "embedmd",
+            "--embedmd-database-type",
+            "postgres",
+            "--embedmd-database-dsn",
+            Database(self.config).dsn(),
+        ]
+
+    def health(self) -> Health:
+        """``GET /readyz/health``."""
+        try:
+            response = requests.get(f"{self.url}/readyz/health", timeout=HEALTH_TIMEOUT)
+        except requests.RequestException as exc:
+            return Health(False, f"GET {self.url}/readyz/health failed: {type(exc).__name__}")
+        if response.status_code == 200:
+            return Health(True, "GET /readyz/health -> 200")
+        return Health(False, f"GET {self.url}/readyz/health -> {response.status_code}: {response.text[:200]}")
+
+
+COMPONENTS: dict[str, type[Component]] = {
+    "registry": Registry,
+    "database": Database,
+    "model-registry": ModelRegistryServer,
+}

@@ -1,0 +1,24 @@
+"""Rendering of the project's jinja2 templates (``templates/``), values only from the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+from lab.config import PROJECT_ROOT
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_template(name: str, **values: Any) -> str:
+    """Render ``templates/<name>``; a missing value is an error, never an empty string."""
+    return _environment.get_template(name).render(**values)

@@ -1,0 +1,348 @@
+"""Pinned tools the lab needs, found or obtained under ``$LAB_HOME/bin``.
+
+For each tool: use one already present at the pinned version; else download the pinned
+release and verify its sha256; else build or install it through the offline path
+(Go module proxy or Debian packages). A tool that cannot be obtained gives one line
+naming the tool, every path tried and what to install.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from lab.config import LabConfig
+from lab.errors import LabError
+from lab.progress import Progress
+from lab.tools.sources import (
+    DebianPackages,
+    GoInstall,
+    GoWrapperBuild,
+    ReleaseDownload,
+    SourceUnavailable,
+    link_into,
+)
+
+
+class Source(Protocol):
+    """Something that can obtain a tool (see :mod:`lab.tools.sources`)."""
+
+    def describe(self, version: str) -> str:
+        """How this source would obtain the tool."""
+        ...
+
+    def obtain(self, version: str, bin_dir: Path, name: str) -> Path:
+        """Install the tool into ``bin_dir`` or raise SourceUnavailable."""
+        ...
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool, its pinned version, how to read its version and where to get it."""
+
+    name: str
+    version: str
+    modes: frozenset[str]
+    version_argv: tuple[str, ...]
+    # Tools in a Debian package match on the major version; Go-built ones on the exact tag.
+    match_major_only: bool = False
+    system_paths: tuple[str, ...] = ()
+    sources: tuple[Source, ...] = ()
+    remedy: str = ""
+    # Further binaries of the same package linked beside the main one (postgres' initdb, pg_ctl...).
+    companions: tuple[str, ...] = ()
+
+
+@dataclass
+class ToolStatus:
+    """What `lab tools list` shows for one tool."""
+
+    name: str
+    pinned: str
+    found: str = ""
+    path: str = ""
+    source: str = ""
+    ok: bool = False
+    tried: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form."""
+        return {
+            "name": self.name,
+            "pinned": self.pinned,
+            "found": self.found,
+            "path": self.path,
+            "source": self.source,
+            "ok": self.ok,
+        }
+
+
+class ToolUnavailable(LabError):
+    """A tool that none of its sources could provide."""
+
+
+def _arch() -> str:
+    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine().lower()
+    )
+
+
+def _goarch() -> str:
+    return {"x86_64": "amd64", "arm64": "arm64"}.get(_arch(), _arch())
+
+
+def tool_specs(config: LabConfig) -> list[ToolSpec]:
+    """Every tool the lab knows, pinned from the config's version matrix."""
+    v = config.versions
+    pg_bin = f"/usr/lib/postgresql/{v.postgres_major}/bin"
+    return [
+        ToolSpec(
+            name="registry",
+            version=v.registry,
+            modes=frozenset({"local"}),
+            version_argv=("--version",),
+            sources=(
+                GoInstall("github.com/distribution/distribution/v3/cmd/registry", "registry"),
+                DebianPackages(("docker-registry",), "/usr/bin/docker-registry"),
+            ),
+            remedy="install Go (go.dev/dl) or `apt-get install docker-registry`",
+        ),
+        ToolSpec(
+            name="postgres",
+            version=v.postgres_major,
+            modes=frozenset({"local"}),
+            version_argv=("--version",),
+            match_major_only=True,
+            system_paths=(f"{pg_bin}/postgres",),
+            sources=(DebianPackages((f"postgresql-{v.postgres_major}",), f"{pg_bin}/postgres"),),
+            companions=("initdb", "pg_ctl", "pg_isready", "psql", "createdb"),
+            remedy=f"apt-get install postgresql-{v.postgres_major}",
+        ),
+        ToolSpec(
+            name="kit",
+            version=v.kit,
+            modes=frozenset({"local", "kind"}),
+            version_argv=("version",),
+            sources=(
+                ReleaseDownload(
+                    url="https://github.com/kitops-ml/kitops/releases/download/{version}/"
+                    f"kitops-linux-{_arch()}.tar.gz",
+                    checksums_url="https://github.com/kitops-ml/kitops/releases/download/{version}/"
+                    "kitops_{version}_checksums.txt",
+                    member="kit",
+                ),
+                # The module's binary is named after the module (kitops); it is installed as kit.
+                GoInstall("github.com/kitops-ml/kitops", "kitops"),
+            ),
+            remedy="install kit from https://kitops.org/docs/cli/installation/ into $LAB_HOME/bin",
+        ),
+        ToolSpec(
+            name="model-registry",
+            version=v.model_registry,
+            modes=frozenset({"local"}),
+            version_argv=(),
+            sources=(
+                GoWrapperBuild(
+                    module="github.com/kubeflow/model-registry",
+                    main_package="github.com/kubeflow/model-registry/cmd",
+                    replaces=(
+                        "github.com/kubeflow/model-registry/pkg/openapi",
+                        "github.com/kubeflow/model-registry/catalog/pkg/openapi",
+                    ),
+                ),
+            ),
+            remedy="build it where the Go module proxy serves github.com/kubeflow/model-registry, "
+            "then copy the binary to $LAB_HOME/bin/model-registry",
+        ),
+        ToolSpec(
+            name="kind",
+            version=v.kind,
+            modes=frozenset({"kind"}),
+            version_argv=("version",),
+            sources=(
+                ReleaseDownload(
+                    url=f"https://kind.sigs.k8s.io/dl/{{version}}/kind-linux-{_goarch()}",
+                    checksums_url=f"https://kind.sigs.k8s.io/dl/{{version}}/kind-linux-{_goarch()}.sha256sum",
+                ),
+                GoInstall("sigs.k8s.io/kind", "kind"),
+            ),
+            remedy="install Go, or download kind from https://kind.sigs.k8s.io/docs/user/quick-start/",
+        ),
+        ToolSpec(
+            name="kustomize",
+            version=v.kustomize,
+            modes=frozenset({"kind"}),
+            version_argv=("version",),
+            sources=(GoInstall("sigs.k8s.io/kustomize/kustomize/v5", "kustomize"),),
+            remedy="install Go, or kustomize from https://kubectl.docs.kubernetes.io/installation/kustomize/",
+        ),
+        ToolSpec(
+            name="kubectl",
+            version=f"v{v.kubernetes}",
+            modes=frozenset({"kind"}),
+            version_argv=("version", "--client", "-o", "json"),
+            # kubectl supports one minor version of skew either way; any v1.x client on PATH is
+            # used (its version is shown), and the pinned release is downloaded where none is.
+            match_major_only=True,
+            sources=(
+                ReleaseDownload(
+                    url=f"https://dl.k8s.io/release/{{version}}/bin/linux/{_goarch()}/kubectl",
+                    checksums_url=f"https://dl.k8s.io/release/{{version}}/bin/linux/{_goarch()}/kubectl.sha256",
+                ),
+            ),
+            remedy="install kubectl: https://kubernetes.io/docs/tasks/tools/",
+        ),
+    ]
+
+
+_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def read_version(spec: ToolSpec, path: Path) -> str:
+    """Ask the binary its version, falling back to the stamp the lab wrote when it built it."""
+    stamp = path.parent / f".{spec.name}.json"
+    if spec.version_argv:
+        try:
+            out = subprocess.run(
+                [str(path), *spec.version_argv], capture_output=True, text=True, timeout=20, check=False
+            )
+            text = out.stdout + out.stderr
+            if spec.name == "kubectl" and out.stdout.strip().startswith("{"):
+                text = json.loads(out.stdout)["clientVersion"]["gitVersion"]
+            match = _VERSION_RE.search(text)
+            if match:
+                return match.group(0) if match.group(0).startswith("v") else match.group(0)
+        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError):
+            pass
+    if stamp.is_file():
+        return str(json.loads(stamp.read_text()).get("version", ""))
+    return ""
+
+
+def version_matches(spec: ToolSpec, found: str) -> bool:
+    """Exact tag match, or major (postgres) / major version family (kubectl) where declared."""
+    if not found:
+        return False
+    want, have = spec.version.lstrip("v"), found.lstrip("v")
+    if spec.match_major_only:
+        return have.split(".")[0] == want.split(".")[0]
+    return have == want or have.startswith(want + "-")
+
+
+def _write_stamp(spec: ToolSpec, bin_dir: Path, source: str) -> None:
+    stamp = bin_dir / f".{spec.name}.json"
+    stamp.write_text(json.dumps({"version": spec.version, "source": source}))
+
+
+def _stamp_source(spec: ToolSpec, bin_dir: Path) -> str:
+    stamp = bin_dir / f".{spec.name}.json"
+    if stamp.is_file():
+        return str(json.loads(stamp.read_text()).get("source", ""))
+    return ""
+
+
+def _candidates(spec: ToolSpec, bin_dir: Path) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = [(bin_dir / spec.name, "lab bin")]
+    on_path = shutil.which(spec.name)
+    if on_path:
+        found.append((Path(on_path), "PATH"))
+    found.extend((Path(p), "system") for p in spec.system_paths)
+    return found
+
+
+def inspect_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
+    """Find the tool without installing anything."""
+    status = ToolStatus(spec.name, spec.version)
+    for path, where in _candidates(spec, config.bin_dir):
+        status.tried.append(str(path))
+        if not path.exists():
+            continue
+        found = read_version(spec, path)
+        if version_matches(spec, found):
+            status.found, status.path, status.ok = found, str(path), True
+            status.source = _stamp_source(spec, config.bin_dir) if where == "lab bin" else where
+            return status
+        if not status.found:
+            status.found, status.path = found or "unknown", str(path)
+    return status
+
+
+def ensure_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
+    """Make the pinned tool available under ``$LAB_HOME/bin`` (a no-op when it already is)."""
+    bin_dir = config.bin_dir
+    status = inspect_tool(spec, config)
+    if status.ok:
+        if Path(status.path).parent != bin_dir:
+            link_into(bin_dir, spec.name, Path(status.path))
+            status.path = str(bin_dir / spec.name)
+        _link_companions(spec, Path(status.path), bin_dir)
+        return status
+    reasons = [f"{path}: {'absent' if not Path(path).exists() else 'wrong version'}" for path in status.tried]
+    for source in spec.sources:
+        try:
+            path = source.obtain(spec.version, bin_dir, spec.name)
+        except SourceUnavailable as exc:
+            reasons.append(f"{source.describe(spec.version)}: {exc}")
+            continue
+        found = read_version(spec, path) or spec.version
+        if not version_matches(spec, found) and spec.version_argv:
+            reasons.append(f"{source.describe(spec.version)}: produced version {found}")
+            continue
+        source_name = type(source).__name__
+        _write_stamp(spec, bin_dir, source_name)
+        _link_companions(spec, path, bin_dir)
+        return ToolStatus(spec.name, spec.version, found, str(path), source_name, True, status.tried)
+    raise ToolUnavailable(
+        f"{spec.name} {spec.version} could not be obtained; tried: {'; '.join(reasons)}. "
+        f"To fix: {spec.remedy}"
+    )
+
+
+def _link_companions(spec: ToolSpec, path: Path, bin_dir: Path) -> None:
+    real = path.resolve().parent
+    for companion in spec.companions:
+        if (real / companion).exists() and not (bin_dir / companion).exists():
+            link_into(bin_dir, companion, real / companion)
+
+
+def specs_for_mode(config: LabConfig, mode: str) -> list[ToolSpec]:
+    """The tools a mode needs (``all`` for every tool)."""
+    return [s for s in tool_specs(config) if mode == "all" or mode in s.modes]
+
+
+def install_tools(
+    config: LabConfig, mode: str, progress: Progress, only: list[str] | None = None
+) -> tuple[list[ToolStatus], list[ToolUnavailable]]:
+    """Ensure every tool of ``mode``; returns what is installed and what could not be."""
+    done: list[ToolStatus] = []
+    missing: list[ToolUnavailable] = []
+    for spec in specs_for_mode(config, mode):
+        if only and spec.name not in only:
+            continue
+        try:
+            with progress.step(f"tool {spec.name} {spec.version}"):
+                done.append(ensure_tool(spec, config))
+        except ToolUnavailable as exc:
+            missing.append(exc)
+    return done, missing
+
+
+def tool_path(config: LabConfig, name: str) -> Path:
+    """Path of an installed tool, or a ToolUnavailable naming the command that installs it."""
+    spec = next((s for s in tool_specs(config) if s.name == name), None)
+    if spec is None:
+        raise KeyError(name)
+    status = inspect_tool(spec, config)
+    if not status.ok:
+        mode = sorted(spec.modes)[0]
+        raise ToolUnavailable(
+            f"{name} {spec.version} is not installed (found: {status.found or 'none'}); "
+            f"run `lab tools install --mode {mode}`"
+        )
+    return Path(status.path)

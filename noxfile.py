@@ -1,0 +1,64 @@
+"""Nox sessions: thin wrappers over the `lab` CLI and pytest."""
+
+from __future__ import annotations
+
+import shutil
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite against real local services (tools are installed first)."""
+    _install(session, "pipeline", "test")
+    # Installs what it can; tools this machine cannot obtain are reported and their tests skip.
+    session.run("lab", "tools", "install", "--mode", "all", "--allow-missing")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff and mypy on the lab package."""
+    _install(session, "pipeline", "lint")
+    session.run("ruff", "check", "lab", "tests", "noxfile.py")
+    session.run("mypy", "lab")
+
+
+@nox.session(python=PYTHON)
+def up(session: nox.Session) -> None:
+    """Bring the lab up (auto mode unless --mode is given after --)."""
+    _install(session, "pipeline")
+    session.run("lab", "up", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def down(session: nox.Session) -> None:
+    """Stop the lab (pass -- --purge to delete its data)."""
+    _install(session)
+    session.run("lab", "down", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def status(session: nox.Session) -> None:
+    """Show the lab's components."""
+    _install(session)
+    session.run("lab", "status", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def e2e(session: nox.Session) -> None:
+    """The cluster tier: provision kind and run the chain on it (needs Docker)."""
+    if not (shutil.which("docker") or shutil.which("podman")):
+        session.skip("no container engine on PATH: the cluster tier needs Docker or Podman")
+    _install(session, "pipeline", "test")
+    session.run("lab", "tools", "install", "--mode", "kind")
+    session.run("pytest", "tests/e2e", "-m", "cluster", *session.posargs)

@@ -1,0 +1,88 @@
+"""Shared fixtures: isolated lab homes on free loopback ports, with the real pinned tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import local
+from lab.config import PROJECT_ROOT, LabConfig, load_config
+from lab.local.processes import free_port
+from lab.progress import Progress
+from lab.tools import ToolUnavailable, ensure_tool, tool_specs
+
+# Tools are built once into the project's own bin (what `nox -s tests` runs
+# `lab tools install` for); each test home links to it instead of rebuilding.
+SHARED_HOME = Path(os.environ.get("LAB_TEST_TOOLS_HOME", PROJECT_ROOT / ".lab"))
+
+
+def make_home() -> Path:
+    """A fresh LAB_HOME that PostgreSQL's unprivileged user can traverse."""
+    home = Path(tempfile.mkdtemp(prefix="lab-test-", dir="/tmp"))
+    home.chmod(0o755)
+    (home / "bin").symlink_to(SHARED_HOME / "bin", target_is_directory=True)
+    return home
+
+
+def make_config(home: Path, **env: str) -> LabConfig:
+    """A config for ``home`` with every port moved to a free one."""
+    ports = {
+        "LAB_REGISTRY_PORT": str(free_port()),
+        "LAB_DATABASE_PORT": str(free_port()),
+        "LAB_MODEL_REGISTRY_PORT": str(free_port()),
+        "LAB_MODEL_SERVER_PORT": str(free_port()),
+    }
+    return load_config(env={"LAB_HOME": str(home), **ports, **env})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_tools() -> dict[str, str]:
+    """Make the local-mode tools available once; returns why each missing tool is missing."""
+    (SHARED_HOME / "bin").mkdir(parents=True, exist_ok=True)
+    config = load_config(env={"LAB_HOME": str(SHARED_HOME)})
+    missing: dict[str, str] = {}
+    for spec in tool_specs(config):
+        if "local" not in spec.modes:
+            continue
+        try:
+            ensure_tool(spec, config)
+        except ToolUnavailable as exc:
+            missing[spec.name] = str(exc)
+    return missing
+
+
+@pytest.fixture
+def require_tool(shared_tools: dict[str, str]):
+    """Skip (with the resolver's own one-line reason) when a pinned tool cannot be had here."""
+
+    def check(name: str) -> None:
+        if name in shared_tools:
+            pytest.skip(shared_tools[name])
+
+    return check
+
+
+@pytest.fixture
+def lab_home() -> Iterator[Path]:
+    """A throwaway LAB_HOME; anything the lab started in it is stopped afterwards."""
+    home = make_home()
+    yield home
+    local.down(make_config(home), Progress(quiet=True))
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def lab_config(lab_home: Path) -> LabConfig:
+    """Config for the throwaway home on free ports."""
+    return make_config(lab_home)
+
+
+@pytest.fixture
+def quiet() -> Progress:
+    """A progress printer that prints nothing."""
+    return Progress(quiet=True)

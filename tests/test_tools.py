@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab.config import load_config
+from lab.progress import Progress
+from lab.tools import ToolSpec, ToolUnavailable, ensure_tool, install_tools, specs_for_mode
+from lab.tools.sources import GoInstall, GoWrapperBuild, expected_sha256
+from tests.conftest import SHARED_HOME, make_home
+
+
+def run_lab(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAB_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, env=env)
+
+
+def test_tools_list_shows_pinned_found_path_and_source() -> None:
+    proc = run_lab("tools", "list", "--mode", "local", "--json", home=SHARED_HOME)
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["name"]: row for row in json.loads(proc.stdout)}
+    assert set(rows) == {"registry", "postgres", "kit", "model-registry"}
+    registry = rows["registry"]
+    assert registry["ok"] and registry["found"].lstrip("v") == registry["pinned"].lstrip("v")
+    assert registry["path"] == str(SHARED_HOME / "bin" / "registry")
+    assert registry["source"] in {"GoInstall", "DebianPackages"}
+
+
+def test_second_install_is_a_no_op() -> None:
+    config = load_config(env={"LAB_HOME": str(SHARED_HOME)})
+    binary = SHARED_HOME / "bin" / "registry"
+    before = binary.stat().st_mtime_ns
+    done, _ = install_tools(config, "local", Progress(quiet=True), only=["registry", "postgres"])
+    assert [t.name for t in done] == ["registry", "postgres"]
+    assert binary.stat().st_mtime_ns == before, "an installed tool was rebuilt"
+
+
+def test_an_unobtainable_tool_is_one_line_naming_paths_tried_and_remedy() -> None:
+    home = make_home()
+    config = load_config(env={"LAB_HOME": str(home)})
+    spec = ToolSpec(
+        name="nonesuch",
+        version="v0.0.1",
+        modes=frozenset({"local"}),
+        version_argv=("--version",),
+        # A real `go install` of a module that no proxy serves: the offline path's own failure.
+        sources=(GoInstall("example.invalid/nonesuch", "nonesuch"),),
+        remedy="install nonesuch by hand",
+    )
+    with pytest.raises(ToolUnavailable) as caught:
+        ensure_tool(spec, config)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("nonesuch v0.0.1 could not be obtained; tried: ")
+    assert f"{home}/bin/nonesuch: absent" in message
+    assert "go install example.invalid/nonesuch@v0.0.1" in message
+    assert message.endswith("To fix: install nonesuch by hand")
+    assert not (home / "bin" / "nonesuch").exists()
+
+
+def test_tools_install_reports_missing_tools_and_exits_nonzero() -> None:
+    home = make_home()
+    proc = run_lab("tools", "install", "--mode", "local", "registry", "postgres", "nonesuch", home=home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # unknown names are simply not selected
+    proc = run_lab("tools", "install", "--mode", "local", home=home)
+    missing = [line for line in proc.stdout.splitlines() if line.startswith("ERROR: ")]
+    assert (proc.returncode == 1) == bool(missing)
+    for line in missing:
+        assert "could not be obtained; tried:" in line and "To fix:" in line
+
+
+def test_model_registry_wrapper_module_replaces_nested_modules() -> None:
+    config = load_config(env={})
+    spec = next(s for s in specs_for_mode(config, "local") if s.name == "model-registry")
+    source = spec.sources[0]
+    assert isinstance(source, GoWrapperBuild)
+    files = source.wrapper_files(config.versions.model_registry)
+    go_mod = files["go.mod"]
+    for nested in ("github.com/kubeflow/model-registry/pkg/openapi",
+                   "github.com/kubeflow/model-registry/catalog/pkg/openapi"):
+        assert f"replace {nested} => {nested} {config.versions.model_registry}" in go_mod
+    assert f"github.com/kubeflow/model-registry {config.versions.model_registry}" in go_mod
+    assert 'import "github.com/kubeflow/model-registry/cmd"' in files["main.go"]
+
+
+def test_release_checksum_lookup() -> None:
+    sums = "abc123  kitops-linux-x86_64.tar.gz\ndef456  kitops-darwin-arm64.tar.gz\n"
+    assert expected_sha256(sums, "kitops-linux-x86_64.tar.gz") == "abc123"
+    assert expected_sha256("feedbeef\n", "kind-linux-amd64") == "feedbeef"
