@@ -40,6 +40,9 @@ class Versions:
     mlmd_tag: str = "1.14.0"
     # The remedy for the metadata-grpc exit-139 crash (failure mode mlmd-segfault).
     mlmd_fallback_tag: str = field(default="1.13.0", metadata=_env("LAB_MLMD_FALLBACK_TAG"))
+    # Empty keeps KFP's own metadata server tag; set it (usually to mlmd_fallback_tag) to pin
+    # ml_metadata_store_server by kustomize patch in cluster mode, so a re-run keeps the remedy.
+    mlmd_pin: str = field(default="", metadata=_env("LAB_MLMD_PIN"))
     model_registry: str = "v0.3.8"
     # The Python client of the same release, so client and server speak one REST version.
     model_registry_client: str = "0.3.8"
@@ -114,6 +117,8 @@ class LabConfig:
     mode: str = field(default="auto", metadata=_env("LAB_MODE"))
     manifests_dir: str = field(default="", metadata=_env("LAB_MANIFESTS_DIR"))
     start_timeout: float = field(default=60.0, metadata=_env("LAB_START_TIMEOUT"))
+    # Cluster-mode waits (first image pulls of KFP alone take minutes on a fresh node).
+    cluster_timeout: float = field(default=900.0, metadata=_env("LAB_CLUSTER_TIMEOUT"))
     versions: Versions = field(default_factory=Versions)
     ports: Ports = field(default_factory=Ports)
     registry_auth: RegistryAuth = field(default_factory=RegistryAuth)

@@ -1,0 +1,85 @@
+"""The container engine kind runs on (Docker, or Podman through kind's podman provider)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from lab.errors import CommandFailed, LabError
+
+ENGINES = ("docker", "podman")
+
+
+class EngineUnavailable(LabError):
+    """No container engine answers (failure mode docker-missing)."""
+
+
+@dataclass(frozen=True)
+class ContainerEngine:
+    """A container engine CLI that answered ``info``."""
+
+    binary: str
+    version: str
+
+    @property
+    def name(self) -> str:
+        """``docker`` or ``podman`` (what kind's KIND_EXPERIMENTAL_PROVIDER expects)."""
+        return "podman" if self.binary.endswith("podman") else "docker"
+
+    def run(self, *args: str, timeout: float = 120.0, check: bool = True) -> str:
+        """Run an engine command and return its stdout; a failure carries the command output."""
+        argv = [self.binary, *args]
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise CommandFailed(argv, -1, f"timed out after {timeout:.0f}s\n{exc.stderr or ''}") from None
+        if check and out.returncode != 0:
+            raise CommandFailed(argv, out.returncode, out.stdout + out.stderr)
+        return out.stdout
+
+    def succeeds(self, *args: str, timeout: float = 60.0) -> bool:
+        """Whether an engine command exits 0 (for existence checks such as ``inspect``)."""
+        argv = [self.binary, *args]
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=timeout, check=False).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+
+def probe_engines(timeout: float = 20.0) -> tuple[ContainerEngine | None, list[str]]:
+    """The first engine whose ``info`` succeeds, and what each attempt answered."""
+    evidence: list[str] = []
+    for name in ENGINES:
+        binary = shutil.which(name)
+        if not binary:
+            evidence.append(f"{name}: not on PATH")
+            continue
+        try:
+            out = subprocess.run(
+                [binary, "info", "--format", "{{.ServerVersion}}"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            evidence.append(f"{binary} info: no answer within {timeout:.0f}s")
+            continue
+        if out.returncode == 0:
+            return ContainerEngine(binary, out.stdout.strip()), evidence
+        answer = (out.stderr or out.stdout).strip().splitlines()
+        evidence.append(f"{binary} info: exit {out.returncode}: {answer[-1] if answer else 'no output'}")
+    return None, evidence
+
+
+def require_engine(timeout: float = 20.0) -> ContainerEngine:
+    """The reachable engine, or EngineUnavailable with each attempt as evidence."""
+    engine, evidence = probe_engines(timeout)
+    if engine is None:
+        raise EngineUnavailable(
+            "no container engine answers: start Docker (or Podman) and re-run, "
+            "or use `lab up --mode local`",
+            evidence,
+        )
+    return engine
