@@ -180,7 +180,9 @@ def _override(obj: Any, table: dict[str, Any], env: dict[str, str], prefix: str)
     known = {f.name for f in dataclasses.fields(obj)}
     for key in table:
         if key not in known:
-            raise ConfigError(f"lab.toml: unknown setting {prefix + key!r}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"lab.toml: unknown setting {prefix + key!r}; known: {', '.join(sorted(known))}"
+            )
     for f in dataclasses.fields(obj):
         current = getattr(obj, f.name)
         if dataclasses.is_dataclass(current):

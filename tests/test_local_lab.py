@@ -42,11 +42,15 @@ def test_up_status_down_leaves_no_process(lab_config: LabConfig, quiet: Progress
     assert statuses[0].url == f"http://127.0.0.1:{lab_config.ports.registry}"
 
     # The CLI sees the same lab.
-    env = {**os.environ, "LAB_HOME": str(lab_config.home),
-           "LAB_REGISTRY_PORT": str(lab_config.ports.registry),
-           "LAB_DATABASE_PORT": str(lab_config.ports.database)}
-    proc = subprocess.run([sys.executable, "-m", "lab", "status", "--json"], capture_output=True, text=True,
-                          env=env, check=True)
+    env = {
+        **os.environ,
+        "LAB_HOME": str(lab_config.home),
+        "LAB_REGISTRY_PORT": str(lab_config.ports.registry),
+        "LAB_DATABASE_PORT": str(lab_config.ports.database),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "lab", "status", "--json"], capture_output=True, text=True, env=env, check=True
+    )
     report = {c["name"]: c for c in json.loads(proc.stdout)["components"]}
     assert report["registry"]["state"] == "ready" and report["database"]["state"] == "ready"
     assert report["registry"]["version"].lstrip("v") == lab_config.versions.registry.lstrip("v")

@@ -85,8 +85,11 @@ def test_model_registry_client_round_trip_against_the_real_server(
         "http://127.0.0.1", lab_config.ports.model_registry, author="lab-tests", is_secure=False
     )
     model = registry.register_model(
-        "round-trip", "kit://127.0.0.1:5001/lab/model@sha256:" + "0" * 64,
-        version="v1", model_format_name="sklearn", model_format_version="1",
+        "round-trip",
+        "kit://127.0.0.1:5001/lab/model@sha256:" + "0" * 64,
+        version="v1",
+        model_format_name="sklearn",
+        model_format_version="1",
     )
     again = registry.get_registered_model("round-trip")
     assert again is not None and again.id == model.id
@@ -108,8 +111,11 @@ def test_kit_push_and_pull_through_the_real_registry(
     work.mkdir()
     (work / "model.joblib").write_bytes(os.urandom(2048))
     (work / "Kitfile").write_text("manifestVersion: 1.0\npackage:\n  name: t\nmodel:\n  path: model.joblib\n")
-    env = {**os.environ, "DOCKER_CONFIG": str(lab_config.docker_config_dir),
-           "KITOPS_HOME": str(tmp_path / "kitops-home")}
+    env = {
+        **os.environ,
+        "DOCKER_CONFIG": str(lab_config.docker_config_dir),
+        "KITOPS_HOME": str(tmp_path / "kitops-home"),
+    }
     ref = f"{lab_config.registry_host}/lab/kit-test:v1"
     subprocess.run([kit, "pack", str(work), "-t", ref], check=True, env=env)
     subprocess.run([kit, "push", ref, "--plain-http"], check=True, env=env)

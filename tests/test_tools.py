@@ -81,8 +81,10 @@ def test_model_registry_wrapper_module_replaces_nested_modules() -> None:
     assert isinstance(source, GoWrapperBuild)
     files = source.wrapper_files(config.versions.model_registry)
     go_mod = files["go.mod"]
-    for nested in ("github.com/kubeflow/model-registry/pkg/openapi",
-                   "github.com/kubeflow/model-registry/catalog/pkg/openapi"):
+    for nested in (
+        "github.com/kubeflow/model-registry/pkg/openapi",
+        "github.com/kubeflow/model-registry/catalog/pkg/openapi",
+    ):
         assert f"replace {nested} => {nested} {config.versions.model_registry}" in go_mod
     assert f"github.com/kubeflow/model-registry {config.versions.model_registry}" in go_mod
     assert 'import "github.com/kubeflow/model-registry/cmd"' in files["main.go"]

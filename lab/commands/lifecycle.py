@@ -21,14 +21,30 @@ def _components(text: str) -> tuple[str, ...]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add up/down/status."""
     up = subparsers.add_parser("up", help="bring the lab up (idempotent; a healthy lab is a fast no-op)")
-    up.add_argument("--mode", choices=["auto", "local", "kind"], default=None,
-                    help="auto picks kind when a container engine answers, else local (default: LAB_MODE or auto)")
-    up.add_argument("--components", type=_components, default=local.ALL_COMPONENTS, metavar="A,B",
-                    help=f"local mode: only these components (default: {','.join(local.ALL_COMPONENTS)})")
-    up.add_argument("--dry-run", action="store_true",
-                    help="kind mode: print the full plan (what each step would change) and change nothing")
-    up.add_argument("--manifests-dir", default=None, metavar="DIR",
-                    help="kind mode: install from a local manifest mirror (air-gapped; LAB_MANIFESTS_DIR)")
+    up.add_argument(
+        "--mode",
+        choices=["auto", "local", "kind"],
+        default=None,
+        help="auto picks kind when a container engine answers, else local (default: LAB_MODE or auto)",
+    )
+    up.add_argument(
+        "--components",
+        type=_components,
+        default=local.ALL_COMPONENTS,
+        metavar="A,B",
+        help=f"local mode: only these components (default: {','.join(local.ALL_COMPONENTS)})",
+    )
+    up.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="kind mode: print the full plan (what each step would change) and change nothing",
+    )
+    up.add_argument(
+        "--manifests-dir",
+        default=None,
+        metavar="DIR",
+        help="kind mode: install from a local manifest mirror (air-gapped; LAB_MANIFESTS_DIR)",
+    )
     up.set_defaults(handler=run_up)
 
     down = subparsers.add_parser("down", help="stop what the lab started; data is kept unless --purge")

@@ -19,10 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = tools.add_subparsers(dest="tools_command", metavar="ACTION", required=True)
 
     install = actions.add_parser("install", help="make every tool the mode needs available (idempotent)")
-    install.add_argument("--mode", choices=MODES, default=None, help="which mode's tools (default: LAB_MODE/auto)")
+    install.add_argument(
+        "--mode", choices=MODES, default=None, help="which mode's tools (default: LAB_MODE/auto)"
+    )
     install.add_argument("names", nargs="*", help="only these tools")
-    install.add_argument("--allow-missing", action="store_true",
-                         help="report tools that cannot be obtained here but exit 0 (restricted machines, CI)")
+    install.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="report tools that cannot be obtained here but exit 0 (restricted machines, CI)",
+    )
     install.set_defaults(handler=run_install)
 
     listing = actions.add_parser("list", help="name, pinned version, found version, path, source")

@@ -111,14 +111,16 @@ def start_component(component: Component, timeout: float) -> None:
     if not health.ok:
         died = proc.pid() is None
         proc.stop(stop_signal=component.stop_signal)
-        reason = "exited during start-up" if died else f"was not healthy after {timeout:.0f}s ({health.detail})"
-        raise LabError(
-            f"{component.name} {reason}; log {proc.log_file} ends with:", log_tail(proc.log_file)
+        reason = (
+            "exited during start-up" if died else f"was not healthy after {timeout:.0f}s ({health.detail})"
         )
+        raise LabError(f"{component.name} {reason}; log {proc.log_file} ends with:", log_tail(proc.log_file))
     component.after_start()
 
 
-def up(config: LabConfig, progress: Progress, names: tuple[str, ...] = ALL_COMPONENTS) -> list[ComponentStatus]:
+def up(
+    config: LabConfig, progress: Progress, names: tuple[str, ...] = ALL_COMPONENTS
+) -> list[ComponentStatus]:
     """Bring the local lab up; a healthy lab is left untouched."""
     for component in components(config, names):
         with progress.step(f"{component.name} on 127.0.0.1:{component.port}"):

@@ -245,7 +245,8 @@ class Database(Component):
         if proc.returncode != 0:
             shutil.rmtree(pgdata, ignore_errors=True)
             raise LabError(
-                f"initdb failed for the lab database at {pgdata}", (proc.stdout + proc.stderr).splitlines()[-10:]
+                f"initdb failed for the lab database at {pgdata}",
+                (proc.stdout + proc.stderr).splitlines()[-10:],
             )
 
     @staticmethod

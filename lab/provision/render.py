@@ -1,0 +1,187 @@
+"""Every manifest the lab applies, rendered without a cluster.
+
+Upstream manifests are never copied into the project: the lab writes small kustomize
+overlays (``templates/kind-overlays/``) that point at the pinned upstream trees (remote refs
+or the staged mirror), builds them with kustomize and adds the few objects it owns
+(the kit:// storage container, the registry ConfigMap, the pipeline secrets).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.config import LabConfig
+from lab.errors import CommandFailed, LabError
+from lab.provision.files import FileSpec, apply_files, render_template
+from lab.provision.sources import ManifestSources, stage_mirror
+from lab.provision.workspace import Workspace
+from lab.tools import ToolUnavailable, tool_path
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A lab overlay: its directory name and the upstream trees it lists as resources."""
+
+    name: str
+    # (template variable, upstream key, path inside the upstream repository)
+    resources: tuple[tuple[str, str, str], ...]
+
+
+OVERLAYS = (
+    Overlay("cert-manager", (("cert_manager", "kubeflow-manifests", "common/cert-manager/base"),)),
+    Overlay(
+        "kfp-cluster-scoped",
+        (("kfp_cluster_scoped", "kfp", "manifests/kustomize/cluster-scoped-resources"),),
+    ),
+    Overlay("kfp", (("kfp_env", "kfp", "manifests/kustomize/env/platform-agnostic"),)),
+    Overlay(
+        "model-registry",
+        (
+            ("model_registry_db", "model-registry", "manifests/kustomize/overlays/db"),
+            # The standalone UI overlay: no Istio, no Kubeflow dashboard in this lab.
+            ("model_registry_ui", "model-registry", "manifests/kustomize/options/ui/overlays/standalone"),
+        ),
+    ),
+    Overlay(
+        "kserve",
+        (
+            ("kserve", "kserve", "config/overlays/standalone/kserve"),
+            ("kserve_runtimes", "kserve", "config/runtimes"),
+        ),
+    ),
+)
+
+
+def overlay_specs(config: LabConfig, workspace: Workspace) -> list[FileSpec]:
+    """The overlay files the lab writes into the workspace, one kustomization per component."""
+    sources = ManifestSources(config, workspace)
+    specs = []
+    for overlay in OVERLAYS:
+        directory = workspace.overlay(overlay.name)
+        values: dict[str, Any] = {
+            "config": config,
+            "sources": {var: sources.resource(key, path, directory) for var, key, path in overlay.resources},
+        }
+        if overlay.name == "kfp":
+            values["metadata_tag"] = config.versions.mlmd_pin
+        specs.append(
+            FileSpec(
+                dest=str(directory / "kustomization.yaml"),
+                template=f"kind-overlays/{overlay.name}/kustomization.yaml.j2",
+                values=values,
+            )
+        )
+    return specs
+
+
+def prepare_overlays(config: LabConfig, workspace: Workspace) -> list[str]:
+    """Stage the mirror (if any) and write the overlays; returns what changed."""
+    changes = ["staged manifest mirror"] if stage_mirror(config, workspace) else []
+    return changes + apply_files(overlay_specs(config, workspace))
+
+
+@functools.lru_cache(maxsize=8)
+def kustomize_argv(config: LabConfig) -> tuple[str, ...]:
+    """The pinned kustomize from ``$LAB_HOME/bin``, else ``kubectl kustomize``."""
+    try:
+        return (str(tool_path(config, "kustomize")), "build")
+    except ToolUnavailable as missing:
+        kubectl = shutil.which("kubectl")
+        if kubectl:
+            return (kubectl, "kustomize")
+        raise LabError(
+            f"kustomize {config.versions.kustomize} is needed to build the manifests: "
+            "run `lab tools install --mode kind`",
+            [str(missing)],
+        ) from None
+
+
+def kustomize_build(config: LabConfig, directory: Path) -> list[Manifest]:
+    """Build one kustomization into objects."""
+    argv = [*kustomize_argv(config), str(directory)]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"kustomize build of {directory} did not finish in 10 minutes") from None
+    if out.returncode != 0:
+        raise CommandFailed(argv, out.returncode, out.stderr + out.stdout)
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+# KServe's config/ tree names every image it releases `:latest`; its release script rewrites
+# them to the release tag (kustomize's image transformer cannot reach the image names inside
+# the inferenceservice-config ConfigMap's JSON values, so the lab rewrites all of them here).
+_KSERVE_LATEST = re.compile(r"\b(kserve/[a-z0-9-]+):latest(-gpu)?\b")
+
+
+def pin_release_images(value: Any, tag: str) -> Any:
+    """Replace ``kserve/<image>:latest`` with ``kserve/<image>:<tag>`` everywhere in ``value``."""
+    if isinstance(value, str):
+        return _KSERVE_LATEST.sub(lambda m: f"{m[1]}:{tag}{m[2] or ''}", value)
+    if isinstance(value, list):
+        return [pin_release_images(item, tag) for item in value]
+    if isinstance(value, dict):
+        return {key: pin_release_images(item, tag) for key, item in value.items()}
+    return value
+
+
+def build_overlay(config: LabConfig, workspace: Workspace, name: str) -> list[Manifest]:
+    """The objects of one overlay (overlays must have been prepared)."""
+    objects = kustomize_build(config, workspace.overlay(name))
+    if name == "kserve":
+        objects = [pin_release_images(obj, config.versions.kserve) for obj in objects]
+    return objects
+
+
+def storage_container(config: LabConfig) -> Manifest:
+    """The ClusterStorageContainer that serves ``kit://`` URIs."""
+    text = render_template(
+        "cluster-storage-container.yaml.j2",
+        config=config,
+        # kit talks to kind-registry:5000 from inside the cluster, which serves plain HTTP.
+        unpack_flags="--plain-http",
+    )
+    manifest: Manifest = yaml.safe_load(text)
+    return manifest
+
+
+def render_all(config: LabConfig, workspace: Workspace | None = None) -> dict[str, list[Manifest]]:
+    """Every object the lab applies, per step, in apply order (no cluster needed)."""
+    from lab.provision.registry import hosting_configmap
+    from lab.provision.secrets import secret_objects
+
+    workspace = workspace or Workspace.for_config(config)
+    prepare_overlays(config, workspace)
+    rendered = {overlay.name: build_overlay(config, workspace, overlay.name) for overlay in OVERLAYS}
+    rendered["kserve"].append(storage_container(config))
+    rendered["registry"] = [hosting_configmap(config)]
+    rendered["secrets"] = secret_objects(config, model_registry_token="<generated at apply time>")
+    return rendered
+
+
+def object_key(obj: Manifest) -> str:
+    """``Kind namespace/name`` (or ``Kind name``) for messages."""
+    meta = obj.get("metadata", {})
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')} {where}{meta.get('name')}"
+
+
+def summarize(objects: Iterable[Manifest]) -> str:
+    """``12 objects: 3 Deployment, 2 Service, ...`` for plans."""
+    counts: dict[str, int] = {}
+    for obj in objects:
+        counts[obj["kind"]] = counts.get(obj["kind"], 0) + 1
+    total = sum(counts.values())
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return f"{total} objects: {kinds}"

@@ -1,0 +1,179 @@
+"""Where the upstream manifests come from: pinned remote refs, or a local mirror.
+
+By default every kustomization the lab builds points at GitHub with ``?ref=<pinned tag>``.
+With ``--manifests-dir`` / ``LAB_MANIFESTS_DIR`` the lab reads a mirror laid out like
+``<repo>-<tag>/<path>`` (see ``shared/upstream/README.md``), copies the trees it needs into
+the workspace and rewrites the upstream kustomizations' own remote references (KFP pulls
+Argo from GitHub) to the mirror's copies, so an install needs no network for manifests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.config import LabConfig
+from lab.errors import LabError
+from lab.provision.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One upstream repository at its pinned ref, and the trees of it the lab uses."""
+
+    key: str
+    repo: str
+    ref: str
+    roots: tuple[str, ...]
+
+    @property
+    def folder(self) -> str:
+        """Folder in a mirror: ``kubeflow-pipelines-2.16.0``, ``kserve-v0.20.0``..."""
+        owner, name = self.repo.split("/")
+        # kubeflow's repositories carry the org in the folder name (kubeflow-pipelines,
+        # kubeflow-manifests) except model-registry, whose name is already unambiguous.
+        if owner == "kubeflow" and name != "model-registry":
+            return f"kubeflow-{name}-{self.ref}"
+        return f"{name}-{self.ref}"
+
+    def url(self, path: str) -> str:
+        """A kustomize remote reference in the form the upstream kustomizations use."""
+        return f"https://github.com/{self.repo}/{path}?ref={self.ref}"
+
+
+def upstreams(config: LabConfig) -> dict[str, Upstream]:
+    """The pinned upstream repositories, keyed by the lab's name for them."""
+    v = config.versions
+    entries = [
+        Upstream("kfp", "kubeflow/pipelines", v.kfp, ("manifests/kustomize",)),
+        Upstream("argo", "argoproj/argo-workflows", v.argo_workflows, ("manifests",)),
+        Upstream("model-registry", "kubeflow/model-registry", v.model_registry, ("manifests/kustomize",)),
+        Upstream("kserve", "kserve/kserve", v.kserve, ("config",)),
+        Upstream("kubeflow-manifests", "kubeflow/manifests", v.kubeflow_manifests, ("common/cert-manager",)),
+    ]
+    return {u.key: u for u in entries}
+
+
+@dataclass(frozen=True)
+class ManifestSources:
+    """Resolves an upstream path to what a lab overlay lists under ``resources``."""
+
+    config: LabConfig
+    workspace: Workspace
+
+    @property
+    def mirror(self) -> Path | None:
+        """The local mirror, or None for pinned remote refs."""
+        return Path(self.config.manifests_dir).expanduser().resolve() if self.config.manifests_dir else None
+
+    def resource(self, key: str, path: str, overlay_dir: Path) -> str:
+        """The ``resources`` entry for ``path`` of upstream ``key`` as seen from ``overlay_dir``."""
+        upstream = upstreams(self.config)[key]
+        if self.mirror is None:
+            return upstream.url(path)
+        target = self.workspace.upstream / upstream.folder / path
+        return os.path.relpath(target, overlay_dir)
+
+    def describe(self) -> str:
+        """One line for plans and errors."""
+        if self.mirror is None:
+            return "pinned GitHub refs (network needed at apply time)"
+        return f"local mirror {self.mirror} (staged in {self.workspace.upstream})"
+
+
+# A list item in a kustomization naming a GitHub path at a ref, e.g.
+# `- https://github.com/argoproj/argo-workflows/manifests/base/crds/minimal?ref=v3.7.3`.
+_REMOTE_ITEM = re.compile(
+    r"^(?P<lead>\s*-\s*)(?:https://)?github\.com/(?P<repo>[\w.-]+/[\w.-]+?)(?:\.git)?/+(?P<path>[^?\s]*)"
+    r"\?ref=(?P<ref>[\w.-]+)\s*$",
+    re.MULTILINE,
+)
+_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def _fingerprint(mirror: Path, wanted: list[tuple[Upstream, str]]) -> str:
+    digest = hashlib.sha256()
+    for upstream, root in wanted:
+        base = mirror / upstream.folder / root
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(f"{path.relative_to(mirror)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def rewrite_remote_references(tree: Path, config: LabConfig) -> list[str]:
+    """Point GitHub references of kustomizations under ``tree`` at the staged copies.
+
+    ``tree`` holds one folder per upstream (the staged mirror). Returns the references
+    that stay remote because the mirror has no copy of them (kustomize reports them if a
+    build reaches one).
+    """
+    by_repo_ref = {(u.repo.lower(), u.ref): u for u in upstreams(config).values()}
+    unmapped: list[str] = []
+    for name in _KUSTOMIZATION_NAMES:
+        for path in tree.rglob(name):
+            text = path.read_text()
+
+            def local(match: re.Match[str], kustomization: Path = path) -> str:
+                upstream = by_repo_ref.get((match["repo"].lower(), match["ref"]))
+                if upstream is None:
+                    unmapped.append(f"{kustomization}: {match.group(0).strip()}")
+                    return match.group(0)
+                target = tree / upstream.folder / match["path"].strip("/")
+                return match["lead"] + os.path.relpath(target, kustomization.parent)
+
+            rewritten = _REMOTE_ITEM.sub(local, text)
+            if rewritten != text:
+                path.write_text(rewritten)
+    return unmapped
+
+
+def stage_mirror(config: LabConfig, workspace: Workspace) -> bool:
+    """Copy the needed mirror trees into the workspace and rewrite remote references.
+
+    A no-op (returns False) when the staged copy matches the mirror already. The new copy is
+    built beside the old one and swapped in, so an interrupted run never leaves a half tree.
+    """
+    sources = ManifestSources(config, workspace)
+    mirror = sources.mirror
+    if mirror is None:
+        return False
+    wanted = [(u, root) for u in upstreams(config).values() for root in u.roots]
+    missing = [str(mirror / u.folder / root) for u, root in wanted if not (mirror / u.folder / root).is_dir()]
+    if missing:
+        raise LabError(
+            f"manifest mirror {mirror} lacks trees the lab installs; fix LAB_MANIFESTS_DIR / --manifests-dir "
+            "or add them (layout: <repo>-<tag>/<path>, as in shared/upstream/README.md)",
+            [f"missing: {path}" for path in missing],
+        )
+    stamp = workspace.upstream / ".staged.json"
+    fingerprint = _fingerprint(mirror, wanted)
+    if stamp.is_file():
+        recorded = json.loads(stamp.read_text())
+        if recorded.get("mirror") == str(mirror) and recorded.get("fingerprint") == fingerprint:
+            return False
+    workspace.upstream.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=".upstream-", dir=workspace.upstream.parent))
+    try:
+        for upstream, root in wanted:
+            shutil.copytree(mirror / upstream.folder / root, fresh / upstream.folder / root)
+        rewrite_remote_references(fresh, config)
+        (fresh / ".staged.json").write_text(json.dumps({"mirror": str(mirror), "fingerprint": fingerprint}))
+        old = None
+        if workspace.upstream.exists():
+            old = workspace.upstream.with_name(f".upstream-old-{os.getpid()}")
+            workspace.upstream.rename(old)
+        fresh.rename(workspace.upstream)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if fresh.exists():
+            shutil.rmtree(fresh, ignore_errors=True)
+    return True
