@@ -20,6 +20,9 @@ from lab.progress import Progress
 COMMAND_GROUPS = [
     "lab.commands.lifecycle",
     "lab.commands.tools",
+    "lab.commands.cluster",
+    "lab.commands.doctor",
+    "lab.commands.pipeline",
 ]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lab import local
 from lab.config import LabConfig
-from lab.engine import choose_mode
+from lab.engine import choose_mode, probe_container_engine
 from lab.progress import Progress
 from lab.tools import install_tools
 
@@ -81,9 +81,13 @@ def _tools_of(names: tuple[str, ...]) -> list[str]:
 
 
 def run_down(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
-    """Stop the local lab's processes."""
+    """Stop the local lab's processes and, where a container engine answers, the kind lab."""
     stopped = local.down(config, progress, purge=args.purge)
-    progress.info(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    progress.info(f"local: stopped {', '.join(stopped) if stopped else 'nothing (nothing was running)'}")
+    if probe_container_engine().answers:
+        from lab.provision import down_kind
+
+        return down_kind(config, progress, purge=args.purge)
     return 0
 
 

@@ -96,7 +96,9 @@ class RecordedCluster:
         for obj in objects:
             kind = _MODEL_KINDS.get(type(obj).__name__)
             if kind is None:
-                raise TypeError(f"RecordedCluster does not know {type(obj).__name__}; known: {sorted(_MODEL_KINDS)}")
+                raise TypeError(
+                    f"RecordedCluster does not know {type(obj).__name__}; known: {sorted(_MODEL_KINDS)}"
+                )
             self._by_kind[kind].append(obj)
         self._custom = custom or {}
         self._logs = logs or {}
@@ -184,7 +186,11 @@ class LiveCluster:
                 return None
             raise ClusterUnreachable(f"{what}: API server answered {exc.status} {exc.reason}") from None
         except (HTTPError, OSError) as exc:
-            raise ClusterUnreachable(f"{what}: API server of {self.description} unreachable: {exc}") from None
+            host = getattr(getattr(self._api, "configuration", None), "host", "?")
+            reason = getattr(exc, "reason", None) or exc
+            raise ClusterUnreachable(
+                f"{what}: API server {host} ({self.description}) does not answer: {reason}"
+            ) from None
 
     def objects(self, kind: str) -> list[Any]:
         """List one kind across namespaces."""
@@ -219,7 +225,10 @@ class LiveCluster:
         from kubernetes import client
 
         return self._call(
-            f"read secret {namespace}/{name}", client.CoreV1Api(self._client()).read_namespaced_secret, name, namespace
+            f"read secret {namespace}/{name}",
+            client.CoreV1Api(self._client()).read_namespaced_secret,
+            name,
+            namespace,
         )
 
     def custom_objects(self, group: str, version: str, plural: str) -> list[dict[str, Any]] | None:
@@ -282,4 +291,5 @@ class LiveCluster:
         proc = self._engine("exec", node, "getent", "hosts", host)
         if proc.returncode == 0 and proc.stdout.strip():
             return proc.stdout.strip()
-        return f"cannot resolve {host} (getent exit {proc.returncode}{': ' + proc.stderr.strip() if proc.stderr.strip() else ''})"
+        error = f": {proc.stderr.strip()}" if proc.stderr.strip() else ""
+        return f"cannot resolve {host} (getent exit {proc.returncode}{error})"

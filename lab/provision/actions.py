@@ -7,7 +7,9 @@ action as a timed step and stops at the first failure with that action's evidenc
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +21,8 @@ from kubernetes.client.exceptions import ApiException
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.progress import Progress
-from lab.provision.engine import ContainerEngine, probe_engines, require_engine
-from lab.provision.kube import ClusterUnreachable, Deadline, Kube
+from lab.engine import ContainerEngine, probe_engines, require_engine
+from lab.provision.kube import ClusterUnreachable, Deadline, Kube, Manifest
 from lab.provision.workspace import Workspace
 
 
@@ -30,7 +32,6 @@ class Context:
 
     config: LabConfig
     progress: Progress
-    dry_run: bool = False
     # Test seam: where the inotify limits are read from.
     proc_root: Path = Path("/proc")
     out: TextIO = field(default_factory=lambda: sys.stdout)
@@ -38,9 +39,24 @@ class Context:
     _engine: ContainerEngine | None = field(default=None, init=False)
     _engine_evidence: list[str] | None = field(default=None, init=False)
     _kube: Kube | None = field(default=None, init=False)
+    # Rendered objects per step, so is_done and execute build the manifests once.
+    rendered: dict[str, list[Manifest]] = field(default_factory=dict, init=False)
+    _scratch: Path | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.workspace = Workspace.for_config(self.config)
+
+    def scratch_workspace(self) -> Workspace:
+        """A throw-away workspace for rendering during a dry run (nothing under $LAB_HOME changes)."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="lab-plan-"))
+        return Workspace(self._scratch)
+
+    def close(self) -> None:
+        """Remove the dry run's scratch workspace."""
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def engine(self) -> ContainerEngine:
         """The reachable container engine (EngineUnavailable otherwise)."""
@@ -109,7 +125,9 @@ def _as_lab_error(exc: BaseException) -> LabError | None:
         return exc
     if isinstance(exc, ApiException):
         body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
-        return LabError(f"the Kubernetes API answered {exc.status} {exc.reason}", body.strip().splitlines()[-10:])
+        return LabError(
+            f"the Kubernetes API answered {exc.status} {exc.reason}", body.strip().splitlines()[-10:]
+        )
     if isinstance(exc, urllib3.exceptions.HTTPError):
         return LabError(f"lost the connection to the Kubernetes API: {exc}")
     return None
@@ -140,15 +158,18 @@ def run_actions(actions: Sequence[Action], ctx: Context) -> int:
 def print_plan(actions: Sequence[Action], ctx: Context, title: str) -> int:
     """Print every action's plan in order (the dry run); changes nothing."""
     print(title, file=ctx.out)
-    for number, action in enumerate(actions, 1):
-        print(f"{number}. {action.name}", file=ctx.out)
-        try:
-            lines = action.plan(ctx)
-        except Exception as exc:
-            error = _as_lab_error(exc)
-            if error is None:
-                raise
-            lines = [f"cannot plan this step: {error}"]
-        for line in lines or ["nothing to change"]:
-            print(f"   - {line}", file=ctx.out)
+    try:
+        for number, action in enumerate(actions, 1):
+            print(f"{number}. {action.name}", file=ctx.out)
+            try:
+                lines = action.plan(ctx)
+            except Exception as exc:
+                error = _as_lab_error(exc)
+                if error is None:
+                    raise
+                lines = [f"cannot plan this step: {error}"]
+            for line in lines or ["nothing to change"]:
+                print(f"   - {line}", file=ctx.out)
+    finally:
+        ctx.close()
     return 0

@@ -77,7 +77,7 @@ def _retriable(exc: ApiException) -> bool:
     if exc.status in (502, 503, 504):
         return True
     text = _describe_api_error(exc)
-    hints = ("failed calling webhook", "connection refused", "no endpoints available")
+    hints = ("failed calling webhook", "connection refused", "no endpoints available", "x509")
     return exc.status == 500 and any(hint in text for hint in hints)
 
 
@@ -87,6 +87,7 @@ class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
         self._dynamic: DynamicClient | None = None
+        self._rediscovered_at = 0.0
 
     @classmethod
     def connect(cls, config: LabConfig, timeout: float = 10.0) -> Kube:
@@ -120,7 +121,11 @@ class Kube:
         try:
             return self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
         except ResourceNotFoundError:
-            # Discovery is cached; a CRD applied a moment ago is not in it yet.
+            # Discovery is cached; a CRD applied a moment ago is not in it yet. Rediscovery
+            # walks every API group, so a burst of misses (a CRD's objects) triggers one.
+            if time.monotonic() - self._rediscovered_at < 2.0:
+                raise
+            self._rediscovered_at = time.monotonic()
             self.dynamic.resources.invalidate_cache()
             return self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
 
@@ -149,12 +154,16 @@ class Kube:
         applied: Manifest = result.to_dict()
         return applied
 
-    def drift(self, objects: Iterable[Manifest]) -> list[str]:
-        """What applying ``objects`` would change: ``create <obj>`` / ``update <obj>`` lines."""
-        from lab.provision.render import object_key
+    def in_sync(self, objects: Iterable[Manifest]) -> bool:
+        """Whether applying ``objects`` would change nothing (stops at the first difference)."""
+        return not self.drift(objects, first_only=True)
 
-        changes = []
+    def drift(self, objects: Iterable[Manifest], first_only: bool = False) -> list[str]:
+        """What applying ``objects`` would change: ``create <obj>`` / ``update <obj>`` lines."""
+        changes: list[str] = []
         for obj in objects:
+            if first_only and changes:
+                break
             live = self.get(obj)
             if live is None:
                 changes.append(f"create {object_key(obj)}")
@@ -162,7 +171,9 @@ class Kube:
             try:
                 after = self.apply(obj, dry_run=True)
             except ApiException as exc:
-                changes.append(f"update {object_key(obj)} (dry-run refused: {_describe_api_error(exc)[:120]})")
+                changes.append(
+                    f"update {object_key(obj)} (dry-run refused: {_describe_api_error(exc)[:120]})"
+                )
                 continue
             if _comparable(after) != _comparable(live):
                 changes.append(f"update {object_key(obj)}")
@@ -174,8 +185,6 @@ class Kube:
         Objects refused because a webhook or a fresh CRD is not serving yet are retried until
         the deadline; anything else the API server refuses stops the step with its answer.
         """
-        from lab.provision.render import object_key
-
         first = [o for o in objects if o["kind"] in ("Namespace", "CustomResourceDefinition")]
         for obj in first:
             self.apply(obj)
@@ -252,13 +261,16 @@ class Kube:
             phase = pod.status.phase
             statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
             ready = phase == "Running" and all(s.ready for s in pod.status.container_statuses or [])
-            if phase == "Succeeded" or ready:
+            # Evicted or terminating pods have replacements; they say nothing about readiness.
+            evicted = phase == "Failed" and pod.status.reason == "Evicted"
+            if phase == "Succeeded" or ready or evicted or pod.metadata.deletion_timestamp:
                 continue
             reasons = []
             for status in statuses:
                 state = status.state
                 if state and state.waiting:
-                    reasons.append(f"{status.name} waiting: {state.waiting.reason}: {(state.waiting.message or '')[:160]}")
+                    message = (state.waiting.message or "")[:160]
+                    reasons.append(f"{status.name} waiting: {state.waiting.reason}: {message}")
                 last = status.last_state.terminated if status.last_state else None
                 if last is not None:
                     reasons.append(f"{status.name} last exit code {last.exit_code} ({last.reason})")
@@ -299,23 +311,40 @@ class Kube:
             time.sleep(min(interval, max(deadline.remaining, 0.1)))
 
     def service_get(self, namespace: str, service: str, port: int, path: str, timeout: float = 10.0) -> str:
-        """GET ``path`` from a Service through the API server's proxy (no port-forward needed)."""
+        """GET ``path`` from a Service through the API server's proxy (no port-forward needed).
+
+        Returns the raw body; a non-2xx answer raises ApiException.
+        """
         core = client.CoreV1Api(self.api)
-        body: str = core.connect_get_namespaced_service_proxy_with_path(
-            f"{service}:{port}", namespace, path.lstrip("/"), _request_timeout=timeout
+        # Raw bytes: with content preloading the client turns a JSON body into a Python repr.
+        response = core.connect_get_namespaced_service_proxy_with_path(
+            f"{service}:{port}", namespace, path.lstrip("/"), _request_timeout=timeout, _preload_content=False
         )
-        return body
+        body: bytes = response.data
+        return body.decode(errors="replace")
 
 
-def wait_until(pending: Callable[[], list[str]], deadline: Deadline, what: str, interval: float = 3.0) -> None:
+def wait_until(
+    pending: Callable[[], list[str]], deadline: Deadline, what: str, interval: float = 3.0
+) -> None:
     """Poll ``pending`` (what is still not right) until it is empty or the deadline passes."""
     while True:
         left = pending()
         if not left:
             return
         if deadline.passed:
-            raise LabError(f"{what} after {deadline.seconds:.0f}s; raise LAB_CLUSTER_TIMEOUT or run `lab doctor`", left[:15])
+            raise LabError(
+                f"{what} after {deadline.seconds:.0f}s; raise LAB_CLUSTER_TIMEOUT or run `lab doctor`",
+                left[:15],
+            )
         time.sleep(min(interval, max(deadline.remaining, 0.1)))
+
+
+def object_key(obj: Manifest) -> str:
+    """``Kind namespace/name`` (or ``Kind name``) for messages."""
+    meta = obj.get("metadata", {})
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')} {where}{meta.get('name')}"
 
 
 def _comparable(obj: Manifest) -> Manifest:

@@ -22,11 +22,13 @@ import yaml
 from lab.config import LabConfig
 from lab.errors import CommandFailed, LabError
 from lab.provision.files import FileSpec, apply_files, render_template
+from lab.provision.kube import Manifest
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
 from lab.tools import ToolUnavailable, tool_path
 
-Manifest = dict[str, Any]
+# libyaml when present: KServe's CRDs alone are tens of thousands of lines.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def kustomize_build(config: LabConfig, directory: Path) -> list[Manifest]:
         raise LabError(f"kustomize build of {directory} did not finish in 10 minutes") from None
     if out.returncode != 0:
         raise CommandFailed(argv, out.returncode, out.stderr + out.stdout)
-    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+    return [doc for doc in yaml.load_all(out.stdout, Loader=_LOADER) if doc]
 
 
 # KServe's config/ tree names every image it releases `:latest`; its release script rewrites
@@ -170,18 +172,13 @@ def render_all(config: LabConfig, workspace: Workspace | None = None) -> dict[st
     return rendered
 
 
-def object_key(obj: Manifest) -> str:
-    """``Kind namespace/name`` (or ``Kind name``) for messages."""
-    meta = obj.get("metadata", {})
-    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
-    return f"{obj.get('kind')} {where}{meta.get('name')}"
-
-
 def summarize(objects: Iterable[Manifest]) -> str:
     """``12 objects: 3 Deployment, 2 Service, ...`` for plans."""
     counts: dict[str, int] = {}
     for obj in objects:
         counts[obj["kind"]] = counts.get(obj["kind"], 0) + 1
     total = sum(counts.values())
-    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    kinds = ", ".join(
+        f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    )
     return f"{total} objects: {kinds}"

@@ -135,6 +135,21 @@ def rewrite_remote_references(tree: Path, config: LabConfig) -> list[str]:
     return unmapped
 
 
+def mirror_is_staged(config: LabConfig, workspace: Workspace) -> bool:
+    """Whether the staged copy matches the mirror (always True with remote refs)."""
+    mirror = ManifestSources(config, workspace).mirror
+    if mirror is None:
+        return True
+    stamp = workspace.upstream / ".staged.json"
+    if not stamp.is_file():
+        return False
+    wanted = [(u, root) for u in upstreams(config).values() for root in u.roots]
+    recorded = json.loads(stamp.read_text())
+    return bool(
+        recorded.get("mirror") == str(mirror) and recorded.get("fingerprint") == _fingerprint(mirror, wanted)
+    )
+
+
 def stage_mirror(config: LabConfig, workspace: Workspace) -> bool:
     """Copy the needed mirror trees into the workspace and rewrite remote references.
 
@@ -150,15 +165,12 @@ def stage_mirror(config: LabConfig, workspace: Workspace) -> bool:
     if missing:
         raise LabError(
             f"manifest mirror {mirror} lacks trees the lab installs; fix LAB_MANIFESTS_DIR / --manifests-dir "
-            "or add them (layout: <repo>-<tag>/<path>, as in shared/upstream/README.md)",
+            "or add them (layout <repo>-<tag>/<path>, e.g. kubeflow-pipelines-2.16.0/manifests/kustomize)",
             [f"missing: {path}" for path in missing],
         )
-    stamp = workspace.upstream / ".staged.json"
+    if mirror_is_staged(config, workspace):
+        return False
     fingerprint = _fingerprint(mirror, wanted)
-    if stamp.is_file():
-        recorded = json.loads(stamp.read_text())
-        if recorded.get("mirror") == str(mirror) and recorded.get("fingerprint") == fingerprint:
-            return False
     workspace.upstream.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=".upstream-", dir=workspace.upstream.parent))
     try:

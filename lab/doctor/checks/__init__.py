@@ -1,0 +1,97 @@
+"""The registry of doctor checks: one module per failure mode or component health check.
+
+Adding a check is adding a module with a ``CHECK`` and one line here.
+"""
+
+from __future__ import annotations
+
+from lab.doctor.checks import (
+    cosign_keys_missing,
+    database_health,
+    disk_space,
+    docker_missing,
+    image_not_found,
+    inotify_limits,
+    kfp_not_ready,
+    kind_cluster,
+    kind_dns_imagepull,
+    kserve_not_ready,
+    local_registry_unwired,
+    mlmd_segfault,
+    model_registry_health,
+    model_server_health,
+    modelkit_dir_missing,
+    mr_config_error,
+    mr_version_exists,
+    port_conflict,
+    pvc_pending,
+    registry_health,
+    registry_unauthorized,
+)
+from lab.doctor.model import GROUPS, Check
+
+ALL_CHECKS: tuple[Check, ...] = tuple(
+    module.CHECK
+    for module in (
+        # host
+        docker_missing,
+        kind_cluster,
+        inotify_limits,
+        disk_space,
+        port_conflict,
+        kind_dns_imagepull,
+        # registry
+        registry_health,
+        registry_unauthorized,
+        local_registry_unwired,
+        # database
+        database_health,
+        # model-registry
+        model_registry_health,
+        mr_config_error,
+        mr_version_exists,
+        # kfp
+        kfp_not_ready,
+        mlmd_segfault,
+        pvc_pending,
+        # kserve
+        kserve_not_ready,
+        model_server_health,
+        # pipeline
+        image_not_found,
+        modelkit_dir_missing,
+        cosign_keys_missing,
+    )
+)
+
+
+class UnknownCheck(ValueError):
+    """A check id that no check has; the message lists the known ones."""
+
+
+def checks_by_id() -> dict[str, Check]:
+    """Every check by its stable id."""
+    return {check.id: check for check in ALL_CHECKS}
+
+
+def select(ids: list[str] | tuple[str, ...] | None = None) -> list[Check]:
+    """The named checks (all when ``ids`` is empty), in report order."""
+    known = checks_by_id()
+    if not ids:
+        chosen = list(ALL_CHECKS)
+    else:
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise UnknownCheck(f"unknown check id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        chosen = [c for c in ALL_CHECKS if c.id in ids]
+    return sorted(chosen, key=lambda c: GROUPS.index(c.group))
+
+
+def _assert_unique() -> None:
+    ids = [c.id for c in ALL_CHECKS]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    if duplicates:
+        raise RuntimeError(f"duplicate check ids: {sorted(duplicates)}")
+
+
+_assert_unique()

@@ -1,0 +1,26 @@
+"""Fixes that re-run the idempotent kind provisioning (``lab up --mode kind``)."""
+
+from __future__ import annotations
+
+from lab.doctor.model import FixContext, FixOutcome
+from lab.errors import LabError
+
+
+def reprovision(ctx: FixContext, what: str, manual: str) -> FixOutcome:
+    """Re-run the kind steps; a step already in its desired state changes nothing.
+
+    Args:
+        ctx: The fix context.
+        what: What the re-run is meant to repair (for the message).
+        manual: The command to print when the provisioning code is not available.
+    """
+    try:
+        from lab.provision import up_kind
+    except ImportError:
+        return FixOutcome(False, f"the kind provisioning is not available here; run: {manual}")
+    try:
+        code = up_kind(ctx.config, ctx.progress, dry_run=False)
+    except LabError as exc:
+        return FixOutcome(False, f"`lab up --mode kind` failed: {exc}")
+    outcome = "" if code == 0 else f" but it exited {code}"
+    return FixOutcome(code == 0, f"re-ran `lab up --mode kind` ({what}){outcome}")

@@ -1,0 +1,164 @@
+"""kserve-not-ready: an InferenceService is not Ready.
+
+Usually the storage initializer cannot fetch the ModelKit (``kit unpack`` errors, 401,
+``--plain-http`` missing) or the ``kitops`` ClusterStorageContainer is absent or misnamed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.doctor.evidence import Evidence, EvidenceUnavailable
+from lab.doctor.model import Check, Result
+from lab.doctor.workloads import containers, custom_conditions, deployment_lines
+
+GROUP = "serving.kserve.io"
+CONTROLLER = "kserve-controller-manager"
+INIT = "storage-initializer"  # KServe recognises only this init-container name
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
+
+
+def _storage_uri(isvc: dict[str, Any]) -> str:
+    predictor = (isvc.get("spec") or {}).get("predictor") or {}
+    for value in predictor.values():
+        if isinstance(value, dict) and value.get("storageUri"):
+            return str(value["storageUri"])
+    return ""
+
+
+def _log_remedy(text: str, evidence: Evidence, csc_name: str, namespace: str) -> list[str]:
+    lowered = text.lower()
+    if "server gave http response to https client" in lowered or "--plain-http" in lowered:
+        return [
+            "# the lab's registry speaks plain HTTP: pass --plain-http to kit unpack",
+            f"kubectl patch clusterstoragecontainer {csc_name} --type=json -p "
+            '\'[{"op":"add","path":"/spec/container/env/-","value":{"name":"KIT_UNPACK_FLAGS",'
+            '"value":"--plain-http"}}]\'',
+        ]
+    if "401" in lowered or "unauthorized" in lowered:
+        secret = evidence.config.names.kit_credentials_secret
+        return [
+            "# kit was refused: give the storage initializer KIT_USER/KIT_PASSWORD from a secret",
+            f"kubectl -n {namespace} get secret {secret}  # must exist with the registry user and password",
+            "lab up --mode kind  # re-applies the ClusterStorageContainer with the credentials",
+        ]
+    if "not found" in lowered or "manifest unknown" in lowered:
+        return [
+            "# the ModelKit reference does not exist in the registry; list what is there:",
+            f"curl -s http://{evidence.config.registry_host}/v2/_catalog",
+        ]
+    if "no such host" in lowered or "connection refused" in lowered:
+        return [
+            "# the registry is unreachable from the cluster: see local-registry-unwired",
+            "lab doctor local-registry-unwired",
+        ]
+    return [f"kubectl -n {namespace} describe pod -l {ISVC_LABEL}"]
+
+
+def detect(evidence: Evidence) -> Result:
+    """Controller readiness, the ``kitops`` ClusterStorageContainer, each ISVC's conditions and init logs."""
+    config = evidence.config
+    isvcs = evidence.custom_objects(GROUP, "v1beta1", "inferenceservices")
+    if isvcs is None:
+        return Result.fail(
+            "KServe is not installed (inferenceservices.serving.kserve.io is not served)",
+            [],
+            ["lab up --mode kind"],
+        )
+    problems: list[str] = []
+    facts: list[str] = []
+    remedy: list[str] = []
+    ready, lines = deployment_lines(
+        config.names.kserve_namespace, CONTROLLER, evidence.deployments(), evidence.pods()
+    )
+    (facts if ready else problems).extend(lines)
+    csc_name = config.names.storage_container
+    cscs = evidence.custom_objects(GROUP, "v1alpha1", "clusterstoragecontainers") or []
+    csc = next((c for c in cscs if (c.get("metadata") or {}).get("name") == csc_name), None)
+    if csc is None:
+        problems.append(f"ClusterStorageContainer {csc_name} does not exist: nothing serves kit:// URIs")
+        remedy.append("lab up --mode kind  # applies the kitops ClusterStorageContainer")
+    else:
+        spec = csc.get("spec") or {}
+        container = spec.get("container") or {}
+        prefixes = [f.get("prefix") for f in spec.get("supportedUriFormats") or [] if isinstance(f, dict)]
+        env = {e.get("name"): e.get("value", "") for e in container.get("env") or [] if isinstance(e, dict)}
+        facts.append(
+            f"ClusterStorageContainer {csc_name}: container {container.get('name')!r}, "
+            f"image {container.get('image')}, "
+            f"URI prefixes {prefixes}, KIT_UNPACK_FLAGS={env.get('KIT_UNPACK_FLAGS', '(unset)')}"
+        )
+        if container.get("name") != INIT:
+            problems.append(
+                f"ClusterStorageContainer {csc_name}: spec.container.name is {container.get('name')!r}; "
+                f"KServe only recognises {INIT!r}"
+            )
+            remedy.append(
+                f"kubectl patch clusterstoragecontainer {csc_name} --type=merge -p "
+                f'\'{{"spec":{{"container":{{"name":"{INIT}"}}}}}}\''
+            )
+        if "kit://" not in prefixes:
+            problems.append(f"ClusterStorageContainer {csc_name} does not claim the kit:// prefix")
+            remedy.append("lab up --mode kind  # re-applies the kitops ClusterStorageContainer")
+    not_ready = 0
+    for isvc in isvcs:
+        meta = isvc.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        conditions = custom_conditions(isvc)
+        ready_condition = next((c for c in conditions if c.get("type") == "Ready"), {})
+        if ready_condition.get("status") == "True":
+            facts.append(f"InferenceService {namespace}/{name}: Ready")
+            continue
+        not_ready += 1
+        problems.append(
+            f"InferenceService {namespace}/{name} ({_storage_uri(isvc) or 'no storageUri'}): "
+            f"Ready={ready_condition.get('status', 'Unknown')}"
+        )
+        for cond in conditions:
+            if cond.get("status") != "True" and (cond.get("reason") or cond.get("message")):
+                reason, message = cond.get("reason", ""), cond.get("message", "")
+                problems.append(f"  condition {cond.get('type')}: {reason} {message}".rstrip())
+        for pod in evidence.pods():
+            if pod.metadata.namespace != namespace or (pod.metadata.labels or {}).get(ISVC_LABEL) != name:
+                continue
+            for cs in containers(pod):
+                failed = (
+                    cs.waiting_reason or cs.terminated_exit not in (None, 0) or cs.last_exit not in (None, 0)
+                )
+                if not (cs.init and cs.name == INIT and failed):
+                    continue
+                problems.append(cs.line())
+                try:
+                    log = evidence.pod_log(
+                        namespace, cs.pod, INIT, previous=cs.terminated_exit is None, lines=15
+                    )
+                except EvidenceUnavailable as exc:
+                    problems.append(f"(storage-initializer log unavailable: {exc.detail})")
+                    continue
+                problems.append(f"{INIT} log ends with:")
+                problems.extend(f"| {line}" for line in log)
+                remedy.extend(
+                    r for r in _log_remedy("\n".join(log), evidence, csc_name, namespace) if r not in remedy
+                )
+    if not problems:
+        summary = (
+            f"{len(isvcs)} InferenceService(s) Ready" if isvcs else "no InferenceService yet; KServe ready"
+        )
+        return Result.ok(summary, facts)
+    what = (
+        f"{not_ready} InferenceService(s) not Ready"
+        if not_ready
+        else "KServe is not ready to serve kit:// models"
+    )
+    return Result.fail(what, problems + facts, remedy or ["kubectl get inferenceservices -A"])
+
+
+CHECK = Check(
+    id="kserve-not-ready",
+    title="KServe serves kit:// models",
+    group="kserve",
+    inspects="InferenceService conditions, storage-initializer init container state and log, "
+    "ClusterStorageContainer kitops, kserve-controller-manager",
+    detect=detect,
+    modes=frozenset({"kind"}),
+)

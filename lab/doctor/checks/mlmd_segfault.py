@@ -1,0 +1,134 @@
+"""mlmd-segfault: metadata-grpc-deployment crash-loops with exit code 139 (SIGSEGV).
+
+The ``ml_metadata_store_server`` image is amd64-only and newer builds crash on some
+kernels/CPUs; on amd64 an older image tag is the known workaround, on arm64 there is no
+upstream image that works. The kind provisioning pins the tag through ``LAB_MLMD_PIN``
+(``config.versions.mlmd_pin``); the fix also renders the same pin as a kustomize
+``images:`` entry under ``$LAB_HOME/kfp-patches``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.config import LabConfig
+from lab.doctor.evidence import Evidence, EvidenceUnavailable
+from lab.doctor.model import Check, FixContext, FixOutcome, Result
+from lab.doctor.workloads import containers, node_arch, pods_named
+from lab.local.processes import atomic_write
+
+DEPLOYMENT = "metadata-grpc-deployment"
+SEGFAULT = 139  # 128 + SIGSEGV
+AMD64 = ("amd64", "x86_64")
+OLDER_TAG = "1.12.0"  # the next fallback upstream users report working
+
+
+def patch_path(config: LabConfig) -> Path:
+    """Where the kustomize image pin is written."""
+    return config.home / "kfp-patches" / "mlmd-image.yaml"
+
+
+def render_patch(config: LabConfig, tag: str | None = None) -> str:
+    """A kustomize ``images:`` entry pinning the MLMD server to the fallback tag."""
+    versions = config.versions
+    tag = tag or versions.mlmd_fallback_tag
+    return (
+        "# Written by `lab doctor --fix mlmd-segfault`: metadata-grpc-deployment exited with code 139\n"
+        f"# (SIGSEGV) running {versions.mlmd_image}:{versions.mlmd_pin or versions.mlmd_tag}.\n"
+        "# The older server image runs where the newer one crashes. Apply with:\n"
+        f"#   LAB_MLMD_PIN={tag} lab up --mode kind\n"
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        "images:\n"
+        f"- name: {versions.mlmd_image}\n"
+        f'  newTag: "{tag}"\n'
+    )
+
+
+def _tag(image: str) -> str:
+    last = image.split("@")[0].split("/")[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
+
+
+def detect(evidence: Evidence) -> Result:
+    """Exit code 139 in the current or last state of the MLMD server container, and the node's arch."""
+    config = evidence.config
+    versions = config.versions
+    namespace = config.names.kubeflow_namespace
+    pods = pods_named(evidence.pods(), namespace, DEPLOYMENT + "-")
+    crashed = [cs for pod in pods for cs in containers(pod) if SEGFAULT in (cs.last_exit, cs.terminated_exit)]
+    if not crashed:
+        return Result.ok(
+            f"no {DEPLOYMENT} container exited with {SEGFAULT}" if pods else f"no {DEPLOYMENT} pod"
+        )
+    lines = [cs.line() for cs in crashed]
+    nodes = {n.metadata.name: n for n in evidence.nodes()}
+    node = nodes.get(crashed[0].node) or next(iter(nodes.values()), None)
+    arch = node_arch(node) if node is not None else evidence.arch()
+    lines.append(f"node {node.metadata.name if node is not None else '?'} architecture: {arch}")
+    try:
+        previous = evidence.pod_log(namespace, crashed[0].pod, crashed[0].name, previous=True, lines=10)
+        lines.append("log of the crashed run ends with:")
+        lines.extend(f"| {line}" for line in previous)
+    except EvidenceUnavailable as exc:
+        lines.append(f"(log of the crashed run unavailable: {exc.detail})")
+    if arch not in AMD64:
+        return Result.fail(
+            f"{DEPLOYMENT} segfaults: {versions.mlmd_image} is published for linux/amd64 only, "
+            f"and this node is {arch}",
+            lines,
+            [
+                "# unsupported upstream: no ml_metadata_store_server image runs on arm64.",
+                "# Run the kind mode on an amd64 host, or use the local mode here:",
+                "lab up --mode local",
+            ],
+        )
+    running = _tag(crashed[0].image)
+    fallback = versions.mlmd_fallback_tag
+    if running != versions.mlmd_tag and running in (fallback, versions.mlmd_pin):
+        lines.append(f"the crashing container already runs the pinned tag {running}")
+        return Result.fail(
+            f"{DEPLOYMENT} segfaults even with ml_metadata_store_server:{running}",
+            lines,
+            [
+                "# try the next older release:",
+                f"LAB_MLMD_FALLBACK_TAG={OLDER_TAG} lab doctor --fix mlmd-segfault",
+                f"LAB_MLMD_PIN={OLDER_TAG} lab up --mode kind",
+            ],
+            fixable=True,
+        )
+    patch = patch_path(config)
+    if patch.is_file():
+        lines.append(f"image pin already rendered at {patch}, not applied to the cluster yet")
+    return Result.fail(
+        f"{DEPLOYMENT} segfaults (exit {SEGFAULT}) on {arch}: pin ml_metadata_store_server:{fallback}",
+        lines,
+        [
+            f"lab doctor --fix mlmd-segfault  # renders the pin to {patch}",
+            f"LAB_MLMD_PIN={fallback} lab up --mode kind  # applies it",
+        ],
+        fixable=True,
+    )
+
+
+def fix(ctx: FixContext) -> FixOutcome:
+    """Render the kustomize image pin under ``$LAB_HOME/kfp-patches``; ``lab up`` applies it."""
+    path = patch_path(ctx.config)
+    tag = ctx.config.versions.mlmd_fallback_tag
+    atomic_write(path, render_patch(ctx.config))
+    return FixOutcome(
+        True, f"wrote {path} (ml_metadata_store_server:{tag}); apply: LAB_MLMD_PIN={tag} lab up --mode kind"
+    )
+
+
+CHECK = Check(
+    id="mlmd-segfault",
+    title="KFP metadata server does not segfault",
+    group="kfp",
+    inspects="metadata-grpc-deployment container last state exit code; node architecture",
+    detect=detect,
+    modes=frozenset({"kind"}),
+    fix=fix,
+    fix_description="render a kustomize image pin to the older ml_metadata_store_server under "
+    "$LAB_HOME/kfp-patches",
+)

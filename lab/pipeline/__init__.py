@@ -1,0 +1,17 @@
+"""The chain: train → push → register → unpack → serve → predict, as one KFP v2 pipeline.
+
+Modules: :mod:`~lab.pipeline.steps` (the Python step logic components ship as source),
+:mod:`~lab.pipeline.scripts` (the bash push/unpack/storage-initializer scripts, the one
+implementation of those steps), :mod:`~lab.pipeline.components` and
+:mod:`~lab.pipeline.local_components` (the KFP components per target),
+:mod:`~lab.pipeline.definition` (the pipeline and its compilation),
+:mod:`~lab.pipeline.local_run` (kfp.local runs), :mod:`~lab.pipeline.serving` and
+:mod:`~lab.pipeline.model_server` (local KServe serving), :mod:`~lab.pipeline.demo`.
+
+This package module stays import-light (no kfp): the CLI reads it on every command.
+"""
+
+from __future__ import annotations
+
+# What registering an existing model version does (see lab.pipeline.steps.decide_version).
+VERSION_POLICIES = ("fail", "suffix", "reuse")

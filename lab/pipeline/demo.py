@@ -1,0 +1,208 @@
+"""``lab demo``: bring the lab up and run the whole chain, then say what happened.
+
+Local mode runs the pipeline with kfp.local and prints every hand-off (ModelKit reference
+and digest, Model Registry ids, serving URL, V1/V2 predictions, time per step). Kind mode
+submits the compiled pipeline to the cluster's KFP and waits for the run. A failure names
+the step and its error, is recorded for ``lab doctor`` and, where the doctor is present,
+is followed by its diagnosis.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+from lab import local
+from lab.config import PROJECT_ROOT, LabConfig
+from lab.engine import choose_mode
+from lab.errors import LabError
+from lab.pipeline.definition import DEFAULT_MODEL_NAME, build_pipeline
+from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipeline
+from lab.pipeline.registry_access import check_registry_access, manifest_digest
+from lab.pipeline.serving import model_server_process, stop_model_server
+from lab.progress import Progress
+from lab.tools import install_tools, tool_path
+
+
+def _git(*argv: str) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), *argv], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def demo_arguments(version: str, version_policy: str, model_name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
+    """Pipeline parameters of the demo run; code lineage from this checkout when it is a git repository."""
+    return {
+        "model_name": model_name,
+        "version": version,
+        "repository": f"lab/{model_name}",
+        "version_policy": version_policy,
+        "code_repo": _git("config", "--get", "remote.origin.url") or "kubeflow-modelkit-lab",
+        "code_commit": _git("rev-parse", "HEAD"),
+    }
+
+
+def record_failure(config: LabConfig, step: str, error: BaseException | str, **context: object) -> None:
+    """Record the failed step for ``lab doctor`` (when the doctor's evidence module is present)."""
+    try:
+        from lab.doctor.evidence import record_chain_error
+    except ImportError:
+        return
+    record_chain_error(config, step, error, **context)
+
+
+def print_diagnosis(config: LabConfig, mode: str) -> None:
+    """Run the doctor after a failure, if it is installed; its own crash never hides the failure."""
+    try:
+        from lab.doctor import diagnose, render_text
+    except ImportError:
+        return
+    try:
+        print(render_text(diagnose(config, mode=mode)), file=sys.stderr)
+    except Exception as exc:  # the doctor is a helper here: report, never mask the chain's error
+        print(f"(lab doctor could not run: {type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def _clear_recorded_failure(config: LabConfig) -> None:
+    try:
+        from lab.doctor.evidence import clear_chain_error
+    except ImportError:
+        return
+    clear_chain_error(config)
+
+
+def bring_up_local(config: LabConfig, progress: Progress) -> None:
+    """``lab up --mode local``: the local-mode tools, then registry, database and Model Registry."""
+    _, missing = install_tools(config, "local", progress)
+    if missing:
+        raise LabError(str(missing[0]), [str(problem) for problem in missing[1:]])
+    local.up(config, progress)
+
+
+def render_summary(
+    config: LabConfig, result: ChainResult, model_name: str, elapsed: float, once: bool
+) -> str:
+    """The demo's closing report."""
+    registration = result.registration
+    predictions = result.predictions
+    url = result.serving_url
+    steps = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings.items())
+    sample = predictions["direct"][:8]
+    lines = [
+        f"Chain complete in {elapsed:.1f}s ({steps})",
+        f"  ModelKit        {result.ref}",
+        f"  digest          {result.digest}",
+        f"  Model Registry  model {registration.get('modelName')} id {registration.get('modelID')}, "
+        f"version {registration.get('versionName')} id {registration.get('versionID')} "
+        f"({'kept: same digest' if registration.get('action') == 'reuse' else 'registered'})",
+        f"                  {registration.get('modelRegistryURL')}",
+        f"                  artifact URI {registration.get('uri')}",
+        f"  serving         {url}/v1/models/{model_name}:predict (V1), "
+        f"{url}/v2/models/{model_name}/infer (V2)",
+        f"  predictions     V1 {predictions['v1'][:8]}... V2 {predictions['v2'][:8]}... "
+        f"equal the model's own {sample}... on all {predictions['rows']} held-out rows "
+        f"(accuracy {predictions['accuracy']:.3f})",
+        f"  log             {result.log_file}",
+    ]
+    if once:
+        lines.append("  model server    stopped (--once)")
+    else:
+        lines += [
+            f"  model server    running (pid file {model_server_process(config).pid_file}); "
+            "stop it with `lab pipeline stop-server`",
+            "  try it          curl -s -H 'Content-Type: application/json' "
+            f"-d '{{\"instances\": [[5.1, 3.5, 1.4, 0.2]]}}' {url}/v1/models/{model_name}:predict",
+        ]
+    return "\n".join(lines)
+
+
+def run_demo(
+    config: LabConfig,
+    progress: Progress,
+    *,
+    once: bool = False,
+    version_policy: str = "fail",
+    version: str = "1.0.0",
+) -> int:
+    """Bring the lab up (auto mode), run the chain, print the summary; 1 on a failed step.
+
+    Raises:
+        ToolUnavailable: kit is not installed (checked first: nothing else can work without it).
+        LabError: The lab could not be brought up.
+    """
+    started = time.monotonic()
+    kit = tool_path(config, "kit")
+    mode, why = choose_mode(config.mode)
+    progress.info(f"mode: {mode} ({why})")
+    arguments = demo_arguments(version, version_policy)
+    if mode == "kind":
+        return run_on_cluster(config, progress, arguments)
+    try:
+        bring_up_local(config, progress)
+        with progress.step("registry credentials"):
+            check_registry_access(config.registry_host, config.docker_config_dir)
+    except LabError as exc:
+        record_failure(config, "up", exc)
+        raise
+    context = {"model": arguments["model_name"], "version": version, "registry": config.registry_host}
+    try:
+        result = run_local_pipeline(config, progress, arguments, kit_bin_dir=kit.parent)
+        registered = manifest_digest(result.ref, config.docker_config_dir)
+        if not result.digest.endswith(f"@{registered}"):
+            raise ChainStepFailed(
+                "push",
+                f"the registry reports {registered} for {result.ref}, the push step reported {result.digest}",
+                [],
+                result.log_file,
+            )
+    except ChainStepFailed as exc:
+        record_failure(config, exc.step, exc.reason, **context)
+        print(f"ERROR: {exc}", file=sys.stderr)
+        print_diagnosis(config, "local")
+        return 1
+    _clear_recorded_failure(config)
+    if once:
+        stop_model_server(config)
+    print(render_summary(config, result, arguments["model_name"], time.monotonic() - started, once))
+    return 0
+
+
+def run_on_cluster(config: LabConfig, progress: Progress, arguments: dict[str, Any]) -> int:
+    """Kind mode: provision (idempotent), submit the cluster pipeline to KFP, wait for the run."""
+    import kfp
+
+    from lab.provision import up_kind
+
+    status = up_kind(config, progress, dry_run=False)
+    if status != 0:
+        return status
+    host = f"http://127.0.0.1:{config.ports.kfp_ui}"
+    with progress.step("submit pipeline"):
+        client = kfp.Client(host=host)
+        run = client.create_run_from_pipeline_func(
+            build_pipeline(config, "cluster"),
+            arguments=arguments,
+            experiment_name="kubeflow-modelkit-lab",
+            enable_caching=False,
+        )
+    with progress.step("pipeline run"):
+        detail = client.wait_for_run_completion(run.run_id, timeout=3600)
+    state = str(getattr(detail, "state", "UNKNOWN"))
+    url = f"{host}/#/runs/details/{run.run_id}"
+    if state != "SUCCEEDED":
+        message = f"pipeline run {run.run_id} ended {state}; see {url}"
+        record_failure(
+            config, "pipeline", message, model=arguments["model_name"], version=arguments["version"]
+        )
+        print(f"ERROR: {message}", file=sys.stderr)
+        print_diagnosis(config, "kind")
+        return 1
+    _clear_recorded_failure(config)
+    print(f"Chain complete on the cluster: run {run.run_id} SUCCEEDED\n  {url}")
+    return 0

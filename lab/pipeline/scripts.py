@@ -1,0 +1,162 @@
+"""The chain's bash scripts (``scripts/``): where they are, their arguments, how to run them.
+
+The scripts are the one implementation of push, unpack and the ``kit://`` storage
+initializer. The cluster embeds their text in container components; locally they run
+through :func:`run_script`. The argument lists are built here once for both, so a
+container component (with KFP placeholders) and a local run (with values) call a script
+the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lab.config import PROJECT_ROOT
+from lab.errors import LabError
+
+SCRIPTS_DIR = PROJECT_ROOT / "scripts"
+PUSH_SCRIPT = SCRIPTS_DIR / "push-modelkit.sh"
+UNPACK_SCRIPT = SCRIPTS_DIR / "unpack-modelkit.sh"
+STORAGE_INITIALIZER_SCRIPT = SCRIPTS_DIR / "kit-storage-initializer.sh"
+
+
+class ScriptFailed(LabError):
+    """A chain script exited non-zero; the message is the script's own ``ERROR:`` line."""
+
+    def __init__(self, script: str, returncode: int, message: str, output: str) -> None:
+        super().__init__(message, output.strip().splitlines()[-15:])
+        self.script = script
+        self.returncode = returncode
+        self.output = output
+
+
+def script_text(path: Path) -> str:
+    """The text of a chain script, as a component embeds it."""
+    return path.read_text()
+
+
+def push_arguments(
+    registry: Any,
+    repository: Any,
+    tag: Any,
+    modelkit_dir: Any,
+    *,
+    modelkit_name: Any = "",
+    modelkit_desc: Any = "",
+    modelkit_author: Any = "",
+    dataset_uri: Any = "",
+    code_repo: Any = "",
+    code_commit: Any = "",
+    plain_http: Any = "false",
+    ref_output: Any = "",
+    digest_output: Any = "",
+) -> list[Any]:
+    """``push-modelkit.sh`` arguments; values may be strings or KFP placeholders."""
+    return [
+        registry,
+        repository,
+        tag,
+        "--modelkit-dir",
+        modelkit_dir,
+        "--name",
+        modelkit_name,
+        "--desc",
+        modelkit_desc,
+        "--author",
+        modelkit_author,
+        "--dataset-uri",
+        dataset_uri,
+        "--code-repo",
+        code_repo,
+        "--code-commit",
+        code_commit,
+        "--plain-http",
+        plain_http,
+        "--ref-output",
+        ref_output,
+        "--digest-output",
+        digest_output,
+    ]
+
+
+def unpack_arguments(
+    modelkit_reference: Any,
+    extract_path: Any = "",
+    *,
+    plain_http: Any = "false",
+    artifact_dir: Any = "",
+    model_path_output: Any = "",
+    oci_layout: str = "",
+) -> list[Any]:
+    """``unpack-modelkit.sh`` arguments; values may be strings or KFP placeholders."""
+    arguments = [
+        modelkit_reference,
+        extract_path,
+        "--plain-http",
+        plain_http,
+        "--artifact-dir",
+        artifact_dir,
+        "--model-path-output",
+        model_path_output,
+    ]
+    if oci_layout:
+        arguments += ["--oci-layout", oci_layout]
+    return arguments
+
+
+def script_environment(
+    *,
+    docker_config: str | Path = "",
+    tool_dirs: Sequence[str | Path] = (),
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment a script runs with: credentials only through ``DOCKER_CONFIG``."""
+    env = dict(os.environ)
+    if docker_config:
+        env["DOCKER_CONFIG"] = str(docker_config)
+    if tool_dirs:
+        env["PATH"] = os.pathsep.join([*(str(d) for d in tool_dirs), env.get("PATH", "")])
+    env.update(extra or {})
+    return env
+
+
+def run_script(
+    script: str | Path,
+    arguments: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    echo: bool = False,
+    timeout: float | None = None,
+) -> str:
+    """Run a chain script with bash; return its stdout.
+
+    Args:
+        script: Path of the script (a file in ``scripts/`` or the copy a component carries).
+        arguments: Its arguments.
+        env: Its environment (see :func:`script_environment`); default: this process's.
+        echo: Also print the script's stderr (its progress log) as it is captured.
+        timeout: Seconds before the script is stopped.
+
+    Raises:
+        ScriptFailed: Non-zero exit; the message is the script's last ``ERROR:`` line.
+    """
+    name = Path(script).name
+    proc = subprocess.run(
+        ["bash", str(script), *arguments],
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if echo and proc.stderr:
+        print(proc.stderr, end="", flush=True)
+    if proc.returncode != 0:
+        errors = [line[len("ERROR: ") :] for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+        message = errors[-1] if errors else f"{name} exited {proc.returncode}"
+        raise ScriptFailed(name, proc.returncode, message, proc.stderr + proc.stdout)
+    return proc.stdout

@@ -1,0 +1,176 @@
+"""Local serving: the ``kit://`` storage initializer, then the real KServe model server.
+
+Mirrors what KServe does in the cluster: a storage-initializer step fetches
+``kit://<reference>`` with ``kit unpack`` (``scripts/kit-storage-initializer.sh``, like the
+kitops-kserve image's entrypoint), then the model server starts on the unpacked directory.
+The server is a background process the lab owns (pid file under ``$LAB_HOME/run``, log
+under ``$LAB_HOME/logs``), bound to 127.0.0.1, and counts as started only once the model
+answers ready.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import requests
+
+from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
+from lab.errors import LabError
+from lab.local.processes import (
+    OwnedProcess,
+    PortTaken,
+    listening_pid,
+    log_tail,
+    port_is_free,
+    process_command,
+    wait_until,
+)
+from lab.pipeline.scripts import STORAGE_INITIALIZER_SCRIPT, run_script, script_environment
+
+MODEL_SERVER = "model-server"
+PROBE_TIMEOUT = 2.0
+
+
+def model_server_process(config: LabConfig) -> OwnedProcess:
+    """The lab's model server process (pid file and log under ``$LAB_HOME``)."""
+    return OwnedProcess(
+        MODEL_SERVER, config.run_dir / f"{MODEL_SERVER}.pid", config.log_dir / f"{MODEL_SERVER}.log"
+    )
+
+
+def serving_url(config: LabConfig) -> str:
+    """Base URL of the local model server."""
+    return f"http://127.0.0.1:{config.ports.model_server}"
+
+
+def serving_dir(config: LabConfig, model_name: str) -> Path:
+    """Where the storage initializer puts the served model."""
+    return config.home / "serving" / model_name
+
+
+def model_is_ready(url: str, model_name: str) -> bool:
+    """The server answers and reports the model ready (``GET /v1/models/<name>``)."""
+    try:
+        response = requests.get(f"{url}/v1/models/{model_name}", timeout=PROBE_TIMEOUT)
+    except requests.RequestException:
+        return False
+    return response.status_code == 200 and bool(response.json().get("ready"))
+
+
+def stop_model_server(config: LabConfig) -> bool:
+    """Stop the lab's model server (only ours, by pid); True if one was running."""
+    return model_server_process(config).stop(timeout=10.0)
+
+
+def start_model_server(config: LabConfig, model_dir: Path, model_name: str, timeout: float = 60.0) -> str:
+    """Start the model server on ``model_dir`` (replacing a previous one of ours); return its URL.
+
+    Raises:
+        PortTaken: The port is held by a process the lab did not start.
+        LabError: The server died or was not ready in time; carries its log tail.
+    """
+    process = model_server_process(config)
+    process.stop(timeout=10.0)
+    port = config.ports.model_server
+    if not port_is_free(port):
+        holder = listening_pid(port)
+        who = f"pid {holder} ({process_command(holder)[:120]})" if holder else "another process"
+        raise PortTaken(
+            f"port {port} needed by the model server is held by {who}, which the lab did not start; "
+            f"stop it or choose another port with {env_variable_for('ports', 'model_server')}=<port>"
+        )
+    url = serving_url(config)
+    env = dict(os.environ)
+    # The server imports lab.pipeline.model_server even where the lab is not installed.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    argv = [sys.executable, "-m", "lab.pipeline.model_server", "--model-dir", str(model_dir)]
+    argv += ["--model-name", model_name, "--port", str(port)]
+    process.start(argv, env=env)
+    wait_until(lambda: process.pid() is None or model_is_ready(url, model_name), timeout, interval=0.25)
+    if not model_is_ready(url, model_name):
+        died = process.pid() is None
+        process.stop(timeout=5.0)
+        reason = (
+            "exited during start-up" if died else f"did not report {model_name} ready within {timeout:.0f}s"
+        )
+        raise LabError(
+            f"the model server {reason}; log {process.log_file} ends with:", log_tail(process.log_file)
+        )
+    return url
+
+
+def initialize_storage(
+    config: LabConfig,
+    storage_uri: str,
+    destination: Path,
+    *,
+    plain_http: bool,
+    kit_bin_dir: str | Path = "",
+    script: Path = STORAGE_INITIALIZER_SCRIPT,
+) -> None:
+    """Fetch ``kit://...`` into ``destination`` the way KServe's kitops storage container does.
+
+    Credentials: ``DOCKER_CONFIG`` (the lab's config.json), plus ``KIT_USER``/``KIT_PASSWORD``
+    from the registry auth settings, as the ``kit-secret`` gives them in the cluster.
+    """
+    extra = {"KIT_UNPACK_FLAGS": "--plain-http" if plain_http else ""}
+    auth = config.registry_auth
+    if auth.enabled:
+        extra.update(KIT_USER=auth.username, KIT_PASSWORD=auth.password)
+    with tempfile.TemporaryDirectory(prefix="kitops-home-") as kitops_home:
+        # A private KITOPS_HOME: a kit login never outlives this unpack.
+        extra["KITOPS_HOME"] = kitops_home
+        env = script_environment(
+            docker_config=config.docker_config_dir,
+            tool_dirs=[kit_bin_dir] if kit_bin_dir else [],
+            extra=extra,
+        )
+        run_script(script, [storage_uri, str(destination)], env)
+
+
+def serve_modelkit(
+    config: LabConfig,
+    modelkit_digest: str,
+    model_name: str,
+    *,
+    plain_http: bool,
+    kit_bin_dir: str | Path = "",
+    script: Path = STORAGE_INITIALIZER_SCRIPT,
+    timeout: float = 60.0,
+) -> str:
+    """Storage-initialize ``kit://<modelkit_digest>`` and serve it; return the serving URL.
+
+    The new model is unpacked beside the served one and swapped in only when complete, so a
+    failed fetch leaves the previous model (and server) as they were.
+    """
+    destination = serving_dir(config, model_name)
+    incoming = destination.with_name(f".{model_name}.incoming")
+    shutil.rmtree(incoming, ignore_errors=True)
+    incoming.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        initialize_storage(
+            config,
+            f"kit://{modelkit_digest}",
+            incoming,
+            plain_http=plain_http,
+            kit_bin_dir=kit_bin_dir,
+            script=script,
+        )
+        from lab.pipeline.model_server import find_model_file
+
+        find_model_file(incoming)
+    except (LabError, ValueError):
+        shutil.rmtree(incoming, ignore_errors=True)
+        raise
+    stop_model_server(config)
+    previous = destination.with_name(f".{model_name}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if destination.exists():
+        destination.rename(previous)
+    incoming.rename(destination)
+    shutil.rmtree(previous, ignore_errors=True)
+    return start_model_server(config, destination, model_name, timeout=timeout)

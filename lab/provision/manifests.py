@@ -1,0 +1,99 @@
+"""The shape shared by every step that installs upstream manifests through a lab overlay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.provision.actions import Context
+from lab.provision.files import FileSpec, plan_files
+from lab.provision.kube import Deadline, Kube, Manifest
+from lab.provision.render import build_overlay, overlay_specs, prepare_overlays, summarize
+from lab.provision.sources import ManifestSources, mirror_is_staged
+from lab.provision.workspace import Workspace
+
+# Enough lines for a plan to be read in a terminal; the rest is counted.
+_PLAN_LINES = 25
+
+
+class ManifestStep:
+    """Apply the objects of some lab overlays, then wait until the component is ready.
+
+    Subclasses name their overlays and say what "ready" means; ``is_done`` is true only when
+    the overlays are current, the cluster already holds exactly these objects and the
+    component answers.
+    """
+
+    name = ""
+    overlays: tuple[str, ...] = ()
+
+    def extra_objects(self, ctx: Context) -> list[Manifest]:
+        """Objects the lab owns that belong to this step (none by default)."""
+        return []
+
+    def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
+        """What is not ready yet, as evidence lines; empty when the component serves."""
+        return []
+
+    def wait_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
+        """Block until ready or raise LabError with evidence."""
+
+    def _overlay_files(self, ctx: Context) -> list[FileSpec]:
+        mine = {str(ctx.workspace.overlay(overlay)) for overlay in self.overlays}
+        return [s for s in overlay_specs(ctx.config, ctx.workspace) if str(Path(s.dest).parent) in mine]
+
+    def _specs_current(self, ctx: Context) -> bool:
+        return mirror_is_staged(ctx.config, ctx.workspace) and not plan_files(self._overlay_files(ctx))
+
+    def objects(self, ctx: Context, workspace: Workspace | None = None) -> list[Manifest]:
+        """Write the overlays (to ``workspace``, default the real one) and build this step's objects."""
+        workspace = workspace or ctx.workspace
+        key = f"{self.name}@{workspace.root}"
+        if key not in ctx.rendered:
+            prepare_overlays(ctx.config, workspace)
+            built = [
+                obj for overlay in self.overlays for obj in build_overlay(ctx.config, workspace, overlay)
+            ]
+            ctx.rendered[key] = built + self.extra_objects(ctx)
+        return ctx.rendered[key]
+
+    def is_done(self, ctx: Context) -> bool:
+        """Overlays current, no drift between rendered and live objects, component ready."""
+        if not self._specs_current(ctx):
+            return False
+        kube = ctx.kube()
+        # Readiness first: on a fresh cluster it fails fast, before any per-object dry run.
+        return not self.not_ready(ctx, kube) and kube.in_sync(self.objects(ctx))
+
+    def execute(self, ctx: Context) -> None:
+        """Apply every object (server-side, idempotent) and wait until ready."""
+        kube = ctx.kube()
+        deadline = ctx.deadline()
+        kube.apply_all(self.objects(ctx), deadline)
+        self.wait_ready(ctx, kube, deadline)
+
+    def plan(self, ctx: Context) -> list[str]:
+        """Overlay file changes, then the objects that would be created or updated."""
+        lines = plan_files(self._overlay_files(ctx))
+        sources = ManifestSources(ctx.config, ctx.workspace)
+        if sources.mirror is not None and not mirror_is_staged(ctx.config, ctx.workspace):
+            lines.append(f"stage the needed trees of {sources.mirror} into {ctx.workspace.upstream}")
+        if sources.mirror is None:
+            # Remote refs are fetched by kustomize at apply time; a dry run does not download.
+            lines.append(f"build {', '.join(self.overlays)} from {sources.describe()}")
+            objects = self.extra_objects(ctx)
+        else:
+            objects = self.objects(ctx, ctx.scratch_workspace())
+        kube = ctx.kube_if_reachable()
+        if kube is None:
+            if objects:
+                lines.append(f"server-side apply {summarize(objects)}")
+            lines.append(f"wait until {self.name} is ready")
+            return lines
+        drift = kube.drift(objects) if objects else []
+        lines += drift[:_PLAN_LINES]
+        if len(drift) > _PLAN_LINES:
+            lines.append(f"... and {len(drift) - _PLAN_LINES} more")
+        waiting = self.not_ready(ctx, kube)
+        if waiting:
+            lines.append(f"wait until ready: {'; '.join(waiting[:3])}")
+        return lines

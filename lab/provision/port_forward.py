@@ -1,0 +1,124 @@
+"""``lab port-forward``: the lab's web endpoints on 127.0.0.1, until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from lab.config import LabConfig, env_variable_for
+from lab.errors import LabError
+from lab.progress import Progress
+from lab.provision.kube import Kube, context_name
+from lab.provision.preflight import port_is_free
+from lab.tools import tool_path
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One ``kubectl port-forward``: a cluster target to a local port (a ``ports`` setting)."""
+
+    label: str
+    namespace: str
+    target: str
+    remote_port: int
+    port_setting: str
+
+    @property
+    def env_variable(self) -> str:
+        """The ``LAB_*`` variable that moves this forward's local port."""
+        return env_variable_for("ports", self.port_setting)
+
+    def local_port(self, config: LabConfig) -> int:
+        """The configured local port."""
+        port: int = getattr(config.ports, self.port_setting)
+        return port
+
+
+def forwards(config: LabConfig) -> list[Forward]:
+    """The endpoints the lab forwards."""
+    ns = config.names.kubeflow_namespace
+    return [
+        Forward("KFP UI", ns, "svc/ml-pipeline-ui", 80, "kfp_ui"),
+        Forward("Model Registry API", ns, "svc/model-registry-service", 8080, "model_registry"),
+        # The standalone UI expects a kubeflow-userid header; its auth-proxy sidecar (port 8000)
+        # adds it, and the upstream Service still points at the UI container itself.
+        Forward("Model Registry UI", ns, "deployment/model-registry-ui", 8000, "model_registry_ui"),
+        Forward("KFP object store (S3)", ns, "svc/seaweedfs", 9000, "object_store"),
+    ]
+
+
+def _start(kubectl: Path, config: LabConfig, forward: Forward, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    argv = [
+        str(kubectl),
+        "--context",
+        context_name(config),
+        "--namespace",
+        forward.namespace,
+        "port-forward",
+        "--address",
+        "127.0.0.1",
+        forward.target,
+        f"{forward.local_port(config)}:{forward.remote_port}",
+    ]
+    # Own session: Ctrl-C reaches only this process, which then stops every child in order.
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def forward_ports(config: LabConfig, progress: Progress) -> int:
+    """Forward every endpoint until interrupted; restarts a forward whose pod went away."""
+    busy = [f for f in forwards(config) if not port_is_free(f.local_port(config))]
+    if busy:
+        raise LabError(
+            "local ports already in use; stop what holds them or choose other ports",
+            [f"{f.label}: 127.0.0.1:{f.local_port(config)} (set {f.env_variable})" for f in busy],
+        )
+    kubectl = tool_path(config, "kubectl")
+    Kube.connect(config)
+    config.log_dir.mkdir(parents=True, exist_ok=True)
+    logs = {f.label: config.log_dir / f"port-forward-{f.port_setting}.log" for f in forwards(config)}
+    handles = {label: path.open("ab") for label, path in logs.items()}
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for forward in forwards(config):
+            children[forward.label] = _start(kubectl, config, forward, handles[forward.label])
+            progress.info(f"  {forward.label:<24} http://127.0.0.1:{forward.local_port(config)}")
+        progress.info(f"forwarding (logs in {config.log_dir}); Ctrl-C to stop")
+        while True:
+            time.sleep(1.0)
+            for forward in forwards(config):
+                child = children[forward.label]
+                if child.poll() is not None:
+                    tail = logs[forward.label].read_text(errors="replace").strip().splitlines()[-1:]
+                    progress.info(f"  {forward.label}: kubectl exited ({' '.join(tail)}); restarting")
+                    time.sleep(2.0)
+                    children[forward.label] = _start(kubectl, config, forward, handles[forward.label])
+    except KeyboardInterrupt:
+        progress.info("stopping port-forwards")
+        return 0
+    finally:
+        _stop(list(children.values()))
+        for handle in handles.values():
+            handle.close()
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,60 @@
+"""Throwaway lab homes for doctor tests: free ports, the session's shared tool binaries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from lab import local
+from lab.config import PROJECT_ROOT, LabConfig, load_config
+from lab.local.processes import free_port
+from lab.progress import Progress
+
+# Same place tests/conftest.py's session fixture builds the pinned tools into.
+SHARED_BIN = Path(os.environ.get("LAB_TEST_TOOLS_HOME", PROJECT_ROOT / ".lab")) / "bin"
+QUIET = Progress(quiet=True)
+REGISTRY_USER, REGISTRY_PASSWORD = "lab-user", "s3cret-Pa55word"
+
+
+def new_config(**env: str) -> LabConfig:
+    """A config for a fresh, world-traversable LAB_HOME on free ports (no lab.toml read)."""
+    home = Path(tempfile.mkdtemp(prefix="doctor-lab-", dir="/tmp"))
+    home.chmod(0o755)  # PostgreSQL runs as `nobody` under root and must traverse it
+    (home / "bin").symlink_to(SHARED_BIN, target_is_directory=True)
+    values = {
+        "LAB_HOME": str(home),
+        "LAB_REGISTRY_PORT": str(free_port()),
+        "LAB_DATABASE_PORT": str(free_port()),
+        "LAB_MODEL_REGISTRY_PORT": str(free_port()),
+        "LAB_MODEL_SERVER_PORT": str(free_port()),
+        "LAB_KFP_UI_PORT": str(free_port()),
+        **env,
+    }
+    return load_config(env=values, toml_path=home / "no-lab.toml")
+
+
+def destroy(config: LabConfig) -> None:
+    """Stop what the lab started in this home (by pid) and delete the home."""
+    local.down(config, QUIET)
+    shutil.rmtree(config.home, ignore_errors=True)
+
+
+def cli_env(config: LabConfig) -> dict[str, str]:
+    """Environment that points the `lab` CLI at this config's home and ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}
+    env.update(
+        LAB_HOME=str(config.home),
+        LAB_REGISTRY_PORT=str(config.ports.registry),
+        LAB_DATABASE_PORT=str(config.ports.database),
+        LAB_MODEL_REGISTRY_PORT=str(config.ports.model_registry),
+        LAB_MODEL_SERVER_PORT=str(config.ports.model_server),
+        LAB_KFP_UI_PORT=str(config.ports.kfp_ui),
+    )
+    if config.registry_auth.enabled:
+        env.update(
+            LAB_REGISTRY_USER=config.registry_auth.username,
+            LAB_REGISTRY_PASSWORD=config.registry_auth.password,
+        )
+    return env

@@ -1,0 +1,77 @@
+"""The cluster tier: one kind cluster per session, provisioned by ``up_kind``, held by pytest-kind.
+
+Without a container engine the whole tier is skipped with the engine's own answer as the
+reason. With one, a missing kind binary is a failure (the tier must not pass by doing
+nothing), and pytest-kind is always given the lab's kind binary so it never downloads one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.config import LabConfig, load_config
+from lab.progress import Progress
+from lab.provision import down_kind, up_kind
+from lab.engine import probe_engines
+from lab.provision.kube import Kube
+from lab.tools import ToolUnavailable, tool_path
+
+E2E_CLUSTER = "kubeflow-lab-e2e"
+MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
+
+
+@dataclass
+class ProvisionedLab:
+    """The provisioned lab as the tests meet it."""
+
+    config: LabConfig
+    kind_cluster: Any  # pytest_kind.KindCluster: kubectl(), port_forward()
+    kube: Kube
+
+
+def e2e_config() -> LabConfig:
+    env = dict(os.environ)
+    env.setdefault("LAB_CLUSTER_NAME", E2E_CLUSTER)
+    # Next to the repository (as in this project's workspace) the pinned mirror makes the
+    # install independent of GitHub; elsewhere (CI) the pinned remote refs are used.
+    if MIRROR.is_dir():
+        env.setdefault("LAB_MANIFESTS_DIR", str(MIRROR))
+    return load_config(env=env)
+
+
+@pytest.fixture(scope="session")
+def provisioned_lab(request: pytest.FixtureRequest) -> Iterator[ProvisionedLab]:
+    engine, evidence = probe_engines()
+    if engine is None:
+        pytest.skip("cluster tier needs a container engine and none answers: " + "; ".join(evidence))
+    config = e2e_config()
+    try:
+        kind, kubectl = tool_path(config, "kind"), tool_path(config, "kubectl")
+    except ToolUnavailable as missing:
+        pytest.fail(f"{engine.name} answers, so the cluster tier must run: {missing}")
+    options = request.config.option
+    keep = bool(options.keep_cluster)
+    kubeconfig = Path(options.kubeconfig or config.home / "e2e" / "kubeconfig").resolve()
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    # pytest-kind reuses a cluster of its --cluster-name, reading its --kubeconfig; an
+    # absolute --kind-bin keeps it from downloading kind.
+    options.cluster_name = config.names.cluster
+    options.kubeconfig = str(kubeconfig)
+    options.kind_bin = str(Path(kind).resolve())
+    options.kind_kubectl_bin = str(Path(kubectl).resolve())
+    with pytest.MonkeyPatch.context() as env:
+        # kind and the kubernetes client both honour KUBECONFIG: the user's own stays untouched.
+        env.setenv("KUBECONFIG", str(kubeconfig))
+        up_kind(config, Progress(), dry_run=False)
+        cluster = request.getfixturevalue("kind_cluster")
+        try:
+            yield ProvisionedLab(config, cluster, Kube.connect(config))
+        finally:
+            if not keep:
+                down_kind(config, Progress(), purge=True)
