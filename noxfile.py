@@ -22,6 +22,7 @@ def tests(session: nox.Session) -> None:
     _install(session, "pipeline", "test")
     # Installs what it can; tools this machine cannot obtain are reported and their tests skip.
     session.run("lab", "tools", "install", "--mode", "all", "--allow-missing")
+    session.run("bash", "scripts/install-test-packages.sh", external=True)
     session.run("pytest", *session.posargs)
 
 
@@ -52,6 +53,28 @@ def status(session: nox.Session) -> None:
     """Show the lab's components."""
     _install(session)
     session.run("lab", "status", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: bring the lab up and run train, push, register, unpack, serve, predict."""
+    _install(session, "pipeline")
+    session.run("lab", "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def doctor(session: nox.Session) -> None:
+    """Diagnose the lab (pass -- --fix --yes to apply safe fixes)."""
+    _install(session, "pipeline")
+    session.run("lab", "doctor", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks as ratios against peers and floors; writes bench/results.json."""
+    _install(session, "pipeline")
+    session.run("lab", "tools", "install", "--mode", "local", "--allow-missing")
+    session.run("lab", "bench", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -7,6 +7,10 @@ the reason (e.g. the one-line error of a tool that cannot be obtained).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import io
 import json
 import os
 import shutil
@@ -14,18 +18,45 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lab import local
-from lab.config import PROJECT_ROOT, LabConfig
+from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
 from lab.local.processes import atomic_write
+from lab.pipeline.scripts import (
+    PUSH_SCRIPT,
+    UNPACK_SCRIPT,
+    push_arguments,
+    run_script,
+    script_environment,
+    unpack_arguments,
+)
+from lab.pipeline.serving import start_model_server, stop_model_server
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, tool_path
 
 MIB = 1024 * 1024
+BENCHMARKS = ("demo", "warm-up", "transfer", "doctor", "serving")
+# Chain step (progress step name of `lab demo`) -> the name it is reported under.
+DEMO_STEPS = {
+    "train": "train",
+    "push": "push",
+    "register": "register",
+    "unpack": "unpack",
+    "serve": "serve-ready",
+    "predict": "predict",
+}
+BENCH_MODEL = "bench-iris"
+COLD_DEMO, WARM_UP, DOCTOR = (
+    "cold demo (lab demo --once)",
+    "warm up (healthy lab)",
+    "doctor (lab doctor --mode local)",
+)
+QUIET = Progress(quiet=True)
 
 
 @dataclass
@@ -49,9 +80,9 @@ class Measurement:
         return statistics.median(self.samples) if self.samples else float("nan")
 
     def as_dict(self) -> dict[str, object]:
-        """JSON form with the derived statistics."""
+        """JSON form with the derived statistics (null when skipped: JSON has no NaN)."""
         data = asdict(self)
-        data.update(min=self.minimum, median=self.median)
+        data.update(min=self.minimum if self.samples else None, median=self.median if self.samples else None)
         return data
 
 
@@ -65,9 +96,22 @@ def timed(action: Callable[[], object], repeat: int) -> list[float]:
     return samples
 
 
+def one_line(exc: BaseException) -> str:
+    """The one-line reason of an error (a LabError's message without its evidence)."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        output = (exc.stderr or "") + (exc.stdout or "")
+        lines = [line for line in str(output).splitlines() if line.strip()]
+        return f"`{Path(str(exc.cmd[0])).name} {exc.cmd[1]}` exited {exc.returncode}: " + (
+            lines[-1] if lines else "no output"
+        )
+    text = exc.message if isinstance(exc, LabError) else str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0]
+
+
 def run_lab(config: LabConfig, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI, as a user would, against ``config.home``."""
-    env = {**os.environ, "LAB_HOME": str(config.home)}
+    """Run the real CLI, as a user would, against ``config``'s home and ports."""
+    ports = {env_variable_for("ports", name): str(port) for name, port in asdict(config.ports).items()}
+    env = {**os.environ, **{k: v for k, v in ports.items() if k}, "LAB_HOME": str(config.home)}
     return subprocess.run([sys.executable, "-m", "lab", "-q", *args], capture_output=True, text=True, env=env)
 
 
@@ -84,27 +128,89 @@ def runnable_components(config: LabConfig) -> tuple[str, ...]:
     return tuple(names)
 
 
+def healthy_lab(config: LabConfig) -> tuple[str, ...]:
+    """Bring up the components that can run here (idempotent); their names."""
+    names = runnable_components(config)
+    if not names:
+        raise LabError(
+            "none of the local components' tools is installed; run `lab tools install --mode local`"
+        )
+    local.up(config, QUIET, names)
+    return names
+
+
+def bench_cli(
+    config: LabConfig, name: str, args: list[str], repeat: int, ok: tuple[int, ...] = (0,)
+) -> Measurement:
+    """Time a whole CLI command; an exit code outside ``ok`` makes the measurement skipped with its error."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = run_lab(config, *args)
+        elapsed = time.perf_counter() - start
+        if proc.returncode not in ok:
+            return Measurement(name, skipped=f"`lab {' '.join(args)}` failed: {_last_error(proc)}")
+        samples.append(elapsed)
+    return Measurement(name, samples, extra={"exit code": proc.returncode})
+
+
+def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or [f"exit {proc.returncode}"])[-1][:400]
+
+
+def bench_cold_demo(config: LabConfig, repeat: int) -> list[Measurement]:
+    """`lab demo --once` from a stopped lab: total and per-step seconds (the demo's own step timings)."""
+    from lab.pipeline.demo import run_demo
+
+    config = dataclasses.replace(config, mode="local")
+    total = Measurement(COLD_DEMO)
+    steps = {step: Measurement(f"cold demo: {label}") for step, label in DEMO_STEPS.items()}
+    for _ in range(repeat):
+        local.down(config, QUIET)
+        progress, output = Progress(quiet=True), io.StringIO()
+        start = time.perf_counter()
+        try:
+            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+                # "suffix": every repeat registers a fresh version instead of failing on the last one's.
+                code = run_demo(config, progress, once=True, version_policy="suffix", version="bench")
+        except LabError as exc:
+            return [Measurement(total.name, skipped=one_line(exc))]
+        if code != 0:
+            errors = [line for line in output.getvalue().splitlines() if line.startswith("ERROR")]
+            return [Measurement(total.name, skipped=(errors or [f"lab demo exited {code}"])[0])]
+        total.samples.append(time.perf_counter() - start)
+        for step, measurement in steps.items():
+            measurement.samples.append(progress.timings[step])
+    return [total, *steps.values()]
+
+
 def bench_warm_up(config: LabConfig, repeat: int) -> Measurement:
     """`lab up --mode local` on a healthy lab: should be a no-op."""
-    names = runnable_components(config)
-    local.up(config, Progress(quiet=True), names)
-    arg = ",".join(names)
+    arg = ",".join(healthy_lab(config))
+    measurement = bench_cli(config, WARM_UP, ["up", "--mode", "local", "--components", arg], repeat)
+    measurement.extra["components"] = arg
+    return measurement
 
-    def warm() -> None:
-        proc = run_lab(config, "up", "--mode", "local", "--components", arg)
-        if proc.returncode != 0:
-            raise LabError("lab up failed during the benchmark", proc.stderr.splitlines()[-5:])
 
-    return Measurement("warm up (healthy lab)", timed(warm, repeat), extra={"components": arg})
+def bench_doctor(config: LabConfig, repeat: int) -> Measurement:
+    """`lab doctor` on a healthy local lab; exit 1 (something fails) is still a timing."""
+    healthy_lab(config)
+    return bench_cli(config, DOCTOR, ["doctor", "--mode", "local"], repeat, ok=(0, 1))
 
 
 def make_payload(directory: Path, size_mib: int) -> Path:
-    """A model file of random bytes, so compression cannot make the transfer look faster."""
+    """A ModelKit directory whose model file is random bytes, so compression cannot make it look faster."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "model.bin"
     with open(path, "wb") as handle:
         for _ in range(size_mib):
             handle.write(os.urandom(MIB))
+    # One Kitfile for raw kit and the lab's push script alike: both move the same ModelKit.
+    (directory / "Kitfile").write_text(
+        f"manifestVersion: 1.0\npackage:\n  name: bench\nmodel:\n  path: {path.name}\n"
+    )
     return path
 
 
@@ -120,33 +226,196 @@ def bench_copy_floor(payload: Path, scratch: Path, repeat: int) -> Measurement:
 
     size = payload.stat().st_size / MIB
     samples = timed(copy, repeat)
-    return Measurement(f"cp {size:.0f} MiB", samples, extra={"MiB/s": size / min(samples)})
+    return Measurement(f"cp {size:.0f} MiB (floor)", samples, extra={"MiB/s": size / min(samples)})
 
 
-def bench_raw_kit(config: LabConfig, payload: Path, scratch: Path, repeat: int) -> Measurement:
+def bench_raw_kit(config: LabConfig, kit: Path, payload: Path, scratch: Path, repeat: int) -> list[float]:
     """`kit pack` + `kit push` + `kit unpack` by hand: the peer the lab's steps are measured against."""
-    size = payload.stat().st_size / MIB
-    name = f"raw kit pack+push+unpack {size:.0f} MiB"
-    try:
-        kit = str(tool_path(config, "kit"))
-    except ToolUnavailable as exc:
-        return Measurement(name, skipped=str(exc))
-    env = {**os.environ, "DOCKER_CONFIG": str(config.docker_config_dir), "KITOPS_HOME": str(scratch / "kit")}
-    kitfile = payload.parent / "Kitfile"
-    kitfile.write_text(f"manifestVersion: 1.0\npackage:\n  name: bench\nmodel:\n  path: {payload.name}\n")
-    ref = f"{config.registry_host}/bench/raw:{int(size)}"
+    store = scratch / "kitops-raw"
+    env = {**os.environ, "DOCKER_CONFIG": str(config.docker_config_dir), "KITOPS_HOME": str(store)}
+    ref = f"{config.registry_host}/bench/raw:{payload.stat().st_size // MIB}"
 
     def round_trip() -> None:
         out = scratch / "raw-out"
-        shutil.rmtree(out, ignore_errors=True)
-        subprocess.run([kit, "pack", str(payload.parent), "-t", ref], check=True, env=env, capture_output=True)
-        subprocess.run([kit, "push", ref, "--plain-http"], check=True, env=env, capture_output=True)
-        subprocess.run(
-            [kit, "unpack", ref, "-d", str(out), "--plain-http"], check=True, env=env, capture_output=True
-        )
+        for stale in (out, store):  # every round packs into an empty store, as the lab's round does
+            shutil.rmtree(stale, ignore_errors=True)
+        for argv in (
+            ["pack", str(payload.parent), "-t", ref],
+            ["push", ref, "--plain-http"],
+            ["unpack", ref, "-d", str(out), "--plain-http"],
+        ):
+            subprocess.run([str(kit), *argv], check=True, env=env, capture_output=True, text=True)
 
-    samples = timed(round_trip, repeat)
-    return Measurement(name, samples, extra={"MiB/s": size / min(samples)})
+    return timed(round_trip, repeat)
+
+
+def bench_lab_transfer(
+    config: LabConfig, kit: Path, payload: Path, scratch: Path, repeat: int
+) -> list[float]:
+    """The lab's push and unpack steps: the chain's own scripts, run as the local pipeline runs them."""
+    store = scratch / "kitops-lab"
+    env = script_environment(
+        docker_config=config.docker_config_dir, tool_dirs=[kit.parent], extra={"KITOPS_HOME": str(store)}
+    )
+    tag = f"{payload.stat().st_size // MIB}"
+    outputs = scratch / "outputs"
+
+    def round_trip() -> None:
+        for stale in (outputs, store):
+            shutil.rmtree(stale, ignore_errors=True)
+        outputs.mkdir(parents=True)
+        digest = outputs / "digest"
+        push = push_arguments(
+            config.registry_host,
+            "bench/lab",
+            tag,
+            str(payload.parent),
+            plain_http="true",
+            ref_output=str(outputs / "ref"),
+            digest_output=str(digest),
+        )
+        run_script(PUSH_SCRIPT, push, env)
+        unpacked = str(outputs / "unpacked")
+        unpack = unpack_arguments(
+            digest.read_text().strip(),
+            unpacked,
+            plain_http="true",
+            artifact_dir=unpacked,
+            model_path_output=str(outputs / "model_path"),
+        )
+        run_script(UNPACK_SCRIPT, unpack, env)
+
+    return timed(round_trip, repeat)
+
+
+def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measurement]:
+    """One model size: the lab's push+unpack vs raw kit vs cp, with ratios and MiB/s."""
+    scratch = config.home / "bench" / "transfer"
+    shutil.rmtree(scratch, ignore_errors=True)
+    payload = make_payload(scratch / "modelkit", size_mib)
+    lab = Measurement(f"lab push+unpack {size_mib} MiB")
+    raw = Measurement(f"raw kit pack+push+unpack {size_mib} MiB")
+    cp = bench_copy_floor(payload, scratch, repeat)
+    try:
+        kit = tool_path(config, "kit")
+        local.up(config, QUIET, ("registry",))
+    except LabError as exc:
+        lab.skipped = raw.skipped = one_line(exc)
+        return [lab, raw, cp]
+    for measurement, bench in ((raw, bench_raw_kit), (lab, bench_lab_transfer)):
+        try:
+            measurement.samples = bench(config, kit, payload, scratch, repeat)
+            measurement.extra["MiB/s"] = size_mib / measurement.minimum
+        except (LabError, subprocess.CalledProcessError) as exc:
+            measurement.skipped = one_line(exc)
+    if lab.samples:
+        if raw.samples:
+            lab.extra["lab/kit"] = lab.minimum / raw.minimum
+        lab.extra["lab/cp"] = lab.minimum / cp.minimum
+    return [lab, raw, cp]
+
+
+def latency(name: str, call: Callable[[Any], object], inputs: Sequence[Any], repeat: int) -> Measurement:
+    """Milliseconds per call over ``repeat`` rounds of ``inputs``: p50, p99 and calls/s of the best round."""
+    call(inputs[0])  # connection, lazy imports and caches: not what is measured
+    samples, rates = [], []
+    for _ in range(repeat):
+        begin = time.perf_counter()
+        for row in inputs:
+            start = time.perf_counter()
+            call(row)
+            samples.append(round((time.perf_counter() - start) * 1000, 4))
+        rates.append(len(inputs) / (time.perf_counter() - begin))
+    p99 = statistics.quantiles(samples, n=100)[98] if len(samples) > 1 else samples[0]
+    return Measurement(
+        name, samples, "ms", extra={"p50": statistics.median(samples), "p99": p99, "req/s": max(rates)}
+    )
+
+
+def bench_serving(config: LabConfig, requests_count: int, repeat: int) -> list[Measurement]:
+    """V1/V2 predictions through the lab's model server vs the model's own ``predict``, one row a request."""
+    import joblib
+    import requests
+
+    from lab.pipeline.steps import read_split, train_classifier
+
+    model_dir = config.home / "bench" / "serving" / BENCH_MODEL
+    shutil.rmtree(model_dir, ignore_errors=True)
+    train_classifier(str(model_dir), "iris", BENCH_MODEL, "lab bench model", "lab bench", 0, 0.3)
+    rows, _ = read_split(str(model_dir / "test.csv"))
+    inputs = [rows[i % len(rows)] for i in range(requests_count)]
+    model = joblib.load(model_dir / "model.joblib")
+    direct = latency("direct model.predict", lambda row: model.predict([row]), inputs, repeat)
+    url = start_model_server(config, model_dir, BENCH_MODEL)
+    try:
+        with requests.Session() as session:
+
+            def post(path: str, body: dict[str, Any]) -> None:
+                session.post(f"{url}{path}", json=body, timeout=30).raise_for_status()
+
+            v1 = latency(
+                "served V1 predict",
+                lambda row: post(f"/v1/models/{BENCH_MODEL}:predict", {"instances": [row]}),
+                inputs,
+                repeat,
+            )
+            v2_input = {"name": "input-0", "shape": [1, len(rows[0])], "datatype": "FP64"}
+            v2 = latency(
+                "served V2 infer",
+                lambda row: post(f"/v2/models/{BENCH_MODEL}/infer", {"inputs": [{**v2_input, "data": row}]}),
+                inputs,
+                repeat,
+            )
+    finally:
+        stop_model_server(config)
+    for served in (v1, v2):
+        served.extra["served/direct p50"] = served.median / direct.median
+    return [v1, v2, direct]
+
+
+def run_bench(
+    config: LabConfig,
+    progress: Progress,
+    *,
+    repeat: int = 3,
+    sizes: Sequence[int] = (100, 1024),
+    requests_count: int = 200,
+    only: Sequence[str] = BENCHMARKS,
+) -> list[Measurement]:
+    """Run the chosen benchmarks in order; a benchmark that errors is recorded as skipped with its error.
+
+    Generated files live under ``$LAB_HOME/bench`` and are deleted afterwards, also on failure.
+    """
+    plan: list[tuple[str, str, Callable[[], list[Measurement]]]] = [
+        ("demo", COLD_DEMO, lambda: bench_cold_demo(config, repeat)),
+        ("warm-up", WARM_UP, lambda: [bench_warm_up(config, repeat)]),
+        *(
+            ("transfer", f"transfer {size} MiB", functools.partial(bench_transfer, config, size, repeat))
+            for size in sizes
+        ),
+        ("doctor", DOCTOR, lambda: [bench_doctor(config, repeat)]),
+        (
+            "serving",
+            f"serving {requests_count} requests",
+            lambda: bench_serving(config, requests_count, repeat),
+        ),
+    ]
+    results: list[Measurement] = []
+    try:
+        for key, title, bench in plan:
+            if key not in only:
+                continue
+            try:
+                with progress.step(f"bench {title}"):
+                    measured = bench()
+            except (LabError, OSError, subprocess.SubprocessError) as exc:
+                measured = [Measurement(title, skipped=one_line(exc))]
+            for skipped in (m for m in measured if m.skipped):
+                progress.info(f"   {skipped.name}: skipped: {skipped.skipped}")
+            results += measured
+    finally:
+        shutil.rmtree(config.home / "bench", ignore_errors=True)
+    return results
 
 
 def markdown(results: list[Measurement]) -> str:
@@ -154,38 +423,22 @@ def markdown(results: list[Measurement]) -> str:
     lines = ["| measurement | min | median | notes |", "|---|---|---|---|"]
     for m in results:
         if m.skipped:
-            lines.append(f"| {m.name} | – | – | skipped: {m.skipped} |")
+            lines.append(f"| {m.name} | – | – | skipped: {m.skipped.replace('|', '/')} |")
             continue
-        notes = ", ".join(
-            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.extra.items()
-        )
+        notes = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.extra.items())
         lines.append(f"| {m.name} | {m.minimum:.3f} {m.unit} | {m.median:.3f} {m.unit} | {notes} |")
     return "\n".join(lines)
 
 
-def write_results(results: list[Measurement], path: Path | None = None) -> Path:
+def write_results(
+    results: list[Measurement], path: Path | None = None, settings: dict[str, Any] | None = None
+) -> Path:
     """Write ``bench/results.json`` atomically."""
     path = path or PROJECT_ROOT / "bench" / "results.json"
-    payload = {"machine": {"cpus": os.cpu_count()}, "results": [m.as_dict() for m in results]}
+    payload = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "settings": settings or {},
+        "results": [m.as_dict() for m in results],
+    }
     atomic_write(path, json.dumps(payload, indent=2) + "\n")
     return path
-
-
-def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR")]
-    return (errors or lines or [f"exit {proc.returncode}"])[-1][:400]
-
-
-def bench_cli(config: LabConfig, name: str, args: list[str], repeat: int, before: Callable[[], None]) -> Measurement:
-    """Time a whole CLI command; a run that fails makes the measurement skipped with its error."""
-    samples = []
-    for _ in range(repeat):
-        before()
-        start = time.perf_counter()
-        proc = run_lab(config, *args)
-        elapsed = time.perf_counter() - start
-        if proc.returncode not in (0,):
-            return Measurement(name, skipped=f"`lab {' '.join(args)}` failed: {_last_error(proc)}")
-        samples.append(elapsed)
-    return Measurement(name, samples)

@@ -62,6 +62,10 @@ class Versions:
         default="ghcr.io/kitops-ml/kitops-kserve:v1.7.0", metadata=_env("LAB_KITOPS_KSERVE_IMAGE")
     )
     python_image: str = "python:3.11-slim"
+    # The KServe sklearn runtime loads model.joblib with its own scikit-learn (kserve's
+    # python/sklearnserver pins scikit-learn~=1.5.1); a pickle must be read by the minor
+    # version that wrote it, so the cluster pipeline trains with that version.
+    scikit_learn_for_kserve: str = "1.5.2"
 
 
 @dataclass(frozen=True)

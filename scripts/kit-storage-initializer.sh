@@ -39,7 +39,7 @@ fi
 echo "Unpacking $REFERENCE to $DEST (flags: ${KIT_UNPACK_FLAGS:-none})"
 if ! output=$(kit unpack "$REFERENCE" -d "$DEST" ${UNPACK_FLAGS[@]+"${UNPACK_FLAGS[@]}"} 2>&1); then
     printf '%s\n' "$output" >&2
-    if grep -qiE '401|unauthori[sz]ed' <<<"$output"; then
+    if grep -qiE '(^|[^[:alnum:]])401([^[:alnum:]]|$)|unauthori[sz]ed' <<<"$output"; then
         die "registry ${REFERENCE%%/*} refused the credentials (401 Unauthorized) unpacking $REFERENCE"
     fi
     die "kit unpack $REFERENCE failed: $(tail -n 1 <<<"$output")"

@@ -24,10 +24,19 @@ ATTESTATION_TYPE="https://kitops.ml/attestation/v1"
 
 log() { printf '%s %s: %s\n' "$(date -u +%H:%M:%S)" "$PROG" "$*" >&2; }
 warn() { log "WARNING: $*"; }
+# die exits 3; any other failure that set -e turns into an exit (a killed pipe, a failing
+# command in a function) still leaves an ERROR line naming where, so no failure is silent.
 die() {
     printf 'ERROR: %s\n' "$*" >&2
-    exit 1
+    exit 3
 }
+unexpected() { # <status> <line> <command>
+    if [ "$1" -ne 3 ] && [ "$BASHPID" = "$$" ]; then
+        printf 'ERROR: %s stopped unexpectedly (exit %s) at line %s: %s\n' "$PROG" "$1" "$2" "$3" >&2
+    fi
+}
+set -o errtrace
+trap 'unexpected $? $LINENO "$BASH_COMMAND"' ERR
 
 usage="usage: $PROG <registry> <repository> <tag> --modelkit-dir <dir> [options]"
 [ $# -ge 3 ] || die "$usage"
@@ -219,7 +228,7 @@ run_kit() {
             printf '%s\n' "$out"
             return 0
         fi
-        if grep -qiE '401|unauthori[sz]ed|authentication required' <<<"$out"; then
+        if grep -qiE '(^|[^[:alnum:]])401([^[:alnum:]]|$)|unauthori[sz]ed|authentication required' <<<"$out"; then
             die "registry $REGISTRY refused the credentials (401 Unauthorized) during $what of $REF: check the auths entry for \"$REGISTRY\" in $DOCKER_CONFIG/config.json (the docker-config secret)"
         fi
         if grep -qiE 'not found|name unknown|manifest unknown' <<<"$out" && [ "$what" != push ]; then
@@ -244,13 +253,19 @@ if [ -z "$KITFILE" ]; then
     [ -n "$MODELKIT_DESC" ] && INIT_ARGS+=(--desc "$MODELKIT_DESC")
     [ -n "$MODELKIT_AUTHOR" ] && INIT_ARGS+=(--author "$MODELKIT_AUTHOR")
     GENERATED_KITFILE="$MODELKIT_DIR/Kitfile"
-    kit init "$MODELKIT_DIR" ${INIT_ARGS[@]+"${INIT_ARGS[@]}"} >&2 || die "kit init failed for $MODELKIT_DIR"
+    if ! out=$(kit init "$MODELKIT_DIR" ${INIT_ARGS[@]+"${INIT_ARGS[@]}"} 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "kit init failed for $MODELKIT_DIR: $(tail -n 1 <<<"$out")"
+    fi
 else
     log "using $KITFILE as-is"
 fi
 
 log "packing $MODELKIT_DIR as $REF"
-kit pack "$MODELKIT_DIR" -t "$REF" >&2 || die "kit pack failed for $MODELKIT_DIR (see the kit output above)"
+if ! out=$(kit pack "$MODELKIT_DIR" -t "$REF" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "kit pack failed for $MODELKIT_DIR: $(tail -n 1 <<<"$out")"
+fi
 log "pushing $REF"
 run_kit push kit push "$REF" ${NET_FLAGS[@]+"${NET_FLAGS[@]}"} >&2
 inspect=$(run_kit inspect kit inspect --remote "$REF" ${NET_FLAGS[@]+"${NET_FLAGS[@]}"})
@@ -274,12 +289,26 @@ elif [ ! -f "$COSIGN_KEY_PATH" ]; then
     warn "no cosign key at $COSIGN_KEY_PATH (the cosign-keys secret): signing skipped"
 else
     jq '.predicate' "$WORK/attestation.json" >"$WORK/predicate.json"
+    # A key generated with a password needs it; the cosign-keys secret may carry it beside the key.
+    if [ -z "${COSIGN_PASSWORD:-}" ] && [ -f "$(dirname "$COSIGN_KEY_PATH")/cosign.password" ]; then
+        COSIGN_PASSWORD=$(cat "$(dirname "$COSIGN_KEY_PATH")/cosign.password")
+    fi
+    export COSIGN_PASSWORD=${COSIGN_PASSWORD:-}
     COSIGN_FLAGS=(--key "$COSIGN_KEY_PATH" --type "$ATTESTATION_TYPE" --predicate "$WORK/predicate.json" --tlog-upload=false --yes)
     [ "$PLAIN_HTTP" = true ] && COSIGN_FLAGS+=(--allow-http-registry --allow-insecure-registry)
-    if run_kit attest cosign attest "${COSIGN_FLAGS[@]}" "$DIGEST_REF" >&2; then
+    # Signing never fails the push (KitOps behaviour): retry, then warn and continue unsigned.
+    signed=false
+    for attempt in 1 2 3; do
+        if out=$(cosign attest "${COSIGN_FLAGS[@]}" "$DIGEST_REF" </dev/null 2>&1); then
+            signed=true
+            break
+        fi
+        [ "$attempt" -eq 3 ] || sleep "${KIT_RETRY_DELAY:-2}"
+    done
+    if [ "$signed" = true ]; then
         log "attestation signed and attached to $DIGEST_REF"
     else
-        warn "cosign attest failed: signing skipped"
+        warn "cosign attest failed, continuing unsigned: $(tail -n 1 <<<"$out")"
     fi
 fi
 

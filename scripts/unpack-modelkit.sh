@@ -31,10 +31,19 @@ KITOPS_CONFIG_TYPE="application/vnd.kitops.modelkit.config.v1+json"
 MODELPACK_CONFIG_TYPE="application/vnd.cncf.model.config.v1+json"
 
 log() { printf '%s %s: %s\n' "$(date -u +%H:%M:%S)" "$PROG" "$*" >&2; }
+# die exits 3; any other failure that set -e turns into an exit (a killed pipe, a failing
+# command in a function) still leaves an ERROR line naming where, so no failure is silent.
 die() {
     printf 'ERROR: %s\n' "$*" >&2
-    exit 1
+    exit 3
 }
+unexpected() { # <status> <line> <command>
+    if [ "$1" -ne 3 ] && [ "$BASHPID" = "$$" ]; then
+        printf 'ERROR: %s stopped unexpectedly (exit %s) at line %s: %s\n' "$PROG" "$1" "$2" "$3" >&2
+    fi
+}
+set -o errtrace
+trap 'unexpected $? $LINENO "$BASH_COMMAND"' ERR
 
 usage="usage: $PROG <modelkit_reference> [extract_path] [--plain-http true|false] [--artifact-dir DIR] [--model-path-output FILE] [--oci-layout DIR]"
 POSITIONAL=()
@@ -58,7 +67,7 @@ while [ $# -gt 0 ]; do
         ;;
     esac
 done
-[ ${#POSITIONAL[@]} -ge 1 ] && [ ${#POSITIONAL[@]} -le 2 ] || die "$usage"
+if [ ${#POSITIONAL[@]} -lt 1 ] || [ ${#POSITIONAL[@]} -gt 2 ]; then die "$usage"; fi
 REF=${POSITIONAL[0]#kit://}
 EXTRACT=${POSITIONAL[1]:-}
 [ -n "$EXTRACT" ] || EXTRACT=$ARTIFACT_DIR
@@ -106,7 +115,7 @@ run_kit() {
             printf '%s\n' "$out"
             return 0
         fi
-        if grep -qiE '401|unauthori[sz]ed|authentication required' <<<"$out"; then
+        if grep -qiE '(^|[^[:alnum:]])401([^[:alnum:]]|$)|unauthori[sz]ed|authentication required' <<<"$out"; then
             die "registry $HOST refused the credentials (401 Unauthorized) for $REF: check the auths entry for \"$HOST\" in ${DOCKER_CONFIG:-~/.docker}/config.json (the docker-config secret)"
         fi
         if grep -qiE 'not found|name unknown|manifest unknown' <<<"$out"; then
@@ -147,7 +156,11 @@ else
     fi
     log "pulling $NAME@$DIGEST"
     run_kit pull kit pull "$NAME@$DIGEST" ${NET_FLAGS[@]+"${NET_FLAGS[@]}"} >&2
-    LAYOUT="$KITOPS_HOME/storage"
+    # kit's store is OCI layout: one shared blobs/ under storage/ (kit >= 1.x), or one layout per
+    # registry/repository (older kit). Either way the layout is where the manifest blob is.
+    pulled=$(find "$KITOPS_HOME/storage" -type f -path "*/blobs/sha256/${DIGEST#sha256:}" 2>/dev/null | sed -n 1p)
+    [ -n "$pulled" ] || die "kit pull of $NAME@$DIGEST left no manifest in $KITOPS_HOME/storage"
+    LAYOUT=${pulled%/blobs/sha256/*}
 fi
 [[ $DIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || die "manifest digest '$DIGEST' of $REF is not a sha256 digest"
 
@@ -183,12 +196,15 @@ CONFIG=$(verify_blob "$(jq -r '.config.digest // empty' "$MANIFEST")" "$(jq -r '
 
 HEADER="$WORK/header"
 MEMBER_DATA="$WORK/member-data"
-header_field() { dd if="$HEADER" bs=1 skip="$1" count="$2" 2>/dev/null | tr '\0' '\n' | head -n 1; }
+# Readers never stop early in these pipelines (sed -n 1p, not head): with pipefail, a writer
+# killed by SIGPIPE would end the script without a word.
+header_field() { dd if="$HEADER" bs=1 skip="$1" count="$2" 2>/dev/null | tr '\0' '\n' | sed -n 1p; }
 header_has_newline() { [ "$(dd if="$HEADER" bs=1 skip="$1" count="$2" 2>/dev/null | tr -cd '\n' | wc -c)" -gt 0 ]; }
 refuse() { die "refusing to unpack $REF: layer $LAYER_DIGEST: $*"; }
 
 read_member_data() { # <tar> <offset of the header> <size>
-    dd if="$1" bs=512 skip=$(($2 / 512 + 1)) count=$((($3 + 511) / 512)) 2>/dev/null | head -c "$3" >"$MEMBER_DATA"
+    dd if="$1" of="$MEMBER_DATA.blocks" bs=512 skip=$(($2 / 512 + 1)) count=$((($3 + 511) / 512)) 2>/dev/null
+    head -c "$3" "$MEMBER_DATA.blocks" >"$MEMBER_DATA"
 }
 
 parse_pax() { # sets PAX_PATH, PAX_LINK, PAX_SIZE from MEMBER_DATA
@@ -235,7 +251,11 @@ list_members() { # <tar>: prints "<type>\t<path>\t<link target>" per member
                 ;;
             L | K)
                 [ "$(tr -d '\0' <"$MEMBER_DATA" | tr -cd '\n' | wc -c)" -eq 0 ] || refuse "a member name contains a newline"
-                if [ "$type" = L ]; then long_name=$(tr '\0' '\n' <"$MEMBER_DATA" | head -n 1); else long_link=$(tr '\0' '\n' <"$MEMBER_DATA" | head -n 1); fi
+                if [ "$type" = L ]; then
+                    long_name=$(tr '\0' '\n' <"$MEMBER_DATA" | sed -n 1p)
+                else
+                    long_link=$(tr '\0' '\n' <"$MEMBER_DATA" | sed -n 1p)
+                fi
                 ;;
             esac
             offset=$((offset + 512 + (size + 511) / 512 * 512))
@@ -284,7 +304,7 @@ check_member() { # <type> <path> <target>
     local type=$1 raw=$2 target=$3 path prefix depth part dir
     [[ $raw != *[[:cntrl:]]* && $target != *[[:cntrl:]]* ]] || refuse "member ${raw@Q} contains control characters"
     [[ $raw != /* ]] || refuse "member $raw has an absolute path"
-    has_dotdot "$raw" && refuse "member $raw contains a '..' path component"
+    if has_dotdot "$raw"; then refuse "member $raw contains a '..' path component"; fi
     path=$(normalize "$raw")
     if [ -z "$path" ]; then
         [ "$type" = 5 ] || refuse "member '$raw' has no name"
@@ -322,7 +342,9 @@ check_member() { # <type> <path> <target>
         SYMLINKS[$path]=1
         ;;
     1)
-        [[ $target != /* ]] && ! has_dotdot "$target" || refuse "hard link $path -> $target leaves the extract path"
+        if [[ $target == /* ]] || has_dotdot "$target"; then
+            refuse "hard link $path -> $target leaves the extract path"
+        fi
         [ -n "${FILES[$(normalize "$target")]:-}" ] || refuse "hard link $path -> $target does not point to a file of this ModelKit"
         ;;
     3 | 4) refuse "member $path is a device node" ;;

@@ -328,6 +328,62 @@ def test_lab_owned_objects(config: LabConfig, rendered: dict[str, Any]) -> None:
     assert set(token["data"]) == {"token"}
 
 
+def _runner_rbac(rendered: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        find(rendered["secrets"], "Role", "lab-pipeline-runner-kserve"),
+        find(rendered["secrets"], "RoleBinding", "lab-pipeline-runner-kserve"),
+    )
+
+
+def test_pipeline_runner_kserve_rbac_validates_strictly(config: LabConfig, rendered: dict[str, Any]) -> None:
+    version = schema_version(config.versions.kubernetes)
+    role, binding = _runner_rbac(rendered)
+    for obj in (role, binding):
+        # Raises SchemaNotFoundError if these ever stopped being core kinds with a schema.
+        kubernetes_validate.validate(obj, version, strict=True)
+    namespace = config.names.pipeline_namespace
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == namespace
+    (rule,) = role["rules"]
+    assert rule["apiGroups"] == ["serving.kserve.io"]
+    assert rule["resources"] == ["inferenceservices"]
+    assert {"create", "get", "list", "watch", "update", "patch", "delete"} <= set(rule["verbs"])
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": namespace}
+    ]
+
+
+def test_pipeline_runner_binding_targets_the_service_account_kfp_installs(
+    config: LabConfig, rendered: dict[str, Any]
+) -> None:
+    # The subject must be the ServiceAccount KFP's own pipeline-runner binding names, or the grant
+    # lands on an identity no pipeline pod runs as.
+    upstream = find(rendered["kfp"], "RoleBinding", "pipeline-runner-binding")
+    (runner,) = upstream["subjects"]
+    _, binding = _runner_rbac(rendered)
+    (subject,) = binding["subjects"]
+    assert (subject["kind"], subject["name"]) == (runner["kind"], runner["name"])
+    account = find(rendered["kfp"], "ServiceAccount", subject["name"])
+    assert account["metadata"]["namespace"] == subject["namespace"] == config.names.pipeline_namespace
+
+
+def test_strict_core_validation_rejects_a_misspelled_rbac_field(
+    config: LabConfig, rendered: dict[str, Any]
+) -> None:
+    role, binding = (copy.deepcopy(obj) for obj in _runner_rbac(rendered))
+    version = schema_version(config.versions.kubernetes)
+    role["rules"][0]["apiGroup"] = role["rules"][0].pop("apiGroups")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(role, version, strict=True)
+    binding["subjects"][0]["serviceAccount"] = binding["subjects"][0].pop("name")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(binding, version, strict=True)
+
+
 # --- host-side templates ----------------------------------------------------------------------
 
 

@@ -6,8 +6,7 @@ a real kfp.local pipeline and expects the chain to name the step and the script'
 """
 # No `from __future__ import annotations`: this module defines KFP components.
 
-import json
-import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,14 @@ from lab.pipeline.local_components import local_components
 from lab.pipeline.local_run import ChainStepFailed, execute_locally
 from lab.pipeline.scripts import PUSH_SCRIPT, ScriptFailed, push_arguments, run_script, script_environment
 from lab.pipeline.steps import train_classifier
-from tests.pipeline_fixtures.chain_fixtures import QUIET, new_lab
+from tests.pipeline_fixtures.chain_fixtures import QUIET, new_lab, userland_path
 
 REGISTRY = "127.0.0.1:5001"
-NO_KIT = script_environment(extra={"PATH": "/usr/bin:/bin"})
 
 
-def push(modelkit_dir: Path, tmp_path: Path, registry: str = REGISTRY, **options: str) -> str:
+def push(
+    modelkit_dir: Path, tmp_path: Path, registry: str = REGISTRY, path: str = "/usr/bin:/bin", **options: str
+) -> str:
     arguments = push_arguments(
         registry,
         "lab/iris",
@@ -34,7 +34,7 @@ def push(modelkit_dir: Path, tmp_path: Path, registry: str = REGISTRY, **options
         digest_output=str(tmp_path / "outputs" / "digest"),
         **options,
     )
-    return run_script(PUSH_SCRIPT, arguments, NO_KIT)
+    return run_script(PUSH_SCRIPT, arguments, script_environment(extra={"PATH": path}))
 
 
 def no_outputs(tmp_path: Path) -> None:
@@ -78,7 +78,11 @@ code:
 
 # (Kitfile text, line reported, problem): each is what people get wrong by hand.
 INVALID = {
-    "tab indentation": ("manifestVersion: 1.0.0\npackage:\n\tname: iris\n", 3, "tab character in indentation"),
+    "tab indentation": (
+        "manifestVersion: 1.0.0\npackage:\n\tname: iris\n",
+        3,
+        "tab character in indentation",
+    ),
     "bad indentation": (
         "manifestVersion: 1.0.0\npackage:\n  name: iris\n    description: x\n",
         4,
@@ -99,8 +103,16 @@ INVALID = {
 }
 # Valid YAML, invalid Kitfile (kit's own parser refuses these too).
 INVALID_KITFILE = {
-    "duplicate key": ("manifestVersion: 1.0.0\nmodel:\n  path: a\nmodel:\n  path: b\n", 4, 'duplicate top-level key "model"'),
-    "no manifestVersion": ("package:\n  name: iris\n", 1, "missing the required top-level key manifestVersion"),
+    "duplicate key": (
+        "manifestVersion: 1.0.0\nmodel:\n  path: a\nmodel:\n  path: b\n",
+        4,
+        'duplicate top-level key "model"',
+    ),
+    "no manifestVersion": (
+        "package:\n  name: iris\n",
+        1,
+        "missing the required top-level key manifestVersion",
+    ),
     "a list": ("- path: model.joblib\n", 1, "a Kitfile is a YAML mapping"),
 }
 
@@ -113,15 +125,17 @@ def write_modelkit(directory: Path, kitfile: str | None) -> Path:
     return directory
 
 
+@pytest.mark.parametrize("userland", ["gnu", "busybox"])
 @pytest.mark.parametrize("case", sorted(INVALID) + sorted(INVALID_KITFILE))
-def test_invalid_kitfile_names_the_file_and_line(tmp_path: Path, case: str) -> None:
+def test_invalid_kitfile_names_the_file_and_line(tmp_path: Path, case: str, userland: str) -> None:
     text, line, problem = {**INVALID, **INVALID_KITFILE}[case]
     if case in INVALID:  # the check agrees with a real YAML parser
         with pytest.raises(yaml.YAMLError):
             yaml.safe_load(text)
     modelkit = write_modelkit(tmp_path / "modelkit", text)
+    path = userland_path(userland, tmp_path / "userland")  # busybox awk: the kitops-kubeflow image's
     with pytest.raises(ScriptFailed) as failure:
-        push(modelkit, tmp_path)
+        push(modelkit, tmp_path, path=path)
     assert failure.value.message.startswith(f"invalid Kitfile YAML: {modelkit}/Kitfile:{line}: ")
     assert problem in failure.value.message
     assert (modelkit / "Kitfile").read_text() == text
@@ -137,7 +151,9 @@ def test_valid_kitfiles_pass_and_only_kit_is_missing(tmp_path: Path, kitfile: st
         modelkit = tmp_path / "modelkit"
         train_classifier(str(modelkit), "wine", "wine: classifier", 'say "hi"', "lab #1", 7, 0.3)
         assert yaml.safe_load((modelkit / "Kitfile").read_text())["package"]["name"] == "wine: classifier"
-    with pytest.raises(ScriptFailed, match=f"kit is required to pack and push {REGISTRY}/lab/iris:v1 but is not on PATH"):
+    with pytest.raises(
+        ScriptFailed, match=f"kit is required to pack and push {REGISTRY}/lab/iris:v1 but is not on PATH"
+    ):
         push(modelkit, tmp_path)
     no_outputs(tmp_path)
 
@@ -156,7 +172,9 @@ def test_without_kitfile_nothing_is_generated_when_push_cannot_run(tmp_path: Pat
         (REGISTRY, {"plain_http": "maybe"}, "--plain-http must be true or false, got 'maybe'"),
     ],
 )
-def test_bad_settings_are_refused(tmp_path: Path, registry: str, options: dict[str, str], expected: str) -> None:
+def test_bad_settings_are_refused(
+    tmp_path: Path, registry: str, options: dict[str, str], expected: str
+) -> None:
     modelkit = write_modelkit(tmp_path / "modelkit", VALID)
     with pytest.raises(ScriptFailed) as failure:
         push(modelkit, tmp_path, registry=registry, **options)
@@ -174,7 +192,7 @@ def test_credentials_never_come_from_arguments() -> None:
 
 
 def empty_modelkit(modelkit_dir: dsl.Output[dsl.Artifact]) -> None:
-    import os
+    import os  # a component's source runs alone: its imports live in its body
 
     os.makedirs(modelkit_dir.path)
 
@@ -182,7 +200,9 @@ def empty_modelkit(modelkit_dir: dsl.Output[dsl.Artifact]) -> None:
 def test_local_push_component_reports_the_step_and_the_script_error() -> None:
     config = new_lab()
     components = local_components(config)
-    produce_empty = dsl.component(empty_modelkit, base_image=config.versions.python_image, install_kfp_package=False)
+    produce_empty = dsl.component(
+        empty_modelkit, base_image=config.versions.python_image, install_kfp_package=False
+    )
 
     @dsl.pipeline(name="push-empty")
     def push_empty() -> str:
@@ -206,6 +226,4 @@ def test_local_push_component_reports_the_step_and_the_script_error() -> None:
         outputs = [p.name for p in (config.home / "pipeline-root").rglob("*") if p.name in ("ref", "digest")]
         assert outputs == []
     finally:
-        import shutil
-
         shutil.rmtree(config.home, ignore_errors=True)

@@ -84,7 +84,11 @@ def test_unknown_policy_is_refused() -> None:
 
 
 def test_lineage_comes_from_the_kfp_environment_first() -> None:
-    env = {"KFP_RUN_ID": "run-1", "KFP_PIPELINE_NAME": "train-push-register-serve", "KFP_POD_NAMESPACE": "kubeflow"}
+    env = {
+        "KFP_RUN_ID": "run-1",
+        "KFP_PIPELINE_NAME": "train-push-register-serve",
+        "KFP_POD_NAMESPACE": "kubeflow",
+    }
     assert lineage_from_env(env, "placeholder-id", "placeholder-name", "local") == {
         "model_source_kind": "kfp",
         "model_source_class": "pipelinerun",
@@ -115,7 +119,9 @@ def registration(url: str, version: str = "1.0.0", policy: str = "fail", uri: st
 
 def test_model_registry_down_names_its_url() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(RuntimeError, match=re.escape(f"Model Registry at {url} is not reachable: ClientConnectorError")):
+    with pytest.raises(
+        RuntimeError, match=re.escape(f"Model Registry at {url} is not reachable: ClientConnectorError")
+    ):
         registration(url)
 
 
@@ -127,7 +133,9 @@ def test_register_step_reports_the_unreachable_model_registry() -> None:
     config = new_lab()
     url = f"http://127.0.0.1:{free_port()}"
     register = python_components(config, cluster=False)["register"]
-    metrics = dsl.component(metrics_of_training, base_image=config.versions.python_image, install_kfp_package=False)
+    metrics = dsl.component(
+        metrics_of_training, base_image=config.versions.python_image, install_kfp_package=False
+    )
 
     @dsl.pipeline(name="register-while-down")
     def register_while_down() -> None:
@@ -167,14 +175,19 @@ def test_policies_against_a_real_model_registry() -> None:
         url = f"http://127.0.0.1:{config.ports.model_registry}"
         first = registration(url)
         assert first["action"] == "register" and first["version"] == "1.0.0"
-        assert first["model_registry_url"] == f"{url}/api/model_registry/v1alpha3/model_versions/{first['version_id']}"
+        assert (
+            first["model_registry_url"]
+            == f"{url}/api/model_registry/v1alpha3/model_versions/{first['version_id']}"
+        )
         with pytest.raises(RuntimeError, match="Version 1.0.0 already exists for model iris-classifier"):
             registration(url)
         assert registration(url, policy="reuse") == {**first, "action": "reuse"}
         suffixed = registration(url, policy="suffix", uri=OTHER_URI)
         assert suffixed["version"] == "1.0.0-run-abc" and suffixed["version_id"] != first["version_id"]
 
-        client = ModelRegistry("http://127.0.0.1", config.ports.model_registry, author="test", is_secure=False)
+        client = ModelRegistry(
+            "http://127.0.0.1", config.ports.model_registry, author="test", is_secure=False
+        )
         artifact = client.get_model_artifact("iris-classifier", "1.0.0")
         assert artifact.uri == URI
         assert (artifact.model_source_kind, artifact.model_source_class) == ("kfp", "pipelinerun")

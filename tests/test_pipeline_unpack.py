@@ -29,10 +29,18 @@ from tests.pipeline_fixtures.chain_fixtures import (
     push_modelkit_raw,
     sha256,
     tar_layer,
+    userland_path,
 )
 
 REPOSITORY = "lab/hostile"
 NO_KIT_PATH = "/usr/bin:/bin"
+USERLANDS = ("gnu", "busybox")
+
+
+@pytest.fixture(scope="module", params=USERLANDS)
+def userland(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """PATH of the tools the script runs with: GNU here, busybox as in the kitops-kubeflow image."""
+    return userland_path(request.param, tmp_path_factory.mktemp("userland") / "bin")
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +53,8 @@ def registry() -> Iterator[LabConfig]:
         destroy(config)
 
 
-def unpack(layout: Path, reference: str, extract: Path) -> str:
-    env = script_environment(extra={"PATH": NO_KIT_PATH})
+def unpack(layout: Path, reference: str, extract: Path, path: str = NO_KIT_PATH) -> str:
+    env = script_environment(extra={"PATH": path})
     return run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(extract), oci_layout=str(layout)), env)
 
 
@@ -56,7 +64,9 @@ def nothing_written(extract: Path) -> None:
         assert not [p for p in extract.parent.iterdir() if p.name.startswith(".unpack-")]
 
 
-def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(registry: LabConfig, tmp_path: Path) -> None:
+def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
+    registry: LabConfig, userland: str, tmp_path: Path
+) -> None:
     host = registry.registry_host
     files = {"model.joblib": b"\x80\x04model-bytes", "data/test.csv": b"a,b\n1.5,2\n", "README.md": b"# m\n"}
     config = json.dumps({"manifestVersion": "1.0.0", "package": {"name": "benign"}}).encode()
@@ -86,8 +96,12 @@ def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(registry: La
 
     for reference in (f"{host}/{REPOSITORY}:benign", f"kit://{host}/{REPOSITORY}@{digest}"):
         extract = tmp_path / f"out-{len(reference)}"
-        answer = json.loads(unpack(layout, reference, extract))
-        assert answer == {"status": "success", "model_path": str(extract), "reference": f"{host}/{REPOSITORY}@{digest}"}
+        answer = json.loads(unpack(layout, reference, extract, userland))
+        assert answer == {
+            "status": "success",
+            "model_path": str(extract),
+            "reference": f"{host}/{REPOSITORY}@{digest}",
+        }
         for name, data in files.items():
             assert (extract / name).read_bytes() == data
         assert (extract / "data/latest.csv").read_bytes() == files["data/test.csv"]
@@ -97,7 +111,10 @@ def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(registry: La
 
 HOSTILE = {
     "absolute path": ([Member("/tmp/evil", b"x")], "member /tmp/evil has an absolute path"),
-    "parent reference": ([Member("model/../../evil", b"x")], "member model/../../evil contains a '..' path component"),
+    "parent reference": (
+        [Member("model/../../evil", b"x")],
+        "member model/../../evil contains a '..' path component",
+    ),
     "pax path override": (
         [Member("harmless.txt", b"x", pax={"path": "../../evil"})],
         "member ../../evil contains a '..' path component",
@@ -106,7 +123,10 @@ HOSTILE = {
         [Member("data", kind="symlink", target="../../etc")],
         "symlink data -> ../../etc leaves the extract path",
     ),
-    "absolute symlink": ([Member("data", kind="symlink", target="/etc")], "symlink data points to the absolute path /etc"),
+    "absolute symlink": (
+        [Member("data", kind="symlink", target="/etc")],
+        "symlink data points to the absolute path /etc",
+    ),
     "write through a symlink": (
         [Member("data", kind="symlink", target="inside"), Member("data/passwd", b"x")],
         "member data/passwd would be written through the symlink data",
@@ -130,23 +150,27 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_member_is_refused_and_nothing_is_written(registry: LabConfig, tmp_path: Path, case: str) -> None:
+def test_hostile_member_is_refused_and_nothing_is_written(
+    registry: LabConfig, userland: str, tmp_path: Path, case: str
+) -> None:
     members, expected = HOSTILE[case]
-    tag = case.replace(" ", "-")
+    tag = f"{case.replace(' ', '-')}-{len(userland)}"
     host = registry.registry_host
     good = Member("model.joblib", b"model")
-    push_modelkit_raw(host, REPOSITORY, tag, [(gzip_layer([good]), MODEL_LAYER), (tar_layer(members), DATASET_LAYER)])
+    push_modelkit_raw(
+        host, REPOSITORY, tag, [(gzip_layer([good]), MODEL_LAYER), (tar_layer(members), DATASET_LAYER)]
+    )
     layout = tmp_path / "layout"
     fetch_oci_layout(host, REPOSITORY, tag, layout)
     extract = tmp_path / "out" / "model"
     with pytest.raises(ScriptFailed) as failure:
-        unpack(layout, f"{host}/{REPOSITORY}:{tag}", extract)
+        unpack(layout, f"{host}/{REPOSITORY}:{tag}", extract, userland)
     assert expected in failure.value.message
     assert failure.value.message.startswith(f"refusing to unpack {host}/{REPOSITORY}:{tag}")
     nothing_written(extract)
 
 
-def test_gnu_long_names_are_read_and_checked(registry: LabConfig, tmp_path: Path) -> None:
+def test_gnu_long_names_are_read_and_checked(registry: LabConfig, userland: str, tmp_path: Path) -> None:
     host = registry.registry_host
     evil = "/" + "y" * 130
     layer = tar_layer([Member("g/" + "z" * 130, b"fine"), Member(evil, b"x")], fmt=tarfile.GNU_FORMAT)
@@ -154,7 +178,7 @@ def test_gnu_long_names_are_read_and_checked(registry: LabConfig, tmp_path: Path
     layout = tmp_path / "layout"
     fetch_oci_layout(host, REPOSITORY, "gnu", layout)
     with pytest.raises(ScriptFailed, match=f"member {evil} has an absolute path"):
-        unpack(layout, f"{host}/{REPOSITORY}:gnu", tmp_path / "out")
+        unpack(layout, f"{host}/{REPOSITORY}:gnu", tmp_path / "out", userland)
     nothing_written(tmp_path / "out")
 
 
@@ -183,7 +207,10 @@ def test_tampered_layer_and_wrong_manifest_digest_are_refused(registry: LabConfi
 def test_unknown_reference_and_non_modelkit_are_refused(registry: LabConfig, tmp_path: Path) -> None:
     host = registry.registry_host
     push_modelkit_raw(
-        host, REPOSITORY, "image", [(tar_layer([Member("bin/sh", b"x")]), "application/vnd.oci.image.layer.v1.tar")],
+        host,
+        REPOSITORY,
+        "image",
+        [(tar_layer([Member("bin/sh", b"x")]), "application/vnd.oci.image.layer.v1.tar")],
         config_type="application/vnd.oci.image.config.v1+json",
     )
     layout = tmp_path / "layout"
@@ -193,7 +220,9 @@ def test_unknown_reference_and_non_modelkit_are_refused(registry: LabConfig, tmp
     absent = "sha256:" + "0" * 64
     with pytest.raises(ScriptFailed, match=f"ModelKit {host}/{REPOSITORY}@{absent} not found in {layout}"):
         unpack(layout, f"{host}/{REPOSITORY}@{absent}", tmp_path / "out")
-    with pytest.raises(ScriptFailed, match=r"is not a ModelKit \(config media type 'application/vnd.oci.image.config"):
+    with pytest.raises(
+        ScriptFailed, match=r"is not a ModelKit \(config media type 'application/vnd.oci.image.config"
+    ):
         unpack(layout, f"{host}/{REPOSITORY}:image", tmp_path / "out")
     nothing_written(tmp_path / "out")
 
@@ -206,7 +235,9 @@ def test_unknown_reference_and_non_modelkit_are_refused(registry: LabConfig, tmp
         ("127.0.0.1:5001/lab/iris@sha256:abc", "'sha256:abc' is not a sha256 digest"),
     ],
 )
-def test_bad_references_are_refused_before_anything_is_fetched(tmp_path: Path, reference: str, expected: str) -> None:
+def test_bad_references_are_refused_before_anything_is_fetched(
+    tmp_path: Path, reference: str, expected: str
+) -> None:
     with pytest.raises(ScriptFailed) as failure:
         run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out")), script_environment())
     assert expected in failure.value.message
@@ -214,7 +245,9 @@ def test_bad_references_are_refused_before_anything_is_fetched(tmp_path: Path, r
 
 def test_without_kit_pulling_says_kit_is_needed(tmp_path: Path) -> None:
     env = script_environment(extra={"PATH": NO_KIT_PATH})
-    with pytest.raises(ScriptFailed, match="kit is required to pull 127.0.0.1:5001/lab/iris:v1 but is not on PATH"):
+    with pytest.raises(
+        ScriptFailed, match="kit is required to pull 127.0.0.1:5001/lab/iris:v1 but is not on PATH"
+    ):
         run_script(UNPACK_SCRIPT, unpack_arguments("127.0.0.1:5001/lab/iris:v1", str(tmp_path / "out")), env)
 
 
@@ -223,5 +256,7 @@ def test_a_non_empty_extract_path_is_never_overwritten(tmp_path: Path) -> None:
     extract.mkdir()
     (extract / "keep.txt").write_text("mine")
     with pytest.raises(ScriptFailed, match="exists and is not an empty directory"):
-        run_script(UNPACK_SCRIPT, unpack_arguments("127.0.0.1:5001/lab/iris:v1", str(extract)), script_environment())
+        run_script(
+            UNPACK_SCRIPT, unpack_arguments("127.0.0.1:5001/lab/iris:v1", str(extract)), script_environment()
+        )
     assert (extract / "keep.txt").read_text() == "mine"

@@ -15,16 +15,17 @@ import pytest
 import yaml
 
 from lab.config import LabConfig, RegistryAuth, load_config
+from lab.engine import probe_engines
 from lab.errors import LabError
 from lab.progress import Progress
 from lab.provision import down_kind, up_kind
 from lab.provision.actions import Context, StepFailed, print_plan, run_actions
 from lab.provision.cluster import kind_config_spec
 from lab.provision.create import kind_actions
-from lab.engine import probe_engines
 from lab.provision.files import apply_files, plan_files
 from lab.provision.port_forward import forward_ports
 from lab.provision.preflight import check_inotify
+from lab.provision.rbac import RUNNER_KSERVE_ROLE, runner_rbac_objects
 from lab.provision.registry import htpasswd_spec, node_file_specs
 from lab.provision.render import overlay_specs, pin_release_images
 from lab.provision.secrets import cosign_dir, secret_objects
@@ -191,9 +192,46 @@ def test_secrets_carry_registry_auth_and_optional_keys(tmp_path: Path) -> None:
 def test_secrets_without_auth_still_name_the_registry(tmp_path: Path) -> None:
     objects = secret_objects(lab_config(tmp_path), model_registry_token="x")
     names = [o["metadata"]["name"] for o in objects]
-    assert names == ["kubeflow", "docker-config", "model-registry-auth"]
+    # The Role and RoleBinding for KFP's pipeline-runner ride along with the secrets step.
+    rbac = "lab-pipeline-runner-kserve"
+    assert names == ["kubeflow", "docker-config", "model-registry-auth", rbac, rbac]
     docker = json.loads(base64.b64decode(objects[1]["data"]["config.json"]))
     assert docker["auths"]["kind-registry:5000"] == {}
+
+
+def test_runner_rbac_grants_inference_services_in_the_pipeline_namespace(tmp_path: Path) -> None:
+    config = lab_config(tmp_path, LAB_PIPELINE_NAMESPACE="ml-team")
+    role, binding = runner_rbac_objects(config)
+    assert (role["kind"], binding["kind"]) == ("Role", "RoleBinding")
+    assert role["apiVersion"] == binding["apiVersion"] == "rbac.authorization.k8s.io/v1"
+    assert role["metadata"]["name"] == binding["metadata"]["name"] == RUNNER_KSERVE_ROLE
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "ml-team"
+    (rule,) = role["rules"]
+    assert rule["apiGroups"] == ["serving.kserve.io"] and rule["resources"] == ["inferenceservices"]
+    # What deploy_inference_service and `lab demo` call: create/replace, then read the status.
+    assert {"get", "list", "watch", "create", "patch", "update", "delete"} <= set(rule["verbs"])
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": RUNNER_KSERVE_ROLE,
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "ml-team"}
+    ]
+    # The secrets step applies exactly these, after the namespace they live in.
+    applied = secret_objects(config, model_registry_token="x")
+    assert applied[0]["kind"] == "Namespace" and applied[0]["metadata"]["name"] == "ml-team"
+    assert applied[-2:] == [role, binding]
+
+
+def test_dry_run_plans_the_runner_rbac_with_the_secrets(tmp_path: Path) -> None:
+    config = lab_config(tmp_path / "home")
+    out = io.StringIO()
+    assert print_plan(kind_actions(), Context(config, Progress(quiet=True), out=out), "plan") == 0
+    secrets_step = out.getvalue().split(". pipeline secrets\n", 1)[1].split("\n9. ", 1)[0]
+    assert f"Role {RUNNER_KSERVE_ROLE}" in secrets_step
+    assert f"RoleBinding {RUNNER_KSERVE_ROLE}" in secrets_step
+    assert not (tmp_path / "home").exists()
 
 
 def test_kserve_latest_images_are_pinned_to_the_release() -> None:

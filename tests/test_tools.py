@@ -24,7 +24,7 @@ def test_tools_list_shows_pinned_found_path_and_source() -> None:
     proc = run_lab("tools", "list", "--mode", "local", "--json", home=SHARED_HOME)
     assert proc.returncode == 0, proc.stderr
     rows = {row["name"]: row for row in json.loads(proc.stdout)}
-    assert set(rows) == {"registry", "postgres", "kit", "model-registry"}
+    assert set(rows) == {"registry", "postgres", "jq", "kit", "model-registry"}
     registry = rows["registry"]
     assert registry["ok"] and registry["found"].lstrip("v") == registry["pinned"].lstrip("v")
     assert registry["path"] == str(SHARED_HOME / "bin" / "registry")

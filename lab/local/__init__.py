@@ -141,6 +141,12 @@ def up(
 def down(config: LabConfig, progress: Progress, purge: bool = False) -> list[str]:
     """Stop exactly the processes the lab started (by pid), in reverse order; keep data unless purge."""
     stopped: list[str] = []
+    # The model server `lab demo` leaves running for the user is part of the lab too.
+    from lab.pipeline.serving import stop_model_server
+
+    with progress.step("stop model-server"):
+        if stop_model_server(config):
+            stopped.append("model-server")
     for component in reversed(components(config)):
         with progress.step(f"stop {component.name}"):
             if component.process.stop(stop_signal=component.stop_signal):

@@ -29,11 +29,6 @@ from lab.pipeline.steps import (
     train_classifier,
 )
 
-# The KServe sklearn runtime loads model.joblib with its own scikit-learn (kserve's
-# python/sklearnserver pins scikit-learn~=1.5.1); a pickle must be read by the minor version
-# that wrote it, so the cluster trains with that version.
-SCIKIT_LEARN_FOR_KSERVE = "1.5.2"
-
 # Where the KitOps components expect their secrets (KitOps Kubeflow guide).
 DOCKER_CONFIG_MOUNT = "/home/user/.docker"
 COSIGN_MOUNT = "/etc/cosign"
@@ -193,7 +188,7 @@ def python_components(config: LabConfig, *, cluster: bool) -> dict[str, Any]:
             additional_funcs=helpers,
         )
 
-    sklearn = f"scikit-learn=={SCIKIT_LEARN_FOR_KSERVE}"
+    sklearn = f"scikit-learn=={versions.scikit_learn_for_kserve}"
     built = {
         "train": build(train_model, [sklearn], [train_classifier]),
         "register": build(

@@ -150,7 +150,11 @@ def run_demo(
     except LabError as exc:
         record_failure(config, "up", exc)
         raise
-    context = {"model": arguments["model_name"], "version": version, "registry": config.registry_host}
+    context = {
+        "model": arguments["model_name"],
+        "version": version,
+        "reference": f"{config.registry_host}/{arguments['repository']}:{version}",
+    }
     try:
         result = run_local_pipeline(config, progress, arguments, kit_bin_dir=kit.parent)
         registered = manifest_digest(result.ref, config.docker_config_dir)

@@ -13,7 +13,6 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,12 +147,6 @@ def _read_json(path: str | Path) -> dict[str, Any]:
         return dict(json.load(handle))
 
 
-@contextlib.contextmanager
-def _redirected(stream: _TaskStream) -> Iterator[None]:
-    with contextlib.redirect_stdout(stream):
-        yield
-
-
 @dataclass
 class LocalRun:
     """A finished kfp.local run: the pipeline's outputs, seconds per step, the log."""
@@ -183,7 +176,8 @@ def execute_locally(
     with open(log_file, "w") as log:
         stream = _TaskStream(log, progress)
         try:
-            with _redirected(stream):
+            # kfp.local prints every task's output (and its own log) on this process's stdout.
+            with contextlib.redirect_stdout(stream):
                 task = pipeline(**arguments)
         except RuntimeError as exc:
             stream.close_step()

@@ -19,9 +19,9 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
+from lab.engine import ContainerEngine, probe_engines, require_engine
 from lab.errors import LabError
 from lab.progress import Progress
-from lab.engine import ContainerEngine, probe_engines, require_engine
 from lab.provision.kube import ClusterUnreachable, Deadline, Kube, Manifest
 from lab.provision.workspace import Workspace
 

@@ -8,11 +8,11 @@ from kubernetes import config as kubeconfig
 from kubernetes.config.config_exception import ConfigException
 
 from lab.config import LabConfig
+from lab.engine import EngineUnavailable
 from lab.errors import LabError
 from lab.progress import Progress
 from lab.provision.actions import Action, Context, run_actions
 from lab.provision.cluster import cluster_exists, run_kind
-from lab.engine import EngineUnavailable
 from lab.provision.kube import context_name
 from lab.provision.registry import volume_name
 

@@ -4,6 +4,10 @@ Names and keys follow the KitOps and Model Registry guides: ``docker-config`` wi
 ``config.json`` (mounted at ``/home/user/.docker``), ``model-registry-auth`` with ``token``,
 optional ``cosign-keys`` (``cosign.key``/``cosign.pub``, mounted at ``/etc/cosign``), and the
 optional ``KIT_USER``/``KIT_PASSWORD`` secret the kit:// storage container reads.
+
+The step also applies the lab's Role and RoleBinding for KFP's ``pipeline-runner``
+ServiceAccount (see ``lab.provision.rbac``): they live in the same namespace, and applying
+them here puts them in ``render_all`` and the dry-run plan without another step.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from lab.config import LabConfig
 from lab.provision.actions import Context
 from lab.provision.kube import Manifest, to_manifest
+from lab.provision.rbac import runner_rbac_objects
 
 
 def cosign_dir(config: LabConfig) -> Path:
@@ -68,7 +73,15 @@ def _secret(name: str, namespace: str, data: dict[str, str | bytes]) -> Manifest
 
 
 def secret_objects(config: LabConfig, model_registry_token: str) -> list[Manifest]:
-    """The pipeline namespace and its secrets, as the lab applies them."""
+    """The pipeline namespace, its secrets and the runner's KServe RBAC, as the lab applies them.
+
+    Args:
+        config: The lab configuration.
+        model_registry_token: The token to store in the Model Registry auth secret.
+
+    Returns:
+        The Namespace, the secrets, then the Role and RoleBinding from ``runner_rbac_objects``.
+    """
     names = config.names
     namespace = names.pipeline_namespace
     objects = [
@@ -101,6 +114,8 @@ def secret_objects(config: LabConfig, model_registry_token: str) -> list[Manifes
                 {"KIT_USER": auth.username, "KIT_PASSWORD": auth.password},
             )
         )
+    # Without this grant the serve step's pod is forbidden from creating the InferenceService.
+    objects.extend(runner_rbac_objects(config))
     return objects
 
 
@@ -117,28 +132,28 @@ def existing_token(ctx: Context) -> str:
 
 
 class PipelineSecrets:
-    """Create or update the pipeline secrets (server-side apply, so reruns change nothing)."""
+    """Create or update the pipeline secrets and runner RBAC (server-side apply: reruns change nothing)."""
 
     name = "pipeline secrets"
 
     def objects(self, ctx: Context) -> list[Manifest]:
-        """The secrets with the existing Model Registry token, or a new random one."""
+        """The secrets (existing Model Registry token, or a new random one) and the runner RBAC."""
         if "secrets" not in ctx.rendered:
             token = existing_token(ctx) or secrets.token_urlsafe(24)
             ctx.rendered["secrets"] = secret_objects(ctx.config, token)
         return ctx.rendered["secrets"]
 
     def is_done(self, ctx: Context) -> bool:
-        """Every secret exists with exactly the wanted content."""
+        """Every secret, the Role and the RoleBinding exist with exactly the wanted content."""
         return ctx.kube().in_sync(self.objects(ctx))
 
     def execute(self, ctx: Context) -> None:
-        """Apply the namespace and secrets."""
+        """Apply the namespace, the secrets, the Role and the RoleBinding."""
         kube = ctx.kube()
         kube.apply_all(self.objects(ctx), ctx.deadline())
 
     def plan(self, ctx: Context) -> list[str]:
-        """Which secrets would be created or updated (names only, never values)."""
+        """Which secrets and RBAC objects would be created or updated (names only, never values)."""
         kube = ctx.kube_if_reachable()
         if kube is None:
             objects = secret_objects(ctx.config, model_registry_token="")

@@ -125,6 +125,17 @@ def tool_specs(config: LabConfig) -> list[ToolSpec]:
             remedy=f"apt-get install postgresql-{v.postgres_major}",
         ),
         ToolSpec(
+            name="jq",
+            version="1",
+            modes=frozenset({"local"}),
+            version_argv=("--version",),
+            # The push/unpack scripts run under the kitops-kubeflow image's jq in the cluster
+            # and under this one locally; any jq 1.x reads what they write.
+            match_major_only=True,
+            sources=(DebianPackages(("jq",), "/usr/bin/jq"),),
+            remedy="apt-get install jq",
+        ),
+        ToolSpec(
             name="kit",
             version=v.kit,
             modes=frozenset({"local", "kind"}),
@@ -280,6 +291,7 @@ def ensure_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
     if status.ok:
         if Path(status.path).parent != bin_dir:
             link_into(bin_dir, spec.name, Path(status.path))
+            _write_stamp(spec, bin_dir, f"{status.source}: {status.path}")
             status.path = str(bin_dir / spec.name)
         _link_companions(spec, Path(status.path), bin_dir)
         return status
@@ -340,7 +352,7 @@ def tool_path(config: LabConfig, name: str) -> Path:
         raise KeyError(name)
     status = inspect_tool(spec, config)
     if not status.ok:
-        mode = sorted(spec.modes)[0]
+        mode = "local" if "local" in spec.modes else sorted(spec.modes)[0]
         raise ToolUnavailable(
             f"{name} {spec.version} is not installed (found: {status.found or 'none'}); "
             f"run `lab tools install --mode {mode}`"

@@ -77,7 +77,7 @@ def test_docker_missing_when_no_engine_is_installed(
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker, no podman on PATH
     result = judge(config, "docker-missing", "kind")
     assert result.status == "fail"
-    assert result.evidence == ("docker: not installed; podman: not installed",)
+    assert result.evidence == ("docker: not on PATH; podman: not on PATH",)
     assert "sudo systemctl start docker" in result.remedy and "lab up --mode local" in result.remedy
 
 
@@ -93,10 +93,7 @@ def test_docker_missing_when_the_daemon_does_not_answer(
     monkeypatch.setenv("PATH", str(tmp_path))
     result = judge(config, "docker-missing", "kind")
     assert result.status == "fail"
-    assert (
-        "docker: client present, daemon does not answer (Cannot connect to the Docker daemon"
-        in result.evidence[0]
-    )
+    assert f"{docker} info: exit 1: Cannot connect to the Docker daemon" in result.evidence[0]
     assert judge(config, "docker-missing", "local").status == "skipped"
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from lab.config import LabConfig, load_config
+from lab.engine import probe_engines
 from lab.progress import Progress
 from lab.provision import down_kind, up_kind
-from lab.engine import probe_engines
 from lab.provision.kube import Kube
 from lab.tools import ToolUnavailable, tool_path
 

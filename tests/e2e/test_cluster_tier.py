@@ -11,9 +11,9 @@ import pytest
 import requests
 from kubernetes import client
 
+from lab.engine import probe_engines
 from lab.progress import Progress
 from lab.provision import up_kind
-from lab.engine import probe_engines
 from lab.provision.kube import Deadline, wait_until
 from lab.provision.registry import CERTS_DIR, mirror_hosts
 

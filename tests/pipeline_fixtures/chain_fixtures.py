@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -83,6 +84,31 @@ def cli_env(config: LabConfig) -> dict[str, str]:
         LAB_MODEL_SERVER_PORT=str(config.ports.model_server),
     )
     return env
+
+
+def userland_path(kind: str, directory: Path) -> str:
+    """A PATH without kit: this machine's GNU tools, or busybox applets plus bash and jq.
+
+    The kitops-kubeflow image is Alpine: its tar, dd, od, awk, find are busybox's. Running the
+    scripts on busybox applets here is how their portability to the cluster is tested.
+    """
+    if kind == "gnu":
+        return "/usr/bin:/bin"
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip(
+            "busybox is not installed (apt-get install busybox): the kitops-kubeflow image's userland"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        (directory / applet).symlink_to(busybox)
+    for tool in ("bash", "jq"):
+        found = shutil.which(tool)
+        assert found, f"{tool} is needed to run the chain scripts"
+        (directory / tool).unlink(missing_ok=True)
+        (directory / tool).symlink_to(found)
+    return str(directory)
 
 
 # --- tar layers ------------------------------------------------------------------------------

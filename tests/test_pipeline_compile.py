@@ -1,0 +1,191 @@
+"""`lab pipeline compile`: the cluster pipeline as KFP IR YAML, with the KitOps interfaces.
+
+The compiled YAML is what a user uploads to KFP: the KitOps components on the pinned image
+carrying the scripts verbatim, the three secrets mounted as the KitOps and Model Registry
+guides say, pinned packages, and the same parameters as the local pipeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lab import cli
+from lab.config import LabConfig, load_config
+from lab.pipeline.definition import build_pipeline, compile_pipeline
+from lab.pipeline.scripts import PUSH_SCRIPT, STORAGE_INITIALIZER_SCRIPT, UNPACK_SCRIPT
+
+KITOPS = {"push-modelkit", "unpack-modelkit"}
+PYTHON = {"train-model", "register-model", "serve-model", "predict"}
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> LabConfig:
+    return load_config(env={"LAB_HOME": str(tmp_path_factory.mktemp("home"))})
+
+
+@pytest.fixture(scope="module")
+def compiled(
+    config: LabConfig, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = compile_pipeline(config, tmp_path_factory.mktemp("out") / "chain.yaml")
+    spec, platform = yaml.safe_load_all(path.read_text())
+    return spec, platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def executors(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name.removeprefix("exec-"): e["container"] for name, e in spec["deploymentSpec"]["executors"].items()
+    }
+
+
+def test_cli_writes_the_compiled_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
+    output = tmp_path / "out" / "chain.yaml"
+    assert cli.main(["-q", "pipeline", "compile", "-o", str(output)]) == 0
+    assert capsys.readouterr().out.strip() == str(output)
+    spec = next(yaml.safe_load_all(output.read_text()))
+    assert spec["pipelineInfo"]["name"] == "train-push-register-serve"
+    assert [p.name for p in output.parent.iterdir()] == ["chain.yaml"]  # no staging file left
+
+
+def test_images_are_the_pinned_ones(
+    config: LabConfig, compiled: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    containers = executors(compiled[0])
+    assert set(containers) == KITOPS | PYTHON
+    for name in KITOPS:
+        assert containers[name]["image"] == config.versions.kitops_kubeflow_image
+    for name in PYTHON:
+        assert containers[name]["image"] == config.versions.python_image
+    for image in {c["image"] for c in containers.values()}:
+        assert "@sha256:" in image or (":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"))
+
+
+def test_kitops_components_carry_the_scripts_verbatim(
+    compiled: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    containers = executors(compiled[0])
+    assert containers["push-modelkit"]["command"] == [
+        "/bin/bash",
+        "-c",
+        PUSH_SCRIPT.read_text(),
+        "push-modelkit.sh",
+    ]
+    assert containers["unpack-modelkit"]["command"] == [
+        "/bin/bash",
+        "-c",
+        UNPACK_SCRIPT.read_text(),
+        "unpack-modelkit.sh",
+    ]
+    for name in KITOPS:
+        assert {"name": "DOCKER_CONFIG", "value": "/home/user/.docker"} in containers[name]["env"]
+    # Argo templates every {{...}} in a workflow: a script must never contain one.
+    for script in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT):
+        assert "{{" not in script.read_text()
+
+
+def test_kitops_interfaces_match_the_kitops_components(
+    compiled: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    components = compiled[0]["components"]
+    push = components["comp-push-modelkit"]
+    assert set(push["inputDefinitions"]["parameters"]) == {
+        "registry",
+        "repository",
+        "tag",
+        "modelkit_name",
+        "modelkit_desc",
+        "modelkit_author",
+        "dataset_uri",
+        "code_repo",
+        "code_commit",
+        "plain_http",
+    }
+    assert set(push["inputDefinitions"]["artifacts"]) == {"modelkit_dir"}
+    assert set(push["outputDefinitions"]["parameters"]) == {"ref", "digest"}
+    unpack = components["comp-unpack-modelkit"]
+    assert set(unpack["inputDefinitions"]["parameters"]) == {
+        "modelkit_reference",
+        "extract_path",
+        "plain_http",
+    }
+    assert set(unpack["outputDefinitions"]["artifacts"]) == {"model_path"}
+
+
+def test_the_three_secrets_are_mounted(
+    config: LabConfig, compiled: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    platform = compiled[1]
+    names = config.names
+    push_volumes = {v["secretName"]: v for v in platform["exec-push-modelkit"]["secretAsVolume"]}
+    assert push_volumes[names.docker_config_secret]["mountPath"] == "/home/user/.docker"
+    assert push_volumes[names.docker_config_secret]["optional"] is False
+    assert push_volumes[names.cosign_secret]["mountPath"] == "/etc/cosign"
+    assert push_volumes[names.cosign_secret]["optional"] is True
+    [unpack_volume] = platform["exec-unpack-modelkit"]["secretAsVolume"]
+    assert (unpack_volume["secretName"], unpack_volume["mountPath"]) == (
+        names.docker_config_secret,
+        "/home/user/.docker",
+    )
+    [token] = platform["exec-register-model"]["secretAsEnv"]
+    assert token["secretName"] == names.model_registry_auth_secret
+    assert token["keyToEnv"] == [{"secretKey": "token", "envVar": "MR_AUTH_TOKEN"}]
+    for name in ("exec-register-model", "exec-serve-model"):
+        assert {"fieldPath": "metadata.namespace", "name": "KFP_POD_NAMESPACE"} in platform[name][
+            "fieldPathAsEnv"
+        ]
+
+
+def test_python_components_install_pinned_packages(
+    config: LabConfig, compiled: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    containers = executors(compiled[0])
+    installs = {name: containers[name]["command"][2] for name in PYTHON}
+    versions = config.versions
+    assert f"'kfp=={versions.kfp_sdk}'" in installs["train-model"]
+    assert (
+        f"'scikit-learn=={load_config(env={}).versions.scikit_learn_for_kserve}'" in installs["train-model"]
+    )
+    assert f"'scikit-learn=={load_config(env={}).versions.scikit_learn_for_kserve}'" in installs["predict"]
+    assert f"'model-registry=={versions.model_registry_client}'" in installs["register-model"]
+    assert f"'kserve=={versions.kserve_sdk}'" in installs["serve-model"]
+
+
+def test_shipped_python_sources_are_self_contained(compiled: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    # What the container runs: the component source alone, with only kfp and typing imported.
+    for name, container in executors(compiled[0]).items():
+        if name in KITOPS:
+            continue
+        namespace: dict[str, Any] = {}
+        exec(compile(container["command"][-1], f"<{name}>", "exec"), namespace)
+        function = container["args"][container["args"].index("--function_to_execute") + 1]
+        assert callable(namespace[function])
+
+
+def test_compilation_is_deterministic(config: LabConfig, tmp_path: Path) -> None:
+    first = compile_pipeline(config, tmp_path / "a.yaml").read_text()
+    assert compile_pipeline(config, tmp_path / "b.yaml").read_text() == first
+
+
+def test_local_and_cluster_pipelines_take_the_same_parameters(config: LabConfig, tmp_path: Path) -> None:
+    from kfp import compiler
+
+    parameters = {}
+    for target in ("local", "cluster"):
+        compiler.Compiler().compile(build_pipeline(config, target), str(tmp_path / f"{target}.yaml"))
+        spec = next(yaml.safe_load_all((tmp_path / f"{target}.yaml").read_text()))
+        parameters[target] = spec["root"]["inputDefinitions"]["parameters"]
+        outputs = spec["root"]["outputDefinitions"]
+        assert set(outputs["parameters"]) == {"ref", "digest", "serving_url"}
+        assert set(outputs["artifacts"]) == {"modelkit", "registered_model", "unpacked", "predictions"}
+    assert set(parameters["local"]) == set(parameters["cluster"])
+    differing = {
+        name for name in parameters["local"] if parameters["local"][name] != parameters["cluster"][name]
+    }
+    assert differing == {"registry", "model_registry_url"}  # where each target reaches them

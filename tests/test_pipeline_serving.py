@@ -1,0 +1,167 @@
+"""train → serve → predict for real: the real KServe model server on loopback, V1 and V2.
+
+No kit is needed: the model server serves the trained ModelKit directory directly. The
+InferenceService the cluster's serve step creates is built from the kserve SDK models and
+validated against the InferenceService CRD schema of the pinned KServe release.
+"""
+# No `from __future__ import annotations`: this module defines KFP components.
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import joblib
+import jsonschema
+import pytest
+import requests
+import yaml
+from kfp import dsl
+from kubernetes.client import ApiClient
+
+from lab.local.processes import PortTaken, port_is_free
+from lab.pipeline.components import python_components
+from lab.pipeline.local_run import execute_locally
+from lab.pipeline.model_server import find_model_file
+from lab.pipeline.scripts import ScriptFailed
+from lab.pipeline.serving import (
+    model_server_process,
+    serve_modelkit,
+    serving_dir,
+    start_model_server,
+    stop_model_server,
+)
+from lab.pipeline.steps import build_inference_service, read_split, train_classifier
+from tests.pipeline_fixtures.chain_fixtures import QUIET, destroy, new_lab
+
+MIRROR = Path(__file__).resolve().parents[2] / "shared" / "upstream"
+ISVC_CRD = MIRROR / "kserve-v0.20.0" / "config" / "crd" / "full" / "serving.kserve.io_inferenceservices.yaml"
+MODEL = "iris-classifier"
+
+
+def serve_trained(modelkit_dir: dsl.Input[dsl.Artifact], model_name: str, lab_home: str, port: int) -> str:
+    import os
+    from pathlib import Path
+
+    from lab.config import load_config
+    from lab.pipeline.serving import start_model_server
+
+    config = load_config(env={**os.environ, "LAB_HOME": lab_home, "LAB_MODEL_SERVER_PORT": str(port)})
+    return start_model_server(config, Path(modelkit_dir.path), model_name)
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as /proc shows them) with a listening socket on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            address, _, hex_port = cols[1].rpartition(":")
+            if cols[3] == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_train_serve_predict_in_a_real_kfp_local_run() -> None:
+    config = new_lab()
+    components = python_components(config, cluster=False)
+    serve = dsl.component(serve_trained, base_image=config.versions.python_image, install_kfp_package=False)
+
+    @dsl.pipeline(name="train-serve-predict")
+    def train_serve_predict() -> dsl.Artifact:
+        trained = components["train"](
+            dataset="iris", model_name=MODEL, description="test", author="lab", seed=42, test_size=0.25
+        )
+        served = serve(
+            modelkit_dir=trained.outputs["modelkit_dir"],
+            model_name=MODEL,
+            lab_home=str(config.home),
+            port=config.ports.model_server,
+        )
+        checked = components["predict"](
+            serving_url=served.output, model_name=MODEL, reference=trained.outputs["modelkit_dir"]
+        )
+        return checked.outputs["predictions"]
+
+    try:
+        run = execute_locally(config, QUIET, train_serve_predict, {})
+        assert set(run.timings) == {"train", "serve-trained", "predict"}
+        predictions = run.outputs["Output"]
+        result = json.loads(Path(predictions.path).read_text())
+        modelkit = next(
+            (config.home / "pipeline-root").glob("train-serve-predict-*/train-model/modelkit_dir")
+        )
+        rows, labels = read_split(str(modelkit / "test.csv"))
+        direct = joblib.load(modelkit / "model.joblib").predict(rows).tolist()
+        assert result["direct"] == result["v1"] == result["v2"] == direct
+        assert result["rows"] == len(labels) == 38
+        assert predictions.metadata["v1_sample"] == direct[:5]
+
+        url = predictions.metadata["serving_url"]
+        assert url == f"http://127.0.0.1:{config.ports.model_server}"
+        assert listening_addresses(config.ports.model_server) == {"0100007F"}  # 127.0.0.1 only
+        v1 = requests.post(
+            f"{url}/v1/models/{MODEL}:predict", json={"instances": rows[:3]}, timeout=10
+        ).json()
+        assert v1 == {"predictions": direct[:3]}
+        assert model_server_process(config).pid_file.is_file()
+        assert (config.log_dir / "model-server.log").is_file()
+    finally:
+        assert stop_model_server(config)
+        assert not model_server_process(config).pid_file.exists()
+        assert port_is_free(config.ports.model_server)
+        shutil.rmtree(config.home, ignore_errors=True)
+
+
+def test_a_failed_fetch_keeps_the_model_being_served(tmp_path: Path) -> None:
+    config = new_lab()
+    try:
+        train_classifier(str(tmp_path / "modelkit"), "iris", MODEL, "d", "lab", 1, 0.25)
+        shutil.copytree(tmp_path / "modelkit", serving_dir(config, MODEL))
+        url = start_model_server(config, serving_dir(config, MODEL), MODEL)
+        missing = f"{config.registry_host}/lab/{MODEL}@sha256:" + "0" * 64
+        with pytest.raises(ScriptFailed):
+            serve_modelkit(config, missing, MODEL, plain_http=True, kit_bin_dir=config.bin_dir)
+        assert requests.get(f"{url}/v1/models/{MODEL}", timeout=5).json()["ready"] is True
+        assert sorted(p.name for p in serving_dir(config, MODEL).parent.iterdir()) == [MODEL]
+    finally:
+        destroy(config)
+
+
+def test_a_port_held_by_a_stranger_is_named_with_its_setting(tmp_path: Path) -> None:
+    config = new_lab()
+    train_classifier(str(tmp_path / "modelkit"), "iris", MODEL, "d", "lab", 1, 0.25)
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", config.ports.model_server))
+        stranger.listen()
+        try:
+            with pytest.raises(PortTaken, match="choose another port with LAB_MODEL_SERVER_PORT=<port>"):
+                start_model_server(config, tmp_path / "modelkit", MODEL)
+        finally:
+            destroy(config)
+
+
+def test_the_model_directory_must_hold_exactly_one_model(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must hold exactly one model file .* found: none"):
+        find_model_file(tmp_path)
+    (tmp_path / "a.joblib").write_bytes(b"")
+    (tmp_path / "b.pkl").write_bytes(b"")
+    with pytest.raises(ValueError, match="found: a.joblib, b.pkl"):
+        find_model_file(tmp_path)
+
+
+def test_inference_service_from_kserve_models_matches_the_crd_schema() -> None:
+    uri = "kit://kind-registry:5000/lab/iris-classifier@sha256:" + "c" * 64
+    isvc = ApiClient().sanitize_for_serialization(build_inference_service(MODEL, "kubeflow", uri, "sklearn"))
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1" and isvc["kind"] == "InferenceService"
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    model = isvc["spec"]["predictor"]["model"]
+    assert (model["modelFormat"], model["storageUri"]) == ({"name": "sklearn"}, uri)
+    if not ISVC_CRD.is_file():
+        pytest.skip(f"upstream manifest mirror {MIRROR} is absent (layout: shared/upstream/README.md)")
+    crd = yaml.load(ISVC_CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # 2 MB
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
+    # OpenAPI v3 schemas are draft-4 JSON Schema (plus x-kubernetes-* hints a validator ignores).
+    jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(isvc)
+    with pytest.raises(ValueError, match="must be kit://host:port/repo@sha256:<digest>"):
+        build_inference_service(MODEL, "kubeflow", "kit://kind-registry:5000/lab/iris:v1", "sklearn")
