@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from lab import local
+from lab.atomic_files import atomic_write
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
-from lab.local.processes import atomic_write
 from lab.pipeline.scripts import (
     PUSH_SCRIPT,
     UNPACK_SCRIPT,

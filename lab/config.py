@@ -8,11 +8,14 @@ that order, in :func:`load_config` and nowhere else.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lab.atomic_files import atomic_write
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -214,19 +217,39 @@ def env_variable_for(section: str, name: str) -> str:
     raise KeyError(f"{section}.{name}")
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def home_settings_file(home: Path) -> Path:
+    """The ``lab.toml`` inside a lab home (where ``lab doctor --fix`` records settings)."""
+    return home / "lab.toml"
+
+
 def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None) -> LabConfig:
-    """Build the config: defaults, then ``lab.toml``, then ``LAB_*`` variables."""
+    """Build the config: defaults, then ``lab.toml`` (project, then ``$LAB_HOME``), then ``LAB_*``."""
     env = dict(os.environ if env is None else env)
-    candidates = [toml_path] if toml_path else [PROJECT_ROOT / "lab.toml"]
-    if env.get("LAB_HOME"):
-        candidates.append(Path(env["LAB_HOME"]) / "lab.toml")
-    table: dict[str, Any] = {}
-    for path in candidates:
-        if path and path.is_file():
-            try:
-                table = tomllib.loads(path.read_text())
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    project_file = toml_path or PROJECT_ROOT / "lab.toml"
+    table = _read_toml(project_file)
+    home = Path(env.get("LAB_HOME") or table.get("home") or LabConfig().home).expanduser()
+    home_file = home_settings_file(home)
+    if home_file.resolve() != project_file.resolve():
+        table = _merge(table, _read_toml(home_file))
     config = _override(LabConfig(), table, env, "")
     if config.mode not in ("auto", "local", "kind"):
         raise ConfigError(f"LAB_MODE / mode must be auto, local or kind, got {config.mode!r}")
@@ -235,3 +258,33 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
         if not 1 <= port <= 65535:
             raise ConfigError(f"port {name}={port} is out of range; set {env_variable_for('ports', name)}")
     return config
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    # A JSON string is a valid TOML basic string.
+    return json.dumps(str(value))
+
+
+def save_setting(home: Path, section: str, name: str, value: str | int) -> Path:
+    """Record ``[section] name = value`` in ``$LAB_HOME/lab.toml``, keeping every other setting.
+
+    The result is validated before it replaces the file, so a bad setting never lands.
+    """
+    path = home_settings_file(home)
+    table = _merge(_read_toml(path), {section: {name: value}})
+    _override(LabConfig(), table, {}, "")
+    lines = [f"{key} = {_toml_value(val)}" for key, val in table.items() if not isinstance(val, dict)]
+    for key, val in table.items():
+        if isinstance(val, dict):
+            lines += ["", f"[{key}]", *(f"{k} = {_toml_value(v)}" for k, v in val.items())]
+    atomic_write(
+        path,
+        "# Settings of this lab home (see lab/config.py); LAB_* variables override them.\n"
+        + "\n".join(lines).lstrip("\n")
+        + "\n",
+    )
+    return path

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import ConfigError, load_config
+from lab.config import ConfigError, load_config, save_setting
 
 
 def test_defaults_hold_the_pinned_matrix(tmp_path: Path) -> None:
@@ -43,3 +43,26 @@ def test_bad_settings_name_what_to_fix(tmp_path: Path, env: dict[str, str], toml
     path.write_text(toml)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         load_config(env={"LAB_HOME": str(tmp_path), **env}, toml_path=path)
+
+
+def test_lab_home_settings_merge_over_the_project_file_and_save_setting_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project.toml"
+    project.write_text("[ports]\nregistry = 6000\ndatabase = 6001\n")
+    home = tmp_path / "home"
+    saved = save_setting(home, "ports", "database", 7001)
+    save_setting(home, "versions", "mlmd_pin", "1.13.0")
+    assert saved == home / "lab.toml"
+    config = load_config(env={"LAB_HOME": str(home)}, toml_path=project)
+    assert config.ports.registry == 6000  # from the project file
+    assert config.ports.database == 7001  # the home's file wins
+    assert config.versions.mlmd_pin == "1.13.0"  # an earlier saved setting is kept
+
+
+def test_save_setting_refuses_an_unknown_setting_and_leaves_the_file_alone(tmp_path: Path) -> None:
+    save_setting(tmp_path, "ports", "registry", 6000)
+    before = (tmp_path / "lab.toml").read_text()
+    with pytest.raises(ConfigError, match="unknown setting 'ports.registri'"):
+        save_setting(tmp_path, "ports", "registri", 1)
+    assert (tmp_path / "lab.toml").read_text() == before

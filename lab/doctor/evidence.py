@@ -33,10 +33,11 @@ from typing import Any, TypeVar
 
 import requests
 
+from lab.atomic_files import atomic_write
 from lab.config import LabConfig
 from lab.doctor.cluster import ClusterSource, ClusterUnreachable, LiveCluster
 from lab.engine import EngineProbe, choose_mode, probe_container_engine
-from lab.local.processes import atomic_write, listening_pid, log_tail, port_is_free, process_command
+from lab.local.processes import listening_pid, log_tail, port_is_free, process_command
 
 T = TypeVar("T")
 

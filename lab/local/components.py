@@ -21,9 +21,10 @@ from pathlib import Path
 import bcrypt
 import requests
 
+from lab.atomic_files import atomic_write
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
-from lab.local.processes import OwnedProcess, atomic_write
+from lab.local.processes import OwnedProcess
 from lab.templates import render_template
 from lab.tools import tool_path
 

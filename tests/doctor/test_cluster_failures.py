@@ -27,7 +27,7 @@ from doctor_objects import (
     waiting,
 )
 
-from lab.config import LabConfig
+from lab.config import LabConfig, load_config
 from lab.doctor import Evidence, LiveCluster, RecordedCluster, Result, apply_fixes, diagnose
 from lab.doctor.checks.mlmd_segfault import patch_path
 from lab.progress import Progress
@@ -240,7 +240,8 @@ def test_mlmd_segfault_on_amd64_reports_exit_139_arch_and_the_pin(config: LabCon
     assert "last state terminated with exit code 139 (Error)" in lines
     assert f"node {NODE} architecture: amd64" in lines
     assert "| WARNING: Logging before InitGoogleLogging() is written to STDERR" in lines
-    assert "LAB_MLMD_PIN=1.13.0 lab up --mode kind  # applies it" in result.remedy
+    assert "lab up --mode kind  # applies it" in result.remedy
+    assert "LAB_MLMD_PIN=1.13.0 lab up --mode kind  # instead: pin it for one run only" in result.remedy
 
 
 def test_mlmd_fix_renders_the_kustomize_image_pin(config: LabConfig) -> None:
@@ -251,6 +252,8 @@ def test_mlmd_fix_renders_the_kustomize_image_pin(config: LabConfig) -> None:
     outcome = fixed.outcome("mlmd-segfault")
     assert outcome.fix is not None and outcome.fix.applied
     assert "LAB_MLMD_PIN=1.13.0 lab up --mode kind" in outcome.fix.message
+    # The pin is recorded in the lab home's settings, so the next `lab up` applies it.
+    assert load_config(env={"LAB_HOME": str(config.home)}).versions.mlmd_pin == "1.13.0"
     patch = yaml.safe_load(patch_path(config).read_text())
     assert patch["kind"] == "Kustomization"
     assert patch["images"] == [{"name": "gcr.io/tfx-oss-public/ml_metadata_store_server", "newTag": "1.13.0"}]

@@ -2,20 +2,21 @@
 
 The ``ml_metadata_store_server`` image is amd64-only and newer builds crash on some
 kernels/CPUs; on amd64 an older image tag is the known workaround, on arm64 there is no
-upstream image that works. The kind provisioning pins the tag through ``LAB_MLMD_PIN``
-(``config.versions.mlmd_pin``); the fix also renders the same pin as a kustomize
-``images:`` entry under ``$LAB_HOME/kfp-patches``.
+upstream image that works. The kind provisioning pins the tag through
+``config.versions.mlmd_pin``; the fix records that setting in ``$LAB_HOME/lab.toml`` (so the
+next ``lab up`` applies it) and renders the same pin as a kustomize ``images:`` entry under
+``$LAB_HOME/kfp-patches`` for the user to read or reuse.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lab.config import LabConfig
+from lab.atomic_files import atomic_write
+from lab.config import LabConfig, home_settings_file, save_setting
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
 from lab.doctor.workloads import containers, node_arch, pods_named
-from lab.local.processes import atomic_write
 
 DEPLOYMENT = "metadata-grpc-deployment"
 SEGFAULT = 139  # 128 + SIGSEGV
@@ -104,20 +105,24 @@ def detect(evidence: Evidence) -> Result:
         f"{DEPLOYMENT} segfaults (exit {SEGFAULT}) on {arch}: pin ml_metadata_store_server:{fallback}",
         lines,
         [
-            f"lab doctor --fix mlmd-segfault  # renders the pin to {patch}",
-            f"LAB_MLMD_PIN={fallback} lab up --mode kind  # applies it",
+            f"lab doctor --fix mlmd-segfault  # records the pin in {home_settings_file(config.home)}",
+            "lab up --mode kind  # applies it",
+            f"LAB_MLMD_PIN={fallback} lab up --mode kind  # instead: pin it for one run only",
         ],
         fixable=True,
     )
 
 
 def fix(ctx: FixContext) -> FixOutcome:
-    """Render the kustomize image pin under ``$LAB_HOME/kfp-patches``; ``lab up`` applies it."""
+    """Record the pin in ``$LAB_HOME/lab.toml`` and render it as a kustomize patch; ``lab up`` applies it."""
     path = patch_path(ctx.config)
     tag = ctx.config.versions.mlmd_fallback_tag
+    settings = save_setting(ctx.config.home, "versions", "mlmd_pin", tag)
     atomic_write(path, render_patch(ctx.config))
     return FixOutcome(
-        True, f"wrote {path} (ml_metadata_store_server:{tag}); apply: LAB_MLMD_PIN={tag} lab up --mode kind"
+        True,
+        f"pinned ml_metadata_store_server:{tag} in {settings} (patch: {path}); apply: lab up --mode kind "
+        f"(or LAB_MLMD_PIN={tag} lab up --mode kind)",
     )
 
 
@@ -129,6 +134,6 @@ CHECK = Check(
     detect=detect,
     modes=frozenset({"kind"}),
     fix=fix,
-    fix_description="render a kustomize image pin to the older ml_metadata_store_server under "
-    "$LAB_HOME/kfp-patches",
+    fix_description="pin the older ml_metadata_store_server in $LAB_HOME/lab.toml (and render the "
+    "kustomize patch under $LAB_HOME/kfp-patches)",
 )
