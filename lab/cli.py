@@ -23,6 +23,7 @@ COMMAND_GROUPS = [
     "lab.commands.cluster",
     "lab.commands.doctor",
     "lab.commands.pipeline",
+    "lab.commands.e2e",
     "lab.commands.bench",
 ]
 

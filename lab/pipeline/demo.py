@@ -18,7 +18,7 @@ from lab import local
 from lab.config import PROJECT_ROOT, LabConfig
 from lab.engine import choose_mode
 from lab.errors import LabError
-from lab.pipeline.definition import DEFAULT_MODEL_NAME, build_pipeline
+from lab.pipeline.definition import DEFAULT_MODEL_NAME
 from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipeline
 from lab.pipeline.registry_access import check_registry_access, manifest_digest
 from lab.pipeline.serving import model_server_process, stop_model_server
@@ -178,35 +178,12 @@ def run_demo(
 
 
 def run_on_cluster(config: LabConfig, progress: Progress, arguments: dict[str, Any]) -> int:
-    """Kind mode: provision (idempotent), submit the cluster pipeline to KFP, wait for the run."""
-    import kfp
+    """Kind mode: provision (idempotent), run the cluster pipeline through its own port-forwards.
 
-    from lab.provision import up_kind
+    The same run as ``lab e2e`` (:func:`lab.pipeline.cluster_run.run_cluster_chain`), without
+    the assertions; nothing needs ``lab port-forward`` running.
+    """
+    from lab.pipeline.cluster_run import run_cluster_chain
 
-    status = up_kind(config, progress, dry_run=False)
-    if status != 0:
-        return status
-    host = f"http://127.0.0.1:{config.ports.kfp_ui}"
-    with progress.step("submit pipeline"):
-        client = kfp.Client(host=host)
-        run = client.create_run_from_pipeline_func(
-            build_pipeline(config, "cluster"),
-            arguments=arguments,
-            experiment_name="kubeflow-modelkit-lab",
-            enable_caching=False,
-        )
-    with progress.step("pipeline run"):
-        detail = client.wait_for_run_completion(run.run_id, timeout=3600)
-    state = str(getattr(detail, "state", "UNKNOWN"))
-    url = f"{host}/#/runs/details/{run.run_id}"
-    if state != "SUCCEEDED":
-        message = f"pipeline run {run.run_id} ended {state}; see {url}"
-        record_failure(
-            config, "pipeline", message, model=arguments["model_name"], version=arguments["version"]
-        )
-        print(f"ERROR: {message}", file=sys.stderr)
-        print_diagnosis(config, "kind")
-        return 1
-    _clear_recorded_failure(config)
-    print(f"Chain complete on the cluster: run {run.run_id} SUCCEEDED\n  {url}")
-    return 0
+    # A first run pulls every image and pip-installs each step's packages: allow an hour.
+    return run_cluster_chain(config, progress, arguments, timeout=max(config.cluster_timeout, 3600.0))
