@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import nox
 
@@ -79,9 +80,13 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def e2e(session: nox.Session) -> None:
-    """The cluster tier: provision kind and run the chain on it (needs Docker)."""
-    if not (shutil.which("docker") or shutil.which("podman")):
-        session.skip("no container engine on PATH: the cluster tier needs Docker or Podman")
+    """The cluster tier: provision kind, run the chain on it and assert (needs Docker or Podman)."""
+    engines = [e for e in ("docker", "podman") if shutil.which(e)]
+    if not any(subprocess.run([e, "info"], capture_output=True).returncode == 0 for e in engines):
+        session.skip(
+            f"no container engine answers (tried: {', '.join(engines) or 'docker, podman: not installed'})"
+        )
     _install(session, "pipeline", "test")
     session.run("lab", "tools", "install", "--mode", "kind")
     session.run("pytest", "tests/e2e", "-m", "cluster", *session.posargs)
+    session.run("lab", "e2e", "--mode", "kind")

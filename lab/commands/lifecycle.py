@@ -53,6 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = subparsers.add_parser("status", help="each component: state, URL, pid, version")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--mode",
+        choices=["auto", "local", "kind"],
+        default=None,
+        help="auto: the local components, plus the kind lab when a container engine answers and its "
+        "cluster exists; local or kind: only that lab (default: LAB_MODE or auto)",
+    )
     status.set_defaults(handler=run_status)
 
 
@@ -92,12 +99,34 @@ def run_down(args: argparse.Namespace, config: LabConfig, progress: Progress) ->
 
 
 def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
-    """Print status; exit 0 even when stopped (status is a report, not a check: see `lab doctor`)."""
-    rows = [s.as_dict() for s in local.status(config)]
+    """Print the local lab and, where there is one, the kind lab.
+
+    Exits 0 even when things are stopped or the cluster does not answer: status is a report,
+    each row says what it found (`lab doctor` is the check).
+    """
+    mode = args.mode or config.mode
+    rows = [s.as_dict() for s in local.status(config)] if mode != "kind" else []
+    kind_rows: list[dict[str, object]] | None = None
+    why_no_kind = "--mode local"
+    if mode != "local":
+        # Imported here: the kubernetes client is slow to import and local mode never needs it.
+        from lab.provision.status import collect_kind
+
+        found, why_no_kind = collect_kind(config, progress, required=mode == "kind")
+        kind_rows = None if found is None else [s.as_dict() for s in found]
     if args.json:
-        print(json.dumps({"mode": "local", "home": str(config.home), "components": rows}, indent=2))
-    else:
+        report = {"mode": mode, "home": str(config.home), "components": rows, "kind": kind_rows}
+        print(json.dumps(report, indent=2))
+        return 0
+    if rows:
+        print(f"local lab ({config.home}):")
         _print_table(rows)
+        print()
+    if kind_rows is None:
+        print(f"kind lab: not shown, {why_no_kind}")
+    else:
+        print(f"kind lab (cluster {config.names.cluster}):")
+        _print_table(kind_rows)
     return 0
 
 
