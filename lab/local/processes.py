@@ -14,9 +14,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from lab.atomic_files import atomic_write
 from lab.errors import LabError
@@ -201,3 +202,21 @@ def free_port() -> int:
 
 class PortTaken(LabError):
     """A port the lab needs is held by a process the lab did not start."""
+
+
+def stop_children(children: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Terminate child processes, then kill those still running after 5 s."""
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    """A signal handler that turns SIGTERM into KeyboardInterrupt, so cleanup code runs."""
+    raise KeyboardInterrupt

@@ -37,13 +37,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any, TypeVar
 
 from lab.config import LabConfig
 from lab.engine import probe_engines
 from lab.errors import LabError
-from lab.local.processes import free_port, log_tail
+from lab.local.processes import free_port, log_tail, raise_keyboard_interrupt, stop_children
 from lab.progress import Progress
 
 T = TypeVar("T")
@@ -215,7 +214,7 @@ class PortForwards:
             self.forwards.append(forward)
             if self._wait_ready(forward):
                 return forward
-            _stop([forward.process])
+            stop_children([forward.process])
             self.forwards.remove(forward)
         raise LabError(
             f"port-forward to {target.label} ({target.namespace}/{target.target}:{target.remote_port}) "
@@ -240,27 +239,11 @@ class PortForwards:
 
     def close(self) -> None:
         """Stop every child (TERM, then KILL after 5 s) and close their logs."""
-        _stop([forward.process for forward in self.forwards])
+        stop_children([forward.process for forward in self.forwards])
         self.forwards.clear()
         for log in self._logs:
             log.close()
         self._logs.clear()
-
-
-def _stop(children: Sequence[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -274,7 +257,7 @@ def port_forwards(
     """
     forwards = PortForwards(argv_for, log_dir, ready_timeout=ready_timeout)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
+    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt) if main_thread else None
     try:
         yield forwards
     finally:

@@ -7,14 +7,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import IO
 
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
+from lab.local.processes import port_is_free, raise_keyboard_interrupt, stop_children
 from lab.progress import Progress
 from lab.provision.kube import Kube, context_name
-from lab.provision.preflight import port_is_free
 from lab.tools import tool_path
 
 
@@ -69,22 +68,6 @@ def _start(kubectl: Path, config: LabConfig, forward: Forward, log: IO[bytes]) -
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def forward_ports(config: LabConfig, progress: Progress) -> int:
     """Forward every endpoint until interrupted; restarts a forward whose pod went away."""
     busy = [f for f in forwards(config) if not port_is_free(f.local_port(config))]
@@ -99,7 +82,7 @@ def forward_ports(config: LabConfig, progress: Progress) -> int:
     logs = {f.label: config.log_dir / f"port-forward-{f.port_setting}.log" for f in forwards(config)}
     handles = {label: path.open("ab") for label, path in logs.items()}
     children: dict[str, subprocess.Popen[bytes]] = {}
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         for forward in forwards(config):
             children[forward.label] = _start(kubectl, config, forward, handles[forward.label])
@@ -118,7 +101,7 @@ def forward_ports(config: LabConfig, progress: Progress) -> int:
         progress.info("stopping port-forwards")
         return 0
     finally:
-        _stop(list(children.values()))
+        stop_children(list(children.values()))
         for handle in handles.values():
             handle.close()
         signal.signal(signal.SIGTERM, previous)

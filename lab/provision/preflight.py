@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
+from lab.local.processes import port_is_free
 from lab.provision.actions import Context
 from lab.provision.render import kustomize_argv
 from lab.tools import ToolUnavailable, tool_path
@@ -105,18 +104,6 @@ def check_disk(ctx: Context) -> list[Finding]:
             )
         )
     return findings
-
-
-def port_is_free(port: int) -> bool:
-    """Whether 127.0.0.1:<port> can be bound right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
 
 
 def check_registry_port(ctx: Context) -> Finding:
