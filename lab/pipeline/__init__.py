@@ -15,3 +15,15 @@ from __future__ import annotations
 
 # What registering an existing model version does (see lab.pipeline.steps.decide_version).
 VERSION_POLICIES = ("fail", "suffix", "reuse")
+
+# Component task names in the compiled pipeline -> the chain step names (progress lines,
+# timings, and what `lab doctor` is told failed), for local and cluster runs alike.
+STEP_OF_TASK = {
+    "train-model": "train",
+    "push-modelkit": "push",
+    "register-model": "register",
+    "unpack-modelkit": "unpack",
+    "serve-model": "serve",
+    "predict": "predict",
+}
+CHAIN_STEPS = tuple(STEP_OF_TASK.values())

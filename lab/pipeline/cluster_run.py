@@ -43,6 +43,7 @@ from lab.config import LabConfig
 from lab.engine import probe_engines
 from lab.errors import LabError
 from lab.local.processes import free_port, log_tail, raise_keyboard_interrupt, stop_children
+from lab.pipeline import CHAIN_STEPS, STEP_OF_TASK
 from lab.progress import Progress
 
 T = TypeVar("T")
@@ -55,15 +56,6 @@ EXPERIMENT_NAME = "kubeflow-modelkit-lab"
 KFP_API_SERVICE, KFP_API_PORT = "ml-pipeline", 8888
 KSERVE_GROUP, KSERVE_VERSION, ISVC_PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
-# Component task names in the compiled pipeline -> the chain step names the doctor knows.
-CHAIN_STEPS = {
-    "train-model": "train",
-    "push-modelkit": "push",
-    "register-model": "register",
-    "unpack-modelkit": "unpack",
-    "serve-model": "serve",
-    "predict": "predict",
-}
 
 
 # Each assertion -> the chain step whose work it checks (what ``lab doctor`` is told failed).
@@ -287,9 +279,9 @@ class StepState:
     def chain_step(self) -> str:
         """The chain step this task belongs to (``push`` for ``push-modelkit``/its driver), or ``""``."""
         name = self.name.removesuffix("-driver")
-        if name in CHAIN_STEPS:
-            return CHAIN_STEPS[name]
-        return name if name in CHAIN_STEPS.values() else ""
+        if name in STEP_OF_TASK:
+            return STEP_OF_TASK[name]
+        return name if name in CHAIN_STEPS else ""
 
 
 def run_state(run: Any) -> str:

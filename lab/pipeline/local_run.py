@@ -20,18 +20,9 @@ from typing import Any, TextIO
 
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.pipeline import CHAIN_STEPS, STEP_OF_TASK
 from lab.progress import Progress
 
-# Task (component) name -> the chain step it is.
-STEP_OF_TASK = {
-    "train-model": "train",
-    "push-modelkit": "push",
-    "register-model": "register",
-    "unpack-modelkit": "unpack",
-    "serve-model": "serve",
-    "predict": "predict",
-}
-CHAIN_STEPS = tuple(STEP_OF_TASK.values())
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TASK_STARTED = re.compile(r"Executing task '([^']+)'")
 _TASK_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
