@@ -49,20 +49,16 @@ def demo_arguments(version: str, version_policy: str, model_name: str = DEFAULT_
 
 
 def record_failure(config: LabConfig, step: str, error: BaseException | str, **context: object) -> None:
-    """Record the failed step for ``lab doctor`` (when the doctor's evidence module is present)."""
-    try:
-        from lab.doctor.evidence import record_chain_error
-    except ImportError:
-        return
+    """Record the failed step for ``lab doctor``."""
+    from lab.doctor.evidence import record_chain_error
+
     record_chain_error(config, step, error, **context)
 
 
 def print_diagnosis(config: LabConfig, mode: str) -> None:
-    """Run the doctor after a failure, if it is installed; its own crash never hides the failure."""
-    try:
-        from lab.doctor import diagnose, render_text
-    except ImportError:
-        return
+    """Run the doctor after a failure; its own crash never hides the failure."""
+    from lab.doctor import diagnose, render_text
+
     try:
         print(render_text(diagnose(config, mode=mode)), file=sys.stderr)
     except Exception as exc:  # the doctor is a helper here: report, never mask the chain's error
@@ -70,10 +66,8 @@ def print_diagnosis(config: LabConfig, mode: str) -> None:
 
 
 def _clear_recorded_failure(config: LabConfig) -> None:
-    try:
-        from lab.doctor.evidence import clear_chain_error
-    except ImportError:
-        return
+    from lab.doctor.evidence import clear_chain_error
+
     clear_chain_error(config)
 
 
