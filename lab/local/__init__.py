@@ -13,14 +13,7 @@ from dataclasses import asdict, dataclass
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.local.components import COMPONENTS, Component
-from lab.local.processes import (
-    PortTaken,
-    listening_pid,
-    log_tail,
-    port_is_free,
-    process_command,
-    wait_until,
-)
+from lab.local.processes import ensure_port_free, log_tail, wait_until
 from lab.progress import Progress
 from lab.tools import ToolUnavailable
 
@@ -84,20 +77,9 @@ def status(config: LabConfig, names: tuple[str, ...] = ALL_COMPONENTS) -> list[C
     return [component_status(c) for c in components(config, names)]
 
 
-def _ensure_port_free(component: Component) -> None:
-    if port_is_free(component.port):
-        return
-    holder = listening_pid(component.port)
-    who = f"pid {holder} ({process_command(holder)[:120]})" if holder else "another process"
-    raise PortTaken(
-        f"port {component.port} needed by the {component.name} is held by {who}, which the lab did not "
-        f"start; stop it or choose another port with {component.port_variable}=<port>"
-    )
-
-
 def start_component(component: Component, timeout: float) -> None:
     """Start one component and wait until its health probe passes."""
-    _ensure_port_free(component)
+    ensure_port_free(component.port, component.name, component.port_variable)
     component.prepare()
     user = component.run_as()
     component.process.start(component.argv(), env=component.environment(), user=user)

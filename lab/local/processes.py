@@ -204,6 +204,18 @@ class PortTaken(LabError):
     """A port the lab needs is held by a process the lab did not start."""
 
 
+def ensure_port_free(port: int, owner: str, variable: str) -> None:
+    """Raise PortTaken naming the holder and the ``LAB_*`` variable that moves ``owner`` elsewhere."""
+    if port_is_free(port):
+        return
+    holder = listening_pid(port)
+    who = f"pid {holder} ({process_command(holder)[:120]})" if holder else "another process"
+    raise PortTaken(
+        f"port {port} needed by the {owner} is held by {who}, which the lab did not start; "
+        f"stop it or choose another port with {variable}=<port>"
+    )
+
+
 def stop_children(children: Sequence[subprocess.Popen[bytes]]) -> None:
     """Terminate child processes, then kill those still running after 5 s."""
     for child in children:

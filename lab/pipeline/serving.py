@@ -20,15 +20,7 @@ import requests
 
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
-from lab.local.processes import (
-    OwnedProcess,
-    PortTaken,
-    listening_pid,
-    log_tail,
-    port_is_free,
-    process_command,
-    wait_until,
-)
+from lab.local.processes import OwnedProcess, ensure_port_free, log_tail, wait_until
 from lab.pipeline.scripts import STORAGE_INITIALIZER_SCRIPT, run_script, script_environment
 
 MODEL_SERVER = "model-server"
@@ -76,13 +68,7 @@ def start_model_server(config: LabConfig, model_dir: Path, model_name: str, time
     process = model_server_process(config)
     process.stop(timeout=10.0)
     port = config.ports.model_server
-    if not port_is_free(port):
-        holder = listening_pid(port)
-        who = f"pid {holder} ({process_command(holder)[:120]})" if holder else "another process"
-        raise PortTaken(
-            f"port {port} needed by the model server is held by {who}, which the lab did not start; "
-            f"stop it or choose another port with {env_variable_for('ports', 'model_server')}=<port>"
-        )
+    ensure_port_free(port, "model server", env_variable_for("ports", "model_server"))
     url = serving_url(config)
     env = dict(os.environ)
     # The server imports lab.pipeline.model_server even where the lab is not installed.
