@@ -16,6 +16,8 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
-  || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+# Wait for another apt run's dpkg lock instead of failing the test session.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
+"${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+  || { "${apt[@]}" update >/dev/null && "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null; }
 echo "installed: ${missing[*]}"

@@ -166,6 +166,9 @@ def expected_sha256(checksums: str, filename: str) -> str:
     raise SourceUnavailable(f"no checksum for {filename} in the release's checksum file")
 
 
+APT_LOCK_TIMEOUT = 600
+
+
 @dataclass(frozen=True)
 class DebianPackages:
     """Install Debian packages with apt-get (as root), then use a binary they ship."""
@@ -186,11 +189,14 @@ class DebianPackages:
             if os.geteuid() != 0:
                 raise SourceUnavailable(f"needs root: sudo apt-get install {' '.join(self.packages)}")
             env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            install = ["apt-get", "install", "-y", "--no-install-recommends", *self.packages]
+            # Another apt run (unattended upgrades, a parallel install) holds the dpkg lock
+            # for a while; wait for it rather than fail the whole tool install.
+            apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={APT_LOCK_TIMEOUT}"]
+            install = [*apt, "install", "-y", "--no-install-recommends", *self.packages]
             try:
                 _run(install, env=env)
             except SourceUnavailable:
-                _run(["apt-get", "update"], env=env)
+                _run([*apt, "update"], env=env)
                 _run(install, env=env)
         if not shipped.exists():
             raise SourceUnavailable(f"{' '.join(self.packages)} installed but {shipped} is missing")
