@@ -37,6 +37,7 @@ from lab.atomic_files import atomic_write
 from lab.config import LabConfig
 from lab.doctor.cluster import ClusterSource, ClusterUnreachable, LiveCluster
 from lab.engine import EngineProbe, choose_mode, probe_container_engine
+from lab.local.ownership import owner_of
 from lab.local.processes import listening_pid, log_tail, port_is_free, process_command
 
 T = TypeVar("T")
@@ -200,6 +201,14 @@ class PortFact:
     free: bool
     pid: int | None
     command: str
+    lab_home: str = ""  # set when the holder is a lab's own process (its LAB_OWNER marker)
+    lab_component: str = ""
+
+    def holder(self) -> str:
+        """Who holds the port, in words; a lab process is never called a stranger."""
+        if self.lab_component:
+            return f"the lab's own {self.lab_component} (pid {self.pid}, LAB_HOME={self.lab_home})"
+        return f"pid {self.pid} ({self.command})" if self.pid else "a process not visible in /proc"
 
 
 @dataclass(frozen=True)
@@ -434,7 +443,11 @@ class Evidence:
             if port_is_free(port):
                 return PortFact(port, True, None, "")
             pid = listening_pid(port)
-            return PortFact(port, False, pid, process_command(pid)[:160] if pid else "")
+            if pid is None:
+                return PortFact(port, False, None, "")
+            marker = owner_of(pid)
+            home, component = (marker.owner, marker.component) if marker else ("", "")
+            return PortFact(port, False, pid, process_command(pid)[:160], home, component)
 
         return self._memo(f"host/port/{port}", read)
 
@@ -682,8 +695,12 @@ class Evidence:
         )
 
 
-def env_prefix(config: LabConfig) -> str:
-    """Environment prefix so a pasted remedy talks to the same lab (home and moved ports)."""
+def env_prefix(config: LabConfig, **overrides: int) -> str:
+    """Environment prefix so a pasted remedy talks to the same lab (home and moved ports).
+
+    ``overrides`` (``LAB_REGISTRY_PORT=5002``) replace the configured value of that variable,
+    so a remedy never shows one value and exports another.
+    """
     from lab.config import Ports
 
     parts = []
@@ -694,9 +711,11 @@ def env_prefix(config: LabConfig) -> str:
         ("registry", "LAB_REGISTRY_PORT"),
         ("database", "LAB_DATABASE_PORT"),
         ("model_registry", "LAB_MODEL_REGISTRY_PORT"),
+        ("model_server", "LAB_MODEL_SERVER_PORT"),
     ):
-        if getattr(config.ports, name) != getattr(defaults, name):
-            parts.append(f"{variable}={getattr(config.ports, name)}")
+        value = overrides.get(variable, getattr(config.ports, name))
+        if value != getattr(defaults, name):
+            parts.append(f"{variable}={value}")
     return " ".join(parts) + " " if parts else ""
 
 
