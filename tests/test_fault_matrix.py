@@ -41,7 +41,11 @@ from tests.conftest import make_config, make_home
 QUIET = Progress(quiet=True)
 ALWAYS = ("registry", "database")
 # What must run for a component to be up (the Model Registry server needs its database).
-NEEDS = {"registry": ("registry",), "database": ("database",), "model-registry": ("database", "model-registry")}
+NEEDS = {
+    "registry": ("registry",),
+    "database": ("database",),
+    "model-registry": ("database", "model-registry"),
+}
 
 
 # --- evidence, read from /proc without the lab's own code ---------------------------------
@@ -82,7 +86,8 @@ def _listening(port: int) -> bool:
 def left_behind(config: LabConfig) -> list[str]:
     """Live processes of this lab home and listeners on its ports: what `down` must leave none of."""
     found = [f"pid {pid}: {cmd[:100]}" for pid, cmd in _marked(str(config.home.resolve())).items()]
-    ports = (config.ports.registry, config.ports.database, config.ports.model_registry, config.ports.model_server)
+    p = config.ports
+    ports = (p.registry, p.database, p.model_registry, p.model_server)
     return found + [f"port {port} listening" for port in ports if _listening(port)]
 
 
@@ -191,8 +196,10 @@ def test_lost_pid_file_status_doctor_up_and_down_agree(config: LabConfig, server
 
     repaired = up(config, server)
     why = "missing" if fault == "deleted" else "unreadable"
-    assert f"{server}: kept pid {pid} and recorded it again (found by its LAB_OWNER marker; " \
+    assert (
+        f"{server}: kept pid {pid} and recorded it again (found by its LAB_OWNER marker; "
         f"its pid file is {why})" in repaired.stderr
+    )
     assert recorded_pid(config, server) == pid, "up must not replace a healthy process"
 
     lose_it()
@@ -318,11 +325,18 @@ def test_up_interrupted_at_each_component_leaves_no_half_started_process(
         (("tools", "install", "--mode", "local", "kind"), {}, "ERROR: kind (a kind tool) not used in local"),
         (("up", "--mode", "local", "kind"), {}, "ERROR: lab: unrecognized arguments: kind"),
         (("up",), {"LAB_HOME": "{home}/file"}, "ERROR: LAB_HOME={home}/file is not a directory"),
-        (("status",), {"LAB_HOME": "{home}/file/lab"}, "ERROR: LAB_HOME={home}/file/lab is under {home}/file,"),
+        (("status",), {"LAB_HOME": "{home}/file/x"}, "ERROR: LAB_HOME={home}/file/x is under {home}/file,"),
         (("up",), {"LAB_DATABASE_PORT": "{registry}"}, "ERROR: ports registry and database are both "),
     ],
-    ids=["unknown-component", "unknown-tool", "tool-of-another-mode", "extra-mode", "home-is-a-file",
-         "home-under-a-file", "duplicate-ports"],
+    ids=[
+        "unknown-component",
+        "unknown-tool",
+        "tool-of-another-mode",
+        "extra-mode",
+        "home-is-a-file",
+        "home-under-a-file",
+        "duplicate-ports",
+    ],
 )
 def test_bad_command_line_or_config_is_one_line_exit_2_and_starts_nothing(
     config: LabConfig, argv: tuple[str, ...], env: dict[str, str], expected: str
@@ -379,11 +393,18 @@ def test_verbose_shows_the_traceback_its_help_promises(config: LabConfig, requir
         env = cli_env(config)
         verbose = subprocess.run(
             [sys.executable, "-m", "lab", "up", "-v", "--components", "registry"],
-            env=env, capture_output=True, text=True, timeout=120,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert plain.returncode == verbose.returncode == 1
-    assert plain.stderr.strip().splitlines()[-1].startswith(
-        f"ERROR: port {config.ports.registry} needed by the registry is held by pid {os.getpid()}"
+    assert (
+        plain.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"ERROR: port {config.ports.registry} needed by the registry is held by pid {os.getpid()}"
+        )
     )
     assert "Traceback (most recent call last)" in verbose.stderr and "PortTaken" in verbose.stderr
     assert left_behind(config) == []
@@ -425,7 +446,8 @@ def test_a_tool_that_builds_from_source_says_so_up_front() -> None:
     log = io.StringIO()
     with Progress(stream=log).step(f"tool {spec.name} {spec.version}", activity, expect):
         pass
-    assert log.getvalue().splitlines()[0].endswith(": not installed yet; a build from source can take several minutes")
+    first = log.getvalue().splitlines()[0]
+    assert first.endswith(": not installed yet; a build from source can take several minutes")
 
 
 # --- one judge per fact, and the lab never calls itself foreign ------------------------------

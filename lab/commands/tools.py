@@ -51,9 +51,7 @@ def run_install(args: argparse.Namespace, config: LabConfig, progress: Progress)
     specs = tool_specs(config)
     unknown = [name for name in args.names if name not in {s.name for s in specs}]
     if unknown:
-        raise UsageError(
-            f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(s.name for s in specs)}"
-        )
+        raise UsageError(f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(s.name for s in specs)}")
     mode = _mode(args.mode, config, progress)
     in_mode = {s.name for s in specs_for_mode(config, mode)}
     elsewhere = [name for name in args.names if name not in in_mode]

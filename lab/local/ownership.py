@@ -82,10 +82,16 @@ class Marker:
 
 
 def read_marker(pid: int) -> Marker | None:
-    """The marker of ``pid``; None when its environment cannot be read (another user's process)."""
+    """The marker of ``pid``; None when its environment cannot be read (another user's process).
+
+    Also None for an empty environment: for a moment after ``exec`` the kernel shows none
+    (the parent already returned from ``Popen``), and a process without one cannot be judged.
+    """
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
+        return None
+    if not raw:
         return None
     owner = component = ""
     for entry in raw.split(b"\0"):

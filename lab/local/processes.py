@@ -165,12 +165,13 @@ class OwnedProcess:
                 start_new_session=True,
             )
         started = process_start_time(proc.pid) or 0
+        # Until the new program's environment is in place, /proc shows none; scans by marker
+        # (another `lab status`) must find the process once its pid file exists.
+        wait_until(lambda: read_marker(proc.pid) is not None or proc.poll() is not None, 2.0, 0.005)
         atomic_write(self.pid_file, json.dumps({"pid": proc.pid, "start_time": started, "argv": argv}))
         return proc.pid
 
-    def stop(
-        self, timeout: float = 20.0, stop_signal: int = signal.SIGTERM, port: int | None = None
-    ) -> bool:
+    def stop(self, timeout: float = 20.0, stop_signal: int = signal.SIGTERM, port: int | None = None) -> bool:
         """Stop every process of this component (only ours); True if one was running.
 
         The signal is followed by SIGCONT, so a suspended process acts on it at once. It
@@ -233,7 +234,6 @@ def _wait_gone(owned: OwnedProcess, group: Sequence[LabProcess], port: int | Non
         # ours (or one no process shows yet) is.
         holder = listening_pid(port)
         return holder is not None and owner_of(holder) is None
-
 
     return wait_until(gone, timeout, interval=0.05)
 
