@@ -52,6 +52,7 @@ def log_tail(path: Path, lines: int = 15) -> list[str]:
 
 # After SIGKILL the kernel frees a process at once unless it sits in uninterruptible I/O.
 KILL_WAIT = 5.0
+PRIVATE = 0o600
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class OwnedProcess:
         """Record ``pid`` in the pid file (atomically), e.g. after finding it by its marker."""
         facts = process_facts(pid)
         if facts is not None:
-            atomic_write(self.pid_file, json.dumps({"pid": pid, "start_time": facts.start_time}))
+            atomic_write(self.pid_file, json.dumps({"pid": pid, "start_time": facts.start_time}), PRIVATE)
 
     def start(
         self,
@@ -146,10 +147,16 @@ class OwnedProcess:
         cwd: Path | None = None,
         user: str | None = None,
     ) -> int:
-        """Start detached (own session, lab marker set), output appended to the log; record the pid."""
+        """Start detached (own session, lab marker set), output appended to the log; record the pid.
+
+        The log and the pid file are private (0600): a server may echo its configuration,
+        credentials included, into its log, and neither file is anyone else's business.
+        """
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         environment = {**(os.environ if env is None else env), **marker_environment(self.home, self.name)}
-        with open(self.log_file, "ab") as log:
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
+        os.chmod(self.log_file, PRIVATE)
+        with os.fdopen(fd, "ab") as log:
             log.write(f"--- lab: starting {' '.join(argv)} at {time.ctime()}\n".encode())
             log.flush()
             if user:
@@ -168,7 +175,8 @@ class OwnedProcess:
         # Until the new program's environment is in place, /proc shows none; scans by marker
         # (another `lab status`) must find the process once its pid file exists.
         wait_until(lambda: read_marker(proc.pid) is not None or proc.poll() is not None, 2.0, 0.005)
-        atomic_write(self.pid_file, json.dumps({"pid": proc.pid, "start_time": started, "argv": argv}))
+        record = {"pid": proc.pid, "start_time": started, "argv": argv}
+        atomic_write(self.pid_file, json.dumps(record), PRIVATE)
         return proc.pid
 
     def stop(self, timeout: float = 20.0, stop_signal: int = signal.SIGTERM, port: int | None = None) -> bool:
