@@ -44,8 +44,7 @@ def detect(evidence: Evidence) -> Result:
         # would be overridden by that prefix.
         remedy.append(
             f"{env_prefix(evidence.config, **{variable: other})}lab up --mode local --components {name}"
-            f"  # {other} is free now; keep it with `{component.port_setting} = {other}` under "
-            "[ports] in lab.toml"
+            f"  # {other} is free now"
         )
     if lines:
         return Result.fail(f"{len(lines)} lab port(s) held by other processes", lines, remedy)
