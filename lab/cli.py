@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from typing import NoReturn
 
 from lab.config import ConfigError, load_config
 from lab.errors import LabError, UsageError
+from lab.local.processes import raise_keyboard_interrupt
 from lab.progress import Progress
 
 # Modules exposing ``register(subparsers)``; adding a command group is one line here.
@@ -101,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     progress = Progress(quiet=bool(getattr(args, "quiet", False)))
+    # `kill <lab>` unwinds like Ctrl-C, so a half-started component is stopped on the way out.
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         try:
             config = load_config()

@@ -285,8 +285,9 @@ def test_sigstop_then_up_five_times_never_races(config: LabConfig, component: st
     assert left_behind(config) == []
 
 
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_up_interrupted_at_each_component_leaves_no_half_started_process(
-    config: LabConfig, component: str
+    config: LabConfig, component: str, interrupt: int
 ) -> None:
     names = NEEDS[component]
     before = [n for n in local.ALL_COMPONENTS if n in names and n != component]
@@ -304,9 +305,9 @@ def test_up_interrupted_at_each_component_leaves_no_half_started_process(
     while not pid_file.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.005)
     half_started = recorded_pid(config, component)
-    # Hold it half-started (never healthy), then Ctrl-C the lab.
+    # Hold it half-started (never healthy), then interrupt the lab.
     os.kill(half_started, signal.SIGSTOP)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(interrupt)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "ERROR: interrupted" and "Traceback" not in stderr
