@@ -104,12 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = bool(getattr(args, "verbose", False))
     progress = Progress(quiet=bool(getattr(args, "quiet", False)))
     # `kill <lab>` unwinds like Ctrl-C, so a half-started component is stopped on the way out.
-    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         try:
             config = load_config()
             return int(args.handler(args, config, progress))
         finally:
+            signal.signal(signal.SIGTERM, previous)  # main() may run inside another program (tests)
             # A reader that went away (`lab status | head -3`) surfaces here, not at exit.
             sys.stdout.flush()
     except BrokenPipeError:
