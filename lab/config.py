@@ -124,6 +124,8 @@ class LabConfig:
     mode: str = field(default="auto", metadata=_env("LAB_MODE"))
     manifests_dir: str = field(default="", metadata=_env("LAB_MANIFESTS_DIR"))
     start_timeout: float = field(default=60.0, metadata=_env("LAB_START_TIMEOUT"))
+    # How long a stopping component may take before SIGKILL (PostgreSQL checkpoints on the way out).
+    stop_timeout: float = field(default=20.0, metadata=_env("LAB_STOP_TIMEOUT"))
     # Cluster-mode waits (first image pulls of KFP alone take minutes on a fresh node).
     cluster_timeout: float = field(default=900.0, metadata=_env("LAB_CLUSTER_TIMEOUT"))
     versions: Versions = field(default_factory=Versions)
@@ -253,11 +255,31 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
     config = _override(LabConfig(), table, env, "")
     if config.mode not in ("auto", "local", "kind"):
         raise ConfigError(f"LAB_MODE / mode must be auto, local or kind, got {config.mode!r}")
-    ports = dataclasses.asdict(config.ports)
-    for name, port in ports.items():
-        if not 1 <= port <= 65535:
-            raise ConfigError(f"port {name}={port} is out of range; set {env_variable_for('ports', name)}")
+    validate(config)
     return config
+
+
+def validate(config: LabConfig) -> None:
+    """Reject what cannot work before anything starts: bad ports, clashing ports, a bad home."""
+    if config.start_timeout <= 0 or config.stop_timeout <= 0:
+        raise ConfigError("LAB_START_TIMEOUT and LAB_STOP_TIMEOUT must be positive numbers of seconds")
+    taken: dict[int, str] = {}
+    for name, port in dataclasses.asdict(config.ports).items():
+        variable = env_variable_for("ports", name)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"port {name}={port} is out of range; set {variable}")
+        if port in taken:
+            raise ConfigError(
+                f"ports {taken[port]} and {name} are both {port}; give {name} another port with {variable}"
+            )
+        taken[port] = name
+    # The nearest existing ancestor must be a directory, or every later mkdir fails.
+    place = config.home
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        where = "is" if place == config.home else f"is under {place}, which is"
+        raise ConfigError(f"LAB_HOME={config.home} {where} not a directory; point LAB_HOME at a directory")
 
 
 def _toml_value(value: object) -> str:

@@ -30,3 +30,7 @@ class CommandFailed(LabError):
         self.argv = argv
         self.returncode = returncode
         self.output = output
+
+
+class UsageError(LabError):
+    """The command line asks for something that does not exist (exit 2, nothing started)."""

@@ -66,7 +66,10 @@ def test_an_unobtainable_tool_is_one_line_naming_paths_tried_and_remedy() -> Non
 def test_tools_install_reports_missing_tools_and_exits_nonzero() -> None:
     home = make_home()
     proc = run_lab("tools", "install", "--mode", "local", "registry", "postgres", "nonesuch", home=home)
-    assert proc.returncode == 0, proc.stdout + proc.stderr  # unknown names are simply not selected
+    # A typo is refused before anything is installed: one line, exit 2.
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("ERROR: unknown tool(s) nonesuch; known: registry, postgres")
+    assert "tool registry" not in proc.stderr  # no tool was even looked at
     proc = run_lab("tools", "install", "--mode", "local", home=home)
     missing = [line for line in proc.stdout.splitlines() if line.startswith("ERROR: ")]
     assert (proc.returncode == 1) == bool(missing)

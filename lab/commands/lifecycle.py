@@ -10,12 +10,20 @@ from pathlib import Path
 from lab import local
 from lab.config import LabConfig
 from lab.engine import choose_mode, probe_container_engine
+from lab.errors import LabError
 from lab.progress import Progress
 from lab.tools import install_tools
 
 
 def _components(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in local.COMPONENTS]
+    if unknown or not names:
+        # Checked while parsing, so nothing (not even tool resolution) happens first.
+        raise argparse.ArgumentTypeError(
+            f"unknown component(s) {', '.join(unknown) or repr(text)}; known: {','.join(local.COMPONENTS)}"
+        )
+    return names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,10 +82,10 @@ def run_up(args: argparse.Namespace, config: LabConfig, progress: Progress) -> i
 
         return up_kind(config, progress, dry_run=args.dry_run)
     _, missing = install_tools(config, "local", progress, only=_tools_of(args.components))
+    if len(missing) == 1:
+        raise missing[0]
     if missing:
-        for problem in missing:
-            progress.info(f"ERROR: {problem}")
-        return 1
+        raise LabError(f"{len(missing)} tools could not be obtained", [str(m) for m in missing])
     statuses = local.up(config, progress, args.components)
     _print_table([s.as_dict() for s in statuses])
     return 0

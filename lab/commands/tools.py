@@ -7,8 +7,9 @@ import json
 
 from lab.config import LabConfig
 from lab.engine import choose_mode
+from lab.errors import UsageError
 from lab.progress import Progress
-from lab.tools import inspect_tool, install_tools, specs_for_mode
+from lab.tools import inspect_tool, install_tools, specs_for_mode, tool_specs
 
 MODES = ["auto", "local", "kind", "all"]
 
@@ -47,7 +48,19 @@ def _mode(requested: str | None, config: LabConfig, progress: Progress) -> str:
 
 def run_install(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
     """Install, then print one line per tool that could not be obtained."""
+    specs = tool_specs(config)
+    unknown = [name for name in args.names if name not in {s.name for s in specs}]
+    if unknown:
+        raise UsageError(f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(s.name for s in specs)}")
     mode = _mode(args.mode, config, progress)
+    in_mode = {s.name for s in specs_for_mode(config, mode)}
+    elsewhere = [name for name in args.names if name not in in_mode]
+    if elsewhere:
+        modes = {s.name: "/".join(sorted(s.modes)) for s in specs}
+        raise UsageError(
+            f"{', '.join(f'{n} (a {modes[n]} tool)' for n in elsewhere)} not used in {mode} mode; "
+            "ask with --mode all or the tool's mode"
+        )
     _, missing = install_tools(config, mode, progress, only=args.names or None)
     for problem in missing:
         print(f"{'WARNING' if args.allow_missing else 'ERROR'}: {problem}")

@@ -91,6 +91,10 @@ class Component:
     def after_start(self) -> None:
         """Work once the component is healthy (e.g. create a database)."""
 
+    def lock_files(self) -> list[Path]:
+        """Lock files naming a pid that the server refuses to start past (cleared when stale)."""
+        return []
+
     def health(self) -> Health:
         """Probe the running component."""
         raise NotImplementedError
@@ -276,6 +280,11 @@ class Database(Component):
             "-c",
             f"unix_socket_directories={pgdata}",
         ]
+
+    def lock_files(self) -> list[Path]:
+        """PostgreSQL will not start while the pid in these exists, even as a zombie."""
+        pgdata = self.data_dir / "pgdata"
+        return [pgdata / "postmaster.pid", pgdata / f".s.PGSQL.{self.port}.lock"]
 
     def _psql_env(self) -> dict[str, str]:
         return {**os.environ, "PGPASSWORD": self.password(), "PGCONNECT_TIMEOUT": "3"}

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.config import LabConfig, env_variable_for
+from lab.disk_space import judge_free_space
 from lab.errors import LabError
-from lab.local.processes import port_is_free
+from lab.local.ownership import owner_id, owner_of
+from lab.local.processes import listening_pid, port_holder, port_is_free
 from lab.provision.actions import Context
 from lab.provision.render import kustomize_argv
 from lab.tools import ToolUnavailable, tool_path
 
 # kind's known-issues page: many pods exhaust the default inotify limits ("too many open files").
 INOTIFY_MINIMUMS = {"max_user_watches": 524288, "max_user_instances": 512}
-# The node image, KFP, KServe and Model Registry images together take roughly 8 GB.
-MIN_FREE_GIB = 10
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,17 @@ def check_disk(ctx: Context) -> list[Finding]:
     findings = []
     for label, place in places:
         try:
-            free_gib = shutil.disk_usage(_existing_parent(place)).free / 2**30
+            free = shutil.disk_usage(_existing_parent(place)).free
         except OSError as exc:
             findings.append(Finding(f"free disk ({label})", True, f"cannot measure {place}: {exc}"))
             continue
+        # The doctor's disk-space check judges with the same function and thresholds.
+        verdict = judge_free_space(free, "kind")
         findings.append(
             Finding(
                 f"free disk ({label})",
-                free_gib >= MIN_FREE_GIB,
-                f"{free_gib:.1f} GiB free at {place} (needs {MIN_FREE_GIB} GiB)",
+                verdict.level != "fail",
+                f"{verdict.summary} at {place}",
                 "free space (`docker system prune` removes unused images) or set LAB_HOME elsewhere",
             )
         )
@@ -117,11 +119,23 @@ def check_registry_port(ctx: Context) -> Finding:
         published = engine.run("port", config.names.registry_container, "5000", check=False)
         if f":{port}" in published:
             return Finding("registry port", True, f"127.0.0.1:{port} is the lab registry's")
+    variable = env_variable_for("ports", "registry")
+    holder = listening_pid(port)
+    marker = owner_of(holder) if holder is not None else None
+    if marker is not None and marker.owner == owner_id(config.home):
+        # The local-mode lab's own registry: not a stranger, but kind mode needs the same port.
+        return Finding(
+            "registry port",
+            False,
+            f"127.0.0.1:{port} is held by this lab's local-mode {marker.component} (pid {holder}), "
+            "where kind mode publishes its registry container",
+            f"`lab down` stops the local lab, or give kind's registry another port with {variable}=<port>",
+        )
     return Finding(
         "registry port",
         False,
-        f"127.0.0.1:{port} is in use by another program",
-        f"stop it (`ss -ltnp 'sport = :{port}'` shows which) or set {env_variable_for('ports', 'registry')}",
+        f"127.0.0.1:{port} is held by {port_holder(port)}",
+        f"stop it (`ss -ltnp 'sport = :{port}'` shows which) or set {variable}=<port>",
     )
 
 

@@ -337,12 +337,25 @@ def install_tools(
     for spec in specs_for_mode(config, mode):
         if only and spec.name not in only:
             continue
+        activity, expect = expected_work(spec, config)
         try:
-            with progress.step(f"tool {spec.name} {spec.version}"):
+            with progress.step(f"tool {spec.name} {spec.version}", activity, expect):
                 done.append(ensure_tool(spec, config))
         except ToolUnavailable as exc:
             missing.append(exc)
     return done, missing
+
+
+def expected_work(spec: ToolSpec, config: LabConfig) -> tuple[str, str]:
+    """(what installing the tool does, a warning when that can take minutes) for the progress line."""
+    if inspect_tool(spec, config).ok:
+        return "checking the installed version", ""
+    if any(isinstance(source, GoInstall | GoWrapperBuild) for source in spec.sources):
+        return (
+            "downloading, else building from source",
+            "not installed yet; a build from source can take several minutes",
+        )
+    return "downloading", ""
 
 
 def tool_path(config: LabConfig, name: str) -> Path:

@@ -187,7 +187,11 @@ def test_port_held_by_another_process(config: LabConfig, require_tool) -> None:
     conflict = report.outcome("port-conflict").result
     assert conflict.status == "fail"
     assert f"port {port} needed by registry is held by pid {os.getpid()} (" in conflict.evidence[0]
-    assert "export LAB_REGISTRY_PORT=<free port>  # or move registry; then:" in conflict.remedy
+    # One copy-pasteable command that carries the new port (no export the prefix would override).
+    moved = [line for line in conflict.remedy if "lab up --mode local --components registry" in line]
+    assert len(moved) == 1 and "export" not in " ".join(conflict.remedy)
+    suggested = int(moved[0].split("LAB_REGISTRY_PORT=")[1].split()[0])
+    assert suggested != port and moved[0].count("LAB_REGISTRY_PORT=") == 1
     registry = report.outcome("registry-health").result
     assert (
         registry.status == "fail" and not registry.fixable

@@ -46,8 +46,7 @@ def component_result(evidence: Evidence, name: str) -> Result:
     port = evidence.port(component.port)
     port_held = status.state != "unhealthy" and not port.free
     if port_held:
-        holder = f"pid {port.pid} ({port.command})" if port.pid else "a process the lab cannot see"
-        evidence_lines.append(f"port {component.port} is held by {holder}, not by the lab: see port-conflict")
+        evidence_lines.append(f"port {component.port} is held by {port.holder()}: see port-conflict")
     evidence_lines.extend(log_lines(evidence, name, status.log))
     if status.state == "unhealthy":
         return Result.fail(
