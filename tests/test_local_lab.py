@@ -54,7 +54,7 @@ def test_up_status_down_leaves_no_process(lab_config: LabConfig, quiet: Progress
     report = {c["name"]: c for c in json.loads(proc.stdout)["components"]}
     assert report["registry"]["state"] == "ready" and report["database"]["state"] == "ready"
     assert report["registry"]["version"].lstrip("v") == lab_config.versions.registry.lstrip("v")
-    assert report["database"]["version"].startswith(lab_config.versions.postgres_major + ".")
+    assert report["database"]["version"].startswith(lab_config.versions.postgres)
 
     stopped = local.down(lab_config, quiet)
     assert stopped == ["database", "registry"]
