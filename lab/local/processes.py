@@ -22,6 +22,8 @@ from types import FrameType
 from lab.atomic_files import atomic_write
 from lab.errors import LabError
 
+PRIVATE = 0o600
+
 
 def process_start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot, or None when there is no such process."""
@@ -59,7 +61,8 @@ class OwnedProcess:
         try:
             record = json.loads(self.pid_file.read_text())
             return int(record["pid"]), int(record["start_time"])
-        except (OSError, ValueError, KeyError):
+        # start_time is null when the process had already exited when it was recorded.
+        except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def pid(self) -> int | None:
@@ -82,9 +85,15 @@ class OwnedProcess:
         cwd: Path | None = None,
         user: str | None = None,
     ) -> int:
-        """Start detached (own session) with output appended to the log; record the pid."""
+        """Start detached (own session) with output appended to the log; record the pid.
+
+        The log and the pid file are private (0600): a server may echo its configuration,
+        credentials included, into its log, and neither file is anyone else's business.
+        """
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
+        os.chmod(self.log_file, PRIVATE)
+        with os.fdopen(fd, "ab") as log:
             log.write(f"--- lab: starting {' '.join(argv)} at {time.ctime()}\n".encode())
             log.flush()
             if user:
@@ -101,7 +110,7 @@ class OwnedProcess:
             )
         started = process_start_time(proc.pid)
         record = {"pid": proc.pid, "start_time": started, "argv": argv}
-        atomic_write(self.pid_file, json.dumps(record))
+        atomic_write(self.pid_file, json.dumps(record), PRIVATE)
         return proc.pid
 
     def stop(self, timeout: float = 20.0, stop_signal: int = signal.SIGTERM) -> bool:
