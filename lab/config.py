@@ -130,6 +130,12 @@ class LabConfig:
     start_timeout: float = field(default=60.0, metadata=_env("LAB_START_TIMEOUT"))
     # Cluster-mode waits (first image pulls of KFP alone take minutes on a fresh node).
     cluster_timeout: float = field(default=900.0, metadata=_env("LAB_CLUSTER_TIMEOUT"))
+    # Registering in the Model Registry: seconds to connect, and for the whole registration
+    # (the client's own default is 300 s per request).
+    registration_connect_timeout: float = field(
+        default=3.0, metadata=_env("LAB_REGISTRATION_CONNECT_TIMEOUT")
+    )
+    registration_timeout: float = field(default=60.0, metadata=_env("LAB_REGISTRATION_TIMEOUT"))
     versions: Versions = field(default_factory=Versions)
     ports: Ports = field(default_factory=Ports)
     registry_auth: RegistryAuth = field(default_factory=RegistryAuth)
