@@ -326,6 +326,19 @@ class Database(Component):
         if create.returncode != 0:
             raise LabError(f"could not create database {n.database_name}", create.stderr.splitlines())
 
+    def explain_failure(self, log: list[str]) -> str:
+        """A data directory of another major version (e.g. 15, from before the pin moved to 18)."""
+        marker = self.data_dir / "pgdata" / "PG_VERSION"
+        written = marker.read_text().strip() if marker.is_file() else ""
+        running = self.version().split(".")[0]
+        if written and running and written != running:
+            return (
+                f"its data directory {marker.parent} was written by PostgreSQL {written} and this lab "
+                f"runs PostgreSQL {running}; `lab down --purge` deletes it (and the Model Registry's "
+                "data) so the next `lab up` creates a new one"
+            )
+        return ""
+
     def server_version(self) -> str:
         """``select version()`` of the running server (e.g. ``18.6``), ``""`` when it does not answer."""
         try:
