@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -41,9 +42,13 @@ def make_config(home: Path, **env: str) -> LabConfig:
     return load_config(env={"LAB_HOME": str(home), **ports, **env})
 
 
-@pytest.fixture(scope="session", autouse=True)
-def shared_tools() -> dict[str, str]:
-    """Make the local-mode tools available once; returns why each missing tool is missing."""
+@functools.cache
+def unobtainable_tools() -> dict[str, str]:
+    """Make the local-mode tools available once; returns why each missing tool is missing.
+
+    The reason is the resolver's own one line (every source tried, the `lab tools add`
+    command): the skip reason of every test that needs the tool.
+    """
     TOOLS_BIN.mkdir(parents=True, exist_ok=True)
     config = load_config(env={"LAB_HOME": str(TOOLS_HOME)})
     missing: dict[str, str] = {}
@@ -55,6 +60,12 @@ def shared_tools() -> dict[str, str]:
         except ToolUnavailable as exc:
             missing[spec.name] = str(exc)
     return missing
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_tools() -> dict[str, str]:
+    """The session's tools (see :func:`unobtainable_tools`)."""
+    return unobtainable_tools()
 
 
 @pytest.fixture

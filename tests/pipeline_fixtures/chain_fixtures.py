@@ -27,8 +27,8 @@ from lab.config import LabConfig, load_config
 from lab.local.processes import free_port
 from lab.pipeline.serving import stop_model_server
 from lab.progress import Progress
-from lab.tools import ToolUnavailable, tool_path
-from tests.conftest import TOOLS_BIN
+from lab.tools import tool_path
+from tests.conftest import TOOLS_BIN, unobtainable_tools
 
 QUIET = Progress(quiet=True)
 KITOPS_CONFIG = "application/vnd.kitops.modelkit.config.v1+json"
@@ -65,10 +65,9 @@ def require(config: LabConfig, *tools: str) -> dict[str, Path]:
     """Paths of the tools, or skip with the resolver's own one-line reason."""
     found = {}
     for tool in tools:
-        try:
-            found[tool] = tool_path(config, tool)
-        except ToolUnavailable as missing:
-            pytest.skip(str(missing))
+        if tool in unobtainable_tools():
+            pytest.skip(unobtainable_tools()[tool])
+        found[tool] = tool_path(config, tool)
     return found
 
 
