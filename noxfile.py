@@ -71,6 +71,13 @@ def doctor(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def tools(session: nox.Session) -> None:
+    """The pinned tools: `nox -s tools -- list`, `-- install`, `-- add NAME PATH [--version V]`."""
+    _install(session)
+    session.run("lab", "tools", *(session.posargs or ["list"]))
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks as ratios against peers and floors; writes bench/results.json."""
     _install(session, "pipeline")

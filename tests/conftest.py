@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import functools
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,21 +11,23 @@ from pathlib import Path
 import pytest
 
 from lab import local
-from lab.config import PROJECT_ROOT, LabConfig, load_config
+from lab.config import LabConfig, load_config
 from lab.local.processes import free_port
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, ensure_tool, tool_specs
 
-# Tools are built once into the project's own bin (what `nox -s tests` runs
-# `lab tools install` for); each test home links to it instead of rebuilding.
-SHARED_HOME = Path(os.environ.get("LAB_TEST_TOOLS_HOME", PROJECT_ROOT / ".lab"))
+# The tools are where `lab tools install` (run by `nox -s tests`) put them: the lab's own
+# resolver decides ($LAB_HOME when set, else the project's .lab). Each test home links its
+# bin there instead of installing again.
+TOOLS_HOME = load_config().home
+TOOLS_BIN = TOOLS_HOME / "bin"
 
 
 def make_home() -> Path:
     """A fresh LAB_HOME that PostgreSQL's unprivileged user can traverse."""
     home = Path(tempfile.mkdtemp(prefix="lab-test-", dir="/tmp"))
     home.chmod(0o755)
-    (home / "bin").symlink_to(SHARED_HOME / "bin", target_is_directory=True)
+    (home / "bin").symlink_to(TOOLS_BIN, target_is_directory=True)
     return home
 
 
@@ -40,11 +42,15 @@ def make_config(home: Path, **env: str) -> LabConfig:
     return load_config(env={"LAB_HOME": str(home), **ports, **env})
 
 
-@pytest.fixture(scope="session", autouse=True)
-def shared_tools() -> dict[str, str]:
-    """Make the local-mode tools available once; returns why each missing tool is missing."""
-    (SHARED_HOME / "bin").mkdir(parents=True, exist_ok=True)
-    config = load_config(env={"LAB_HOME": str(SHARED_HOME)})
+@functools.cache
+def unobtainable_tools() -> dict[str, str]:
+    """Make the local-mode tools available once; returns why each missing tool is missing.
+
+    The reason is the resolver's own one line (every source tried, the `lab tools add`
+    command): the skip reason of every test that needs the tool.
+    """
+    TOOLS_BIN.mkdir(parents=True, exist_ok=True)
+    config = load_config(env={"LAB_HOME": str(TOOLS_HOME)})
     missing: dict[str, str] = {}
     for spec in tool_specs(config):
         if "local" not in spec.modes:
@@ -54,6 +60,12 @@ def shared_tools() -> dict[str, str]:
         except ToolUnavailable as exc:
             missing[spec.name] = str(exc)
     return missing
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_tools() -> dict[str, str]:
+    """The session's tools (see :func:`unobtainable_tools`)."""
+    return unobtainable_tools()
 
 
 @pytest.fixture

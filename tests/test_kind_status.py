@@ -274,7 +274,7 @@ def test_status_json_without_engine_has_no_kind_section(no_engine_env: dict[str,
     report = json.loads(proc.stdout)
     assert report["mode"] == "auto" and report["kind"] is None
     assert report["home"] == no_engine_env["LAB_HOME"]
-    assert [c["name"] for c in report["components"]] == list(local.ALL_COMPONENTS)
+    assert [c["name"] for c in report["components"]] == [*local.ALL_COMPONENTS, "model-server"]
 
     text = lab(no_engine_env)
     assert text.returncode == 0, text.stderr

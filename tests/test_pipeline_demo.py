@@ -17,7 +17,7 @@ from lab.errors import LabError
 from lab.pipeline.demo import record_failure, render_summary
 from lab.pipeline.local_run import ChainResult
 from lab.pipeline.registry_access import RegistryUnauthorized, check_registry_access, manifest_digest
-from lab.tools import ToolUnavailable, tool_path
+from tests.conftest import TOOLS_BIN
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab
 
 USER, PASSWORD = "lab-user", "s3cret-Pa55word"
@@ -29,18 +29,32 @@ def lab(*argv: str, config: LabConfig) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_without_kit_fails_fast_with_the_one_line_kit_error() -> None:
-    config = new_lab()
+def test_demo_obtains_its_tools_and_an_unobtainable_one_fails_fast_with_one_line() -> None:
+    # A kit version no source has: the demo itself tries every real source (release
+    # download, go install) and stops before starting anything, naming the `lab tools add`
+    # command that works.
+    config = new_lab(LAB_KIT_VERSION="v0.0.0-lab-test")
+    own_bin = config.home / "bin"
+    own_bin.unlink()  # not the shared tools: this home must lack kit
+    own_bin.mkdir()
+    for entry in TOOLS_BIN.iterdir():
+        if entry.name not in ("kit", ".kit.json"):
+            target = entry.resolve() if entry.is_symlink() else entry
+            (own_bin / entry.name).symlink_to(target)
     try:
-        try:
-            tool_path(config, "kit")
-        except ToolUnavailable as missing:
-            expected = f"ERROR: {missing}"
-        else:
-            pytest.skip("kit is installed here: the demo runs for real in tests/e2e/test_local_chain.py")
-        result = lab("demo", config=config)
-        assert result.returncode == 1
-        assert result.stderr.strip() == expected
+        env = {**cli_env(config), "LAB_KIT_VERSION": "v0.0.0-lab-test"}
+        result = subprocess.run(
+            [sys.executable, "-m", "lab", "demo"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 1, result.stdout + result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+        assert len(errors) == 1, result.stderr
+        first = errors[0]
+        assert first.startswith("ERROR: kit v0.0.0-lab-test could not be obtained; tried: "), result.stderr
+        assert f"{own_bin}/kit: absent" in first
+        assert "download https://github.com/kitops-ml/kitops/releases/download/v0.0.0-lab-test/" in first
+        assert "go install github.com/kitops-ml/kitops@v0.0.0-lab-test" in first
+        assert first.endswith("lab tools add kit /path/to/kit --version v0.0.0-lab-test")
         assert "Traceback" not in result.stderr + result.stdout
         assert not list(config.run_dir.glob("*.pid"))
     finally:

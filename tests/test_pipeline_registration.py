@@ -9,7 +9,11 @@ server binary exists here.
 
 import re
 import shutil
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,11 +22,13 @@ from model_registry import ModelRegistry
 from model_registry.types import ModelArtifact, ModelVersion
 
 from lab import local
+from lab.config import LabConfig, load_config
 from lab.local.processes import free_port
 from lab.pipeline import VERSION_POLICIES
 from lab.pipeline.components import python_components
 from lab.pipeline.local_run import ChainStepFailed, execute_locally
-from lab.pipeline.steps import decide_version, lineage_from_env, register_modelkit
+from lab.pipeline.registration import decide_version, register_modelkit
+from lab.pipeline.steps import lineage_from_env
 from tests.pipeline_fixtures.chain_fixtures import QUIET, destroy, new_lab, require
 
 DIGEST_REF = "127.0.0.1:5001/lab/iris@sha256:" + "a" * 64
@@ -100,6 +106,19 @@ def test_lineage_comes_from_the_kfp_environment_first() -> None:
 
 
 def registration(url: str, version: str = "1.0.0", policy: str = "fail", uri: str = URI) -> dict[str, Any]:
+    return register_with(url, version=version, policy=policy, uri=uri)
+
+
+def register_with(
+    url: str,
+    *,
+    version: str = "1.0.0",
+    policy: str = "fail",
+    uri: str = URI,
+    token: str = "",
+    connect_timeout: float = 3.0,
+    total_timeout: float = 60.0,
+) -> dict[str, Any]:
     return register_modelkit(
         registry_url=url,
         model_name="iris-classifier",
@@ -112,17 +131,116 @@ def registration(url: str, version: str = "1.0.0", policy: str = "fail", uri: st
         policy=policy,
         lineage=lineage_from_env({}, "run-abc", "train-push-register-serve", "local"),
         metadata={"digest": uri.rpartition("@")[2], "metric_accuracy": 0.97},
-        token="",
+        token=token,
         suffix="run-abc",
+        connect_timeout=connect_timeout,
+        total_timeout=total_timeout,
     )
 
 
 def test_model_registry_down_names_its_url() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(
-        RuntimeError, match=re.escape(f"Model Registry at {url} is not reachable: ClientConnectorError")
+        RuntimeError, match=re.escape(f"Model Registry at {url} is not reachable: connection refused")
     ):
         registration(url)
+
+
+@contextmanager
+def peer(
+    status: int, body: str = "", *, hang: float = 0.0, content_type: str = "text/plain"
+) -> Iterator[str]:
+    """A loopback HTTP server standing in for a peer the registration meets by mistake.
+
+    Another service (404), a Model Registry whose database is down (500), a gateway that wants
+    or refuses a token (401/403), a server that accepts and never answers (``hang``).
+    """
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            seen.append({"path": self.path, "authorization": self.headers.get("Authorization", "")})
+            if hang:
+                time.sleep(hang)
+                return
+            payload = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+    peer.seen = seen  # type: ignore[attr-defined]
+
+
+def test_another_service_is_a_404_on_the_api_path() -> None:
+    with peer(404, "404 page not found") as url:
+        with pytest.raises(RuntimeError) as caught:
+            registration(url)
+    assert str(caught.value) == (
+        f"Model Registry at {url} is not a Model Registry: GET {url}/api/model_registry/v1alpha3/"
+        "registered_models?pageSize=1 answered 404 (behind a gateway, include its path prefix in the "
+        "URL); is the URL that of the Model Registry REST server (v1alpha3)?"
+    )
+
+
+def test_a_server_error_is_reported_with_its_body() -> None:
+    body = '{"code":"","message":"error connecting to database: connection refused"}'
+    with peer(500, body, content_type="application/json") as url:
+        with pytest.raises(RuntimeError) as caught:
+            registration(url)
+    assert str(caught.value) == f"Model Registry at {url} failed with a server error: 500 {body}"
+
+
+def test_auth_required_and_refused_are_told_apart() -> None:
+    with peer(401, "Unauthorized") as url:
+        with pytest.raises(RuntimeError) as required:
+            registration(url)
+        with pytest.raises(RuntimeError) as refused:
+            register_with(url, token="not-the-right-token")
+    assert str(required.value) == (
+        f"Model Registry at {url} requires a token, and none was given (MR_AUTH_TOKEN): 401 Unauthorized"
+    )
+    assert str(refused.value) == f"Model Registry at {url} refused the token: 401 Unauthorized"
+    assert peer.seen[-1]["authorization"] == "Bearer not-the-right-token"  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="uses https, which needs a token: set MR_AUTH_TOKEN"):
+        registration("https://127.0.0.1:8443")
+
+
+def test_a_hung_server_times_out_after_the_configured_seconds() -> None:
+    with peer(200, hang=10.0) as url:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError) as caught:
+            register_with(url, connect_timeout=1.0, total_timeout=1.5)
+        elapsed = time.monotonic() - started
+    assert str(caught.value) == (
+        f"Model Registry at {url} timed out: no answer to GET {url}/api/model_registry/v1alpha3/"
+        "registered_models?pageSize=1 within 1.5s"
+    )
+    assert elapsed < 5
+
+
+def test_the_default_timeouts_come_from_the_config() -> None:
+    config = load_config(env={"LAB_REGISTRATION_TIMEOUT": "12.5"})
+    assert (config.registration_connect_timeout, config.registration_timeout) == (3.0, 12.5)
+    assert (LabConfig().registration_connect_timeout, LabConfig().registration_timeout) == (3.0, 60.0)
+
+
+def test_a_url_with_query_is_refused() -> None:
+    with pytest.raises(ValueError, match="has a query or fragment; give http"):
+        registration("http://127.0.0.1:8082/?x=1")
 
 
 def metrics_of_training(metrics: dsl.Output[dsl.Metrics]) -> None:
@@ -167,7 +285,9 @@ def test_register_step_reports_the_unreachable_model_registry() -> None:
         shutil.rmtree(config.home, ignore_errors=True)
 
 
-def test_policies_against_a_real_model_registry() -> None:
+def test_policies_against_a_real_model_registry(
+    recwarn: pytest.WarningsRecorder, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     config = new_lab()
     try:
         require(config, "model-registry")
@@ -179,6 +299,12 @@ def test_policies_against_a_real_model_registry() -> None:
             first["model_registry_url"]
             == f"{url}/api/model_registry/v1alpha3/model_versions/{first['version_id']}"
         )
+        assert not [w for w in recwarn.list if "model_registry" in str(w.filename)]
+        assert "port is not 80" not in caplog.text and "port is not 80" not in capfd.readouterr().err
+        # The real server serves the API at its root: a path prefix is kept, not dropped, and the
+        # 404 it then gets says so.
+        with pytest.raises(RuntimeError, match=re.escape(f"GET {url}/gateway/api/model_registry/v1alpha3/")):
+            registration(f"{url}/gateway")
         with pytest.raises(RuntimeError, match="Version 1.0.0 already exists for model iris-classifier"):
             registration(url)
         assert registration(url, policy="reuse") == {**first, "action": "reuse"}

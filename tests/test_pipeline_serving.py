@@ -9,6 +9,8 @@ validated against the InferenceService CRD schema of the pinned KServe release.
 import json
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -32,7 +34,7 @@ from lab.pipeline.serving import (
     stop_model_server,
 )
 from lab.pipeline.steps import build_inference_service, read_split, train_classifier
-from tests.pipeline_fixtures.chain_fixtures import QUIET, destroy, new_lab
+from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 ISVC_CRD = MIRROR / "kserve-v0.20.0" / "config" / "crd" / "full" / "serving.kserve.io_inferenceservices.yaml"
@@ -48,6 +50,12 @@ def serve_trained(modelkit_dir: dsl.Input[dsl.Artifact], model_name: str, lab_ho
 
     config = load_config(env={**os.environ, "LAB_HOME": lab_home, "LAB_MODEL_SERVER_PORT": str(port)})
     return start_model_server(config, Path(modelkit_dir.path), model_name)
+
+
+def lab_cli(config, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lab", *argv], env=cli_env(config), capture_output=True, text=True, check=True
+    )
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -165,3 +173,31 @@ def test_inference_service_from_kserve_models_matches_the_crd_schema() -> None:
     jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(isvc)
     with pytest.raises(ValueError, match="must be kit://host:port/repo@sha256:<digest>"):
         build_inference_service(MODEL, "kubeflow", "kit://kind-registry:5000/lab/iris:v1", "sklearn")
+
+
+def test_lab_status_shows_the_model_server_pid_url_model_and_readiness(tmp_path: Path) -> None:
+    config = new_lab()
+    try:
+        train_classifier(str(tmp_path / "modelkit"), "iris", MODEL, "d", "lab", 1, 0.25)
+        url = start_model_server(config, tmp_path / "modelkit", MODEL)
+        pid = model_server_process(config).pid()
+        report = json.loads(lab_cli(config, "status", "--json", "--mode", "local").stdout)
+        row = next(c for c in report["components"] if c["name"] == "model-server")
+        assert (row["state"], row["pid"], row["url"], row["model"], row["ready"]) == (
+            "ready",
+            pid,
+            url,
+            MODEL,
+            True,
+        )
+        table = lab_cli(config, "status", "--mode", "local").stdout.splitlines()
+        line = next(i for i, text in enumerate(table) if text.startswith("model-server "))
+        assert table[line].split()[1:4] == ["ready", url, str(pid)]
+        assert table[line + 1].strip() == f"model {MODEL} ready at {url}/v1/models/{MODEL}"
+
+        stop_model_server(config)
+        report = json.loads(lab_cli(config, "status", "--json", "--mode", "local").stdout)
+        row = next(c for c in report["components"] if c["name"] == "model-server")
+        assert (row["state"], row["pid"], row["ready"]) == ("stopped", None, False)
+    finally:
+        destroy(config)

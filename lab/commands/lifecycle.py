@@ -114,6 +114,10 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
     """
     mode = args.mode or config.mode
     rows = [s.as_dict() for s in local.status(config)] if mode != "kind" else []
+    if rows:
+        from lab.pipeline.serving import model_server_status
+
+        rows.append(model_server_status(config))
     kind_rows: list[dict[str, object]] | None = None
     why_no_kind = "--mode local"
     if mode != "local":
@@ -144,5 +148,5 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:
         print("  ".join(str(row[c] if row[c] is not None else "-").ljust(widths[c]) for c in columns))
-        if row["state"] not in ("ready",):
+        if row["state"] not in ("ready",) or "model" in row:
             print(f"    {row['detail']}")

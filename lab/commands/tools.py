@@ -1,4 +1,4 @@
-"""``lab tools install`` and ``lab tools list``."""
+"""``lab tools install``, ``lab tools add`` and ``lab tools list``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ MODES = ["auto", "local", "kind", "all"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``tools install|list``."""
+    """Add ``tools install|add|list``."""
     tools = subparsers.add_parser("tools", help="pinned tools under $LAB_HOME/bin")
     actions = tools.add_subparsers(dest="tools_command", metavar="ACTION", required=True)
 
@@ -30,6 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="report tools that cannot be obtained here but exit 0 (restricted machines, CI)",
     )
     install.set_defaults(handler=run_install)
+
+    add = actions.add_parser(
+        "add",
+        help="register a binary you built or downloaded (checks it runs, records its version)",
+    )
+    add.add_argument("name", help="the tool, e.g. kit or model-registry (see `lab tools list`)")
+    add.add_argument("path", help="the binary; it is copied into $LAB_HOME/bin")
+    add.add_argument(
+        "--version", default="", help="its version, for binaries that cannot report one (model-registry)"
+    )
+    add.set_defaults(handler=run_add)
 
     listing = actions.add_parser("list", help="name, pinned version, found version, path, source")
     listing.add_argument("--mode", choices=MODES, default="all", help="which mode's tools (default: all)")
@@ -65,6 +76,15 @@ def run_install(args: argparse.Namespace, config: LabConfig, progress: Progress)
     for problem in missing:
         print(f"{'WARNING' if args.allow_missing else 'ERROR'}: {problem}")
     return 0 if args.allow_missing or not missing else 1
+
+
+def run_add(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
+    """Register one binary; the error names what is wrong with it."""
+    from lab.tools.added import add_tool
+
+    status = add_tool(config, args.name, args.path, args.version)
+    print(f"{status.name} {status.found} added: {status.path} (source: {status.source})")
+    return 0
 
 
 def run_list(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:

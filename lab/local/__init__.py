@@ -141,9 +141,11 @@ def start_component(component: Component, timeout: float) -> None:
                 if died
                 else f"was not healthy after {timeout:.0f}s ({health.detail})"
             )
-            raise LabError(
-                f"{component.name} {reason}; log {proc.log_file} ends with:", log_tail(proc.log_file)
-            )
+            tail = log_tail(proc.log_file)
+            cause = component.explain_failure(tail)
+            if cause:
+                reason += f": {cause}"
+            raise LabError(f"{component.name} {reason}; log {proc.log_file} ends with:", tail)
         component.after_start()
     except BaseException:
         stop_component(component)

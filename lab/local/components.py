@@ -29,6 +29,10 @@ from lab.templates import render_template
 from lab.tools import tool_path
 
 HEALTH_TIMEOUT = 2.0
+# The Model Registry server reads its database DSN from this variable (keeps it out of argv).
+DSN_VARIABLE = "MR_EMBEDMD_DATABASE_DSN"
+# What PostgreSQL < 16 answers to the Model Registry's `IS JSON ARRAY` migration (000025).
+JSON_SYNTAX_ERROR = 'syntax error at or near "JSON"'
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class Component:
     def lock_files(self) -> list[Path]:
         """Lock files naming a pid that the server refuses to start past (cleared when stale)."""
         return []
+
+    def explain_failure(self, log: list[str]) -> str:
+        """A known cause of a failed start, read from its log tail (``""`` when none is known)."""
+        return ""
 
     def health(self) -> Health:
         """Probe the running component."""
@@ -293,13 +301,14 @@ class Database(Component):
         """The server accepts an authenticated connection and answers a query."""
         n = self.config.names
         argv = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", n.database_user]
-        argv += ["-d", "postgres", "-tAc", "select 1"]
+        argv += ["-d", "postgres", "-tAc", "select version()"]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, env=self._psql_env(), timeout=5)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return Health(False, f"psql failed: {exc}")
-        if proc.returncode == 0 and proc.stdout.strip() == "1":
-            return Health(True, "accepts connections")
+        if proc.returncode == 0 and proc.stdout.startswith("PostgreSQL "):
+            # The server's own version is evidence for mr-database-version.
+            return Health(True, f"accepts connections; select version(): {proc.stdout.strip()}")
         return Health(False, (proc.stderr.strip().splitlines() or ["no answer"])[-1])
 
     def after_start(self) -> None:
@@ -325,6 +334,28 @@ class Database(Component):
         )
         if create.returncode != 0:
             raise LabError(f"could not create database {n.database_name}", create.stderr.splitlines())
+
+    def explain_failure(self, log: list[str]) -> str:
+        """A data directory of another major version (e.g. 15, from before the pin moved to 18)."""
+        marker = self.data_dir / "pgdata" / "PG_VERSION"
+        written = marker.read_text().strip() if marker.is_file() else ""
+        running = self.version().split(".")[0]
+        if written and running and written != running:
+            return (
+                f"its data directory {marker.parent} was written by PostgreSQL {written} and this lab "
+                f"runs PostgreSQL {running}; `lab down --purge` deletes it (and the Model Registry's "
+                "data) so the next `lab up` creates a new one"
+            )
+        return ""
+
+    def server_version(self) -> str:
+        """``select version()`` of the running server (e.g. ``18.6``), ``""`` when it does not answer."""
+        try:
+            health = self.health()
+        except LabError:
+            return ""
+        match = re.search(r"select version\(\): PostgreSQL (\d+(?:\.\d+)*)", health.detail)
+        return match.group(1) if health.ok and match else ""
 
     def version(self) -> str:
         """The server's full version (``postgres --version``)."""
@@ -353,9 +384,24 @@ class ModelRegistryServer(Component):
             "embedmd",
             "--embedmd-database-type",
             "postgres",
-            "--embedmd-database-dsn",
-            Database(self.config).dsn(),
         ]
+
+    def environment(self) -> dict[str, str]:
+        """The DSN (with the database password) goes in the environment, never in argv (``ps``)."""
+        return {**os.environ, DSN_VARIABLE: Database(self.config).dsn()}
+
+    def explain_failure(self, log: list[str]) -> str:
+        """The Model Registry's migrations need PostgreSQL >= 16: say so instead of "restart"."""
+        needed = self.config.versions.postgres_minimum_major
+        running = Database(self.config).server_version()
+        too_old = bool(running) and running.split(".")[0].isdigit() and int(running.split(".")[0]) < needed
+        if too_old or any(JSON_SYNTAX_ERROR in line for line in log):
+            return (
+                f"the Model Registry's database migrations need PostgreSQL >= {needed} (`IS JSON`), its "
+                f"database is PostgreSQL {running or 'of unknown version'}: restarting cannot help; "
+                "see `lab doctor mr-database-version`"
+            )
+        return ""
 
     def health(self) -> Health:
         """``GET /readyz/health``."""

@@ -33,6 +33,8 @@ from lab.local.ownership import (
     read_marker,
 )
 
+PRIVATE = 0o600
+
 
 def process_start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot, or None when it is gone (or a zombie)."""

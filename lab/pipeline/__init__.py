@@ -13,7 +13,7 @@ This package module stays import-light (no kfp): the CLI reads it on every comma
 
 from __future__ import annotations
 
-# What registering an existing model version does (see lab.pipeline.steps.decide_version).
+# What registering an existing model version does (see lab.pipeline.registration.decide_version).
 VERSION_POLICIES = ("fail", "suffix", "reuse")
 
 # Component task names in the compiled pipeline -> the chain step names (progress lines,

@@ -1,7 +1,8 @@
 """KFP components of the chain: the Python steps, and the cluster's KitOps container steps.
 
 train, register and predict are lightweight Python components used by both the local and
-the cluster pipeline; their logic is :mod:`lab.pipeline.steps`, shipped as source. push and
+the cluster pipeline; their logic is :mod:`lab.pipeline.steps` (registration:
+:mod:`lab.pipeline.registration`), shipped as source. push and
 unpack are container components on the kitops-kubeflow image that run the text of
 ``scripts/push-modelkit.sh`` / ``scripts/unpack-modelkit.sh``, read when the components are
 built (the local pipeline runs the same files, see :mod:`lab.pipeline.local_components`).
@@ -17,15 +18,14 @@ from typing import Any
 from kfp import dsl
 
 from lab.config import LabConfig
+from lab.pipeline.registration import check_model_registry, decide_version, register_modelkit
 from lab.pipeline.scripts import PUSH_SCRIPT, UNPACK_SCRIPT, push_arguments, script_text, unpack_arguments
 from lab.pipeline.steps import (
     build_inference_service,
     check_predictions,
-    decide_version,
     deploy_inference_service,
     lineage_from_env,
     read_split,
-    register_modelkit,
     train_classifier,
 )
 
@@ -72,6 +72,8 @@ def register_model(
     namespace: str,
     metrics: dsl.Input[dsl.Metrics],
     registered_model: dsl.Output[dsl.Model],
+    connect_timeout: float = 3.0,
+    total_timeout: float = 60.0,
 ) -> None:
     """Register the pushed ModelKit (``kit://<digest reference>``) with lineage and metadata."""
     import json
@@ -102,6 +104,8 @@ def register_model(
         metadata=metadata,
         token=os.environ.get("MR_AUTH_TOKEN", ""),
         suffix=(lineage["model_source_id"] or "run")[:8],
+        connect_timeout=connect_timeout,
+        total_timeout=total_timeout,
     )
     os.makedirs(os.path.dirname(registered_model.path) or ".", exist_ok=True)
     with open(registered_model.path, "w") as handle:
@@ -194,7 +198,7 @@ def python_components(config: LabConfig, *, cluster: bool) -> dict[str, Any]:
         "register": build(
             register_model,
             [f"model-registry=={versions.model_registry_client}"],
-            [lineage_from_env, decide_version, register_modelkit],
+            [lineage_from_env, decide_version, check_model_registry, register_modelkit],
         ),
         "predict": build(predict, [sklearn], [read_split, check_predictions]),
     }

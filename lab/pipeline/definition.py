@@ -179,6 +179,8 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
             pipeline_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             namespace=defaults.namespace,
             metrics=train.outputs["metrics"],
+            connect_timeout=config.registration_connect_timeout,
+            total_timeout=config.registration_timeout,
         )
 
         unpack_inputs: dict[str, Any] = {"modelkit_reference": digest, "plain_http": plain_http}

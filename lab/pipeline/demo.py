@@ -23,7 +23,7 @@ from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipel
 from lab.pipeline.registry_access import check_registry_access, manifest_digest
 from lab.pipeline.serving import model_server_process, stop_model_server
 from lab.progress import Progress
-from lab.tools import install_tools, tool_path
+from lab.tools import ToolUnavailable, install_tools, tool_path
 
 
 def _git(*argv: str) -> str:
@@ -71,11 +71,21 @@ def _clear_recorded_failure(config: LabConfig) -> None:
     clear_chain_error(config)
 
 
+def install_mode_tools(config: LabConfig, mode: str, progress: Progress) -> None:
+    """``lab tools install --mode <mode>``: a fresh clone's demo obtains what it needs itself.
+
+    Raises:
+        ToolUnavailable: The first tool no source could provide (its one line names every
+            source tried and the ``lab tools add`` command); the others follow as details.
+    """
+    _, missing = install_tools(config, mode, progress)
+    if missing:
+        raise ToolUnavailable(str(missing[0]), [str(problem) for problem in missing[1:]])
+
+
 def bring_up_local(config: LabConfig, progress: Progress) -> None:
     """``lab up --mode local``: the local-mode tools, then registry, database and Model Registry."""
-    _, missing = install_tools(config, "local", progress)
-    if missing:
-        raise LabError(str(missing[0]), [str(problem) for problem in missing[1:]])
+    install_mode_tools(config, "local", progress)
     local.up(config, progress)
 
 
@@ -127,18 +137,20 @@ def run_demo(
     """Bring the lab up (auto mode), run the chain, print the summary; 1 on a failed step.
 
     Raises:
-        ToolUnavailable: kit is not installed (checked first: nothing else can work without it).
+        ToolUnavailable: A tool of the mode cannot be obtained (installed first: nothing else
+            can work without them).
         LabError: The lab could not be brought up.
     """
     started = time.monotonic()
-    kit = tool_path(config, "kit")
     mode, why = choose_mode(config.mode)
     progress.info(f"mode: {mode} ({why})")
+    install_mode_tools(config, mode, progress)
+    kit = tool_path(config, "kit")
     arguments = demo_arguments(version, version_policy)
     if mode == "kind":
         return run_on_cluster(config, progress, arguments)
     try:
-        bring_up_local(config, progress)
+        local.up(config, progress)
         with progress.step("registry credentials"):
             check_registry_access(config.registry_host, config.docker_config_dir)
     except LabError as exc:

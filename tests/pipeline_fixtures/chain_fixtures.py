@@ -23,13 +23,13 @@ import pytest
 import requests
 
 from lab import local
-from lab.config import PROJECT_ROOT, LabConfig, load_config
+from lab.config import LabConfig, load_config
 from lab.local.processes import free_port
 from lab.pipeline.serving import stop_model_server
 from lab.progress import Progress
-from lab.tools import ToolUnavailable, tool_path
+from lab.tools import tool_path
+from tests.conftest import TOOLS_BIN, unobtainable_tools
 
-SHARED_BIN = Path(os.environ.get("LAB_TEST_TOOLS_HOME", PROJECT_ROOT / ".lab")) / "bin"
 QUIET = Progress(quiet=True)
 KITOPS_CONFIG = "application/vnd.kitops.modelkit.config.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -41,7 +41,7 @@ def new_lab(**env: str) -> LabConfig:
     """A config for a fresh LAB_HOME (world-traversable) on free ports, sharing the built tools."""
     home = Path(tempfile.mkdtemp(prefix="lab-chain-", dir="/tmp"))
     home.chmod(0o755)
-    (home / "bin").symlink_to(SHARED_BIN, target_is_directory=True)
+    (home / "bin").symlink_to(TOOLS_BIN, target_is_directory=True)
     values = {
         "LAB_HOME": str(home),
         "LAB_MODE": "local",
@@ -65,10 +65,9 @@ def require(config: LabConfig, *tools: str) -> dict[str, Path]:
     """Paths of the tools, or skip with the resolver's own one-line reason."""
     found = {}
     for tool in tools:
-        try:
-            found[tool] = tool_path(config, tool)
-        except ToolUnavailable as missing:
-            pytest.skip(str(missing))
+        if tool in unobtainable_tools():
+            pytest.skip(unobtainable_tools()[tool])
+        found[tool] = tool_path(config, tool)
     return found
 
 

@@ -22,6 +22,7 @@ from lab.doctor.checks import (
     model_server_health,
     modelkit_dir_missing,
     mr_config_error,
+    mr_database_version,
     mr_version_exists,
     port_conflict,
     pvc_pending,
@@ -48,6 +49,7 @@ ALL_CHECKS: tuple[Check, ...] = tuple(
         database_health,
         # model-registry
         model_registry_health,
+        mr_database_version,
         mr_config_error,
         mr_version_exists,
         # kfp

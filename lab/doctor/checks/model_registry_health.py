@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from lab.doctor.checks._local import component_result, restart
-from lab.doctor.evidence import Evidence
+from lab.doctor.evidence import Evidence, env_prefix
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
 from lab.doctor.workloads import deployment_lines
+from lab.local.components import JSON_SYNTAX_ERROR
 
 KIND_DEPLOYMENT = "model-registry-deployment"
 
@@ -31,6 +32,14 @@ def detect(evidence: Evidence) -> Result:
     result = component_result(evidence, "model-registry")
     if result.status == "ok":  # the lab's process passed its own probe a moment ago
         return result
+    if any(JSON_SYNTAX_ERROR in line for line in evidence.component_log("model-registry")):
+        # Its migrations failed on an old PostgreSQL: a restart (this check's fix) cannot help.
+        return Result.fail(
+            "the Model Registry server cannot start: its database is too old for its migrations "
+            "(see mr-database-version)",
+            (probe.line(), *result.evidence),
+            [f"{env_prefix(evidence.config)}lab doctor mr-database-version"],
+        )
     return Result(
         result.status, result.summary, (probe.line(), *result.evidence), result.remedy, result.fixable
     )
