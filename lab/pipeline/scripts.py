@@ -91,8 +91,12 @@ def unpack_arguments(
     artifact_dir: Any = "",
     model_path_output: Any = "",
     oci_layout: str = "",
+    max_bytes: int | None = None,
 ) -> list[Any]:
-    """``unpack-modelkit.sh`` arguments; values may be strings or KFP placeholders."""
+    """``unpack-modelkit.sh`` arguments; values may be strings or KFP placeholders.
+
+    ``max_bytes`` caps the bytes extracted (the script's default: free space minus 64 MiB).
+    """
     arguments = [
         modelkit_reference,
         extract_path,
@@ -105,6 +109,8 @@ def unpack_arguments(
     ]
     if oci_layout:
         arguments += ["--oci-layout", oci_layout]
+    if max_bytes is not None:
+        arguments += ["--max-bytes", str(max_bytes)]
     return arguments
 
 
