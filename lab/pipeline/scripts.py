@@ -54,9 +54,13 @@ def push_arguments(
     plain_http: Any = "false",
     ref_output: Any = "",
     digest_output: Any = "",
+    compression: str = "",
 ) -> list[Any]:
-    """``push-modelkit.sh`` arguments; values may be strings or KFP placeholders."""
-    return [
+    """``push-modelkit.sh`` arguments; values may be strings or KFP placeholders.
+
+    ``compression`` is kit pack's layer compression (none, gzip, gzip-fastest); empty: kit's default.
+    """
+    arguments = [
         registry,
         repository,
         tag,
@@ -81,6 +85,9 @@ def push_arguments(
         "--digest-output",
         digest_output,
     ]
+    if compression:
+        arguments += ["--compression", compression]
+    return arguments
 
 
 def unpack_arguments(
