@@ -22,7 +22,7 @@ set -euo pipefail
 PROG=push-modelkit
 ATTESTATION_TYPE="https://kitops.ml/attestation/v1"
 
-log() { printf '%s %s: %s\n' "$(date -u +%H:%M:%S)" "$PROG" "$*" >&2; }
+log() { printf '%(%H:%M:%S)T %s: %s\n' -1 "$PROG" "$*" >&2; } # the printf builtin: no date process
 warn() { log "WARNING: $*"; }
 # die exits 3; any other failure that set -e turns into an exit (a killed pipe, a failing
 # command in a function) still leaves an ERROR line naming where, so no failure is silent.
@@ -64,6 +64,7 @@ check_reference() { # <reference> <what>; returns only when the reference is saf
 # --- end of the reference grammar -----------------------------------------------------------
 
 usage="usage: $PROG <registry> <repository> <tag> --modelkit-dir <dir> [options]"
+START=$EPOCHREALTIME
 [ $# -ge 3 ] || die "$usage"
 REGISTRY=$1 REPOSITORY=$2 TAG=$3
 shift 3
@@ -243,7 +244,12 @@ fi
 NET_FLAGS=()
 [ "$PLAIN_HTTP" = true ] && NET_FLAGS+=(--plain-http)
 # The update check reaches the internet; pipelines must not depend on it.
-kit version --show-update-notifications=false >/dev/null 2>&1 || true
+# (kit keeps that choice as a file in its home: writing it saves starting kit once more.)
+if [ -n "${KITOPS_HOME:-}" ]; then
+    mkdir -p "$KITOPS_HOME" && : >"$KITOPS_HOME/disable-update-notifications"
+else
+    kit version --show-update-notifications=false >/dev/null 2>&1 || true
+fi
 
 WORK=$(mktemp -d)
 GENERATED_KITFILE=""
@@ -307,6 +313,7 @@ if ! out=$(kit pack --tag="$REF" ${PACK_FLAGS[@]+"${PACK_FLAGS[@]}"} -- "$MODELK
     printf '%s\n' "$out" >&2
     die "kit pack failed for $MODELKIT_DIR: $(tail -n 1 <<<"$out")"
 fi
+PACKED=$EPOCHREALTIME
 log "pushing $REF"
 run_kit push kit push ${NET_FLAGS[@]+"${NET_FLAGS[@]}"} -- "$REF" >&2
 # kit push sends the manifest it packed byte for byte, so its digest is the one in the local
@@ -316,6 +323,7 @@ DIGEST=$(jq -r '.digest // empty' <<<"$inspect" 2>/dev/null || true)
 [[ $DIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || die "could not read the digest of $REF from kit inspect (got '${DIGEST:-nothing}')"
 DIGEST_REF="$REGISTRY/$REPOSITORY@$DIGEST"
 log "pushed $DIGEST_REF"
+PUSHED=$EPOCHREALTIME
 
 # --- attestation ------------------------------------------------------------------------------
 
@@ -367,4 +375,11 @@ write_output() {
 write_output "$REF_OUTPUT" "$REF"
 write_output "$DIGEST_OUTPUT" "$DIGEST_REF"
 GENERATED_KITFILE=""
-jq -c --arg ref "$REF" '{status: "success", ref: $ref, digest: .predicate.reference}' "$WORK/attestation.json"
+# seconds per phase: pack (checks, kit pack), upload (kit push), finish (attestation, outputs).
+seconds_between() { # <EPOCHREALTIME> <EPOCHREALTIME>: seconds with milliseconds
+    local us=$((${2/./} - ${1/./}))
+    printf '%d.%03d' $((us / 1000000)) $((us % 1000000 / 1000))
+}
+# The reference passed the OCI grammar: nothing in it needs JSON escaping.
+printf '{"status":"success","ref":"%s","digest":"%s","seconds":{"pack":%s,"upload":%s,"finish":%s}}\n' "$REF" "$DIGEST_REF" \
+    "$(seconds_between "$START" "$PACKED")" "$(seconds_between "$PACKED" "$PUSHED")" "$(seconds_between "$PUSHED" "$EPOCHREALTIME")"

@@ -38,8 +38,9 @@ umask 022
 PROG=unpack-modelkit
 KITOPS_CONFIG_TYPE="application/vnd.kitops.modelkit.config.v1+json"
 MIB=1048576
+TRANSIENT=75 # exit status of an extraction attempt that a network failure cut short: it is retried
 
-log() { printf '%s %s: %s\n' "$(date -u +%H:%M:%S)" "$PROG" "$*" >&2; }
+log() { printf '%(%H:%M:%S)T %s: %s\n' -1 "$PROG" "$*" >&2; } # the printf builtin: no date process
 # die exits 3; any other failure that set -e turns into an exit (a killed pipe, a failing
 # command in a function) still leaves an ERROR line naming where, so no failure is silent.
 die() {
@@ -47,7 +48,7 @@ die() {
     exit 3
 }
 unexpected() { # <status> <line> <command>
-    if [ "$1" -ne 3 ] && [ "$BASHPID" = "$$" ]; then
+    if [ "$1" -ne 3 ] && [ "$1" -ne "$TRANSIENT" ] && [ "$BASHPID" = "$$" ]; then
         printf 'ERROR: %s stopped unexpectedly (exit %s) at line %s: %s\n' "$PROG" "$1" "$2" "$3" >&2
     fi
 }
@@ -108,6 +109,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ ${#POSITIONAL[@]} -lt 1 ] || [ ${#POSITIONAL[@]} -gt 2 ]; then die "$usage"; fi
+START=$EPOCHREALTIME
 REF=${POSITIONAL[0]#kit://}
 EXTRACT=${POSITIONAL[1]:-}
 [ -n "$EXTRACT" ] || EXTRACT=$ARTIFACT_DIR
@@ -178,10 +180,76 @@ run_kit() {
 }
 
 command -v jq >/dev/null 2>&1 || die "jq is required but is not on PATH"
+retry_or_die() { # <attempt> <what failed>: sleep before the next attempt, or give up
+    local delay=$((${KIT_RETRY_DELAY:-2} << ($1 - 1)))
+    [ "$1" -lt "${KIT_RETRIES:-3}" ] || die "$2 (after $1 attempts)"
+    log "WARNING: $2 (attempt $1/${KIT_RETRIES:-3}), retrying in ${delay}s"
+    sleep "$delay"
+}
+
+# --- HTTP: the registry API straight into the stream (when curl is here and can authenticate) ---
+# kit pull would first store each blob and the tar reader then read it back: a full extra copy.
+# With curl each layer flows from the socket through the hashes into the tar reader once.
+SCHEME=https
+[ "$PLAIN_HTTP" = false ] || SCHEME=http
+REPOSITORY=${NAME#*/}
+TOKEN_TRIED=""
+registry_credentials() { # the Authorization header file from DOCKER_CONFIG; fails if a helper holds them
+    local config="${DOCKER_CONFIG:-$HOME/.docker}/config.json" auth
+    : >"$WORK/auth"
+    [ -f "$config" ] || return 0
+    auth=$(jq -r --arg h "$HOST" 'if (.credsStore // "") != "" or ((.credHelpers // {}) | has($h)) then "-helper-"
+        else .auths // {} | (.[$h] // .["https://" + $h] // .["http://" + $h] // {}) | .auth // "" end' "$config" 2>/dev/null) || return 1
+    [[ $auth =~ ^[A-Za-z0-9+/=]*$ ]] || return 1
+    # In a file, never in argv (other users can read a process's arguments).
+    [ -z "$auth" ] || printf 'Authorization: Basic %s\n' "$auth" >"$WORK/auth"
+}
+bearer_token() { # exchange the credentials for the token a 401's Bearer challenge asks for
+    local challenge realm service token
+    TOKEN_TRIED=1
+    challenge=$(tr -d '\r' <"$WORK/headers" | sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: *[Bb]earer *//p' | sed -n 1p)
+    realm=$(sed -n 's/.*realm="\([^"]*\)".*/\1/p' <<<"$challenge")
+    service=$(sed -n 's/.*service="\([^"]*\)".*/\1/p' <<<"$challenge")
+    [[ $realm == https://* || $realm == http://* ]] || return 1
+    token=$(curl -fsSL -G -H @"$WORK/auth" --data-urlencode "service=$service" \
+        --data-urlencode "scope=repository:$REPOSITORY:pull" "$realm" 2>/dev/null | jq -r '.token // .access_token // empty') || return 1
+    [ -n "$token" ] || return 1
+    printf 'Authorization: Bearer %s\n' "$token" >"$WORK/auth"
+}
+http_get() { # <path under /v2/<repository>/> <output file> <accept>: 0, or 4 for 404; retries what is transient
+    local url="$SCHEME://$HOST/v2/$REPOSITORY/$1" attempt=1 code
+    while :; do
+        code=$(curl -sSL -o "$2" -D "$WORK/headers" -w '%{http_code}' -H @"$WORK/auth" -H "Accept: $3" "$url" 2>"$WORK/curl.err") || code=000
+        if [ "$code" = 401 ] && [ -z "$TOKEN_TRIED" ] && bearer_token; then continue; fi
+        case $code in
+        2??) return 0 ;;
+        401 | 403) die "registry $HOST refused the credentials ($code) for $REF: check the auths entry for \"$HOST\" in ${DOCKER_CONFIG:-~/.docker}/config.json (the docker-config secret)" ;;
+        404) return 4 ;;
+        000 | 408 | 429 | 5??) retry_or_die "$attempt" "GET $url failed ($([ "$code" = 000 ] && sed -n 1p "$WORK/curl.err" || printf 'HTTP %s' "$code"))" ;;
+        *) die "registry $HOST answered HTTP $code to GET $url" ;;
+        esac
+        attempt=$((attempt + 1))
+    done
+}
+
+manifest_fields() { # <manifest>: "ok<TAB>config media type<TAB>config digest<TAB>config size", one jq run
+    jq -r 'if type == "object" and (.layers | type == "array") and (.config | type == "object")
+        then ["ok", (.config | .mediaType, .digest, .size | . // "" | tostring)] else ["bad", "", "", ""] end | @tsv' "$1" 2>/dev/null ||
+        printf 'bad\t\t\t\n'
+}
+
 # kit's pull verifies every blob against its digest while it writes it (its ingest verifier):
-# hashing those blobs again would be double hashing. An OCI layout on disk was verified by nobody.
+# hashing those blobs again would be double hashing. An OCI layout on disk was verified by
+# nobody, and blobs streamed over HTTP are hashed on the way.
 BLOBS_VERIFIED=false
 if [ -n "$OCI_LAYOUT" ]; then
+    FETCH=layout
+elif [ "${UNPACK_FETCH:-http}" = http ] && command -v curl >/dev/null 2>&1 && registry_credentials; then
+    FETCH=http
+else
+    FETCH=kit
+fi
+if [ "$FETCH" = layout ]; then
     LAYOUT=$OCI_LAYOUT
     [ -d "$LAYOUT/blobs/sha256" ] || die "$LAYOUT is not an OCI image layout (no blobs/sha256)"
     if [ -z "$DIGEST" ]; then
@@ -189,6 +257,23 @@ if [ -n "$OCI_LAYOUT" ]; then
             .annotations["org.opencontainers.image.ref.name"] as $n | $n == $tag or $n == $ref) | .digest) // empty' \
             "$LAYOUT/index.json" 2>/dev/null || true)
         [ -n "$DIGEST" ] || die "ModelKit $REF not found in OCI layout $LAYOUT (no manifest tagged $TAG)"
+    fi
+elif [ "$FETCH" = http ]; then
+    # The manifest and config land in a small layout of their own; the layers never land.
+    LAYOUT="$WORK/layout"
+    mkdir -p "$LAYOUT/blobs/sha256"
+    log "fetching $NAME@${DIGEST:-$TAG} over $SCHEME"
+    manifest_type="application/vnd.oci.image.manifest.v1+json"
+    http_get "manifests/${DIGEST:-$TAG}" "$WORK/manifest" "$manifest_type" || die "ModelKit $REF not found in registry $HOST"
+    fetched="sha256:$(sha256sum <"$WORK/manifest" | cut -d' ' -f1)"
+    [ -n "$DIGEST" ] || DIGEST=$fetched
+    # Filed under the digest asked for: if the bytes hash to another, verification says so.
+    mv "$WORK/manifest" "$LAYOUT/blobs/sha256/${DIGEST#sha256:}"
+    config_digest=""
+    [ "$fetched" != "$DIGEST" ] || IFS=$'\t' read -r _ _ config_digest _ < <(manifest_fields "$LAYOUT/blobs/sha256/${DIGEST#sha256:}")
+    if [ "$fetched" = "$DIGEST" ] && [[ $config_digest =~ ^sha256:[0-9a-f]{64}$ ]]; then
+        http_get "blobs/$config_digest" "$LAYOUT/blobs/sha256/${config_digest#sha256:}" "*/*" ||
+            die "config $config_digest of $REF is missing from registry $HOST (incomplete ModelKit)"
     fi
 else
     command -v kit >/dev/null 2>&1 || die "kit is required to pull $REF but is not on PATH (install it: https://kitops.org/docs/cli/installation/)"
@@ -211,6 +296,7 @@ else
     [ -n "$pulled" ] || die "kit pull of $NAME@$DIGEST left no manifest in $KITOPS_HOME/storage"
     LAYOUT=${pulled%/blobs/sha256/*}
 fi
+FETCHED=$EPOCHREALTIME
 [[ $DIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || die "manifest digest '$DIGEST' of $REF is not a sha256 digest"
 
 # --- the manifest and the config: small, verified, parsed before any layer is read --------------
@@ -238,15 +324,14 @@ verify_small_blob() { # <digest> <expected size or ""> <what>: hash a manifest o
 }
 
 MANIFEST=$(verify_small_blob "$DIGEST" "" manifest)
-jq -e 'type == "object" and (.layers | type == "array") and (.config | type == "object")' "$MANIFEST" >/dev/null 2>&1 ||
-    die "$REF ($DIGEST) is not an OCI image manifest"
-CONFIG_TYPE=$(jq -r '.config.mediaType // empty | tostring' "$MANIFEST")
+IFS=$'\t' read -r manifest_ok CONFIG_TYPE config_digest config_size < <(manifest_fields "$MANIFEST")
+[ "$manifest_ok" = ok ] || die "$REF ($DIGEST) is not an OCI image manifest"
 case $CONFIG_TYPE in
 "$KITOPS_CONFIG_TYPE") ;;
 application/vnd.cncf.model.config.v1+json) die "$REF is a CNCF ModelPack artifact: only KitOps ModelKits (config $KITOPS_CONFIG_TYPE) can be unpacked" ;;
 *) die "$REF is not a ModelKit (config media type '${CONFIG_TYPE:-none}')" ;;
 esac
-CONFIG=$(verify_small_blob "$(jq -r '.config.digest // empty | tostring' "$MANIFEST")" "$(jq -r '.config.size // empty | tostring' "$MANIFEST")" config)
+CONFIG=$(verify_small_blob "$config_digest" "$config_size" config)
 refuse() { die "refusing to unpack $REF: $*"; }
 
 # The plan: one line per manifest layer with the Kitfile entry that vouches for it, or REFUSE.
@@ -325,7 +410,11 @@ done
 
 # --- the byte cap ------------------------------------------------------------------------------
 
-parent=$(dirname "$EXTRACT")
+EXTRACT=${EXTRACT%/}
+[ -n "$EXTRACT" ] || die "the extract path cannot be /"
+parent=${EXTRACT%/*} EXTRACT_NAME=${EXTRACT##*/}
+[[ $EXTRACT == */* ]] || parent=.
+[ -n "$parent" ] || parent=/
 mkdir -p "$parent"
 if [ -z "$MAX_BYTES" ]; then
     free_kib=$(df -Pk "$parent" | awk 'NR == 2 { print $4 }')
@@ -352,6 +441,7 @@ read_header() { # <pad>
     out=$(od -An -v -tx1 -j "$1" -N 512 "$HDR")
     HEX=${out//$'\n'/}
     if [ "${#HEX}" -ne 1536 ]; then
+        [ ! -s "$WORK/fetch.status" ] || fetch_failed
         if [ -s "$WORK/gunzip.status" ]; then
             refuse "$WHERE: not a valid gzip stream (corrupted or tampered; $(gunzip_said))"
         fi
@@ -537,7 +627,7 @@ extract_stream() { # the uncompressed tar stream on stdin
         0 | 7)
             make_parent "$path"
             if [ "$size" -gt 0 ]; then
-                dd bs=$MIB count="$size" iflag=fullblock,count_bytes of="$STAGE/$path" 2>/dev/null
+                dd bs=131072 count="$size" iflag=fullblock,count_bytes of="$STAGE/$path" 2>/dev/null
                 pad=$(((512 - size % 512) % 512))
             else
                 : >"$STAGE/$path"
@@ -558,67 +648,123 @@ extract_stream() { # the uncompressed tar stream on stdin
     done
 }
 
+# openssl's sha256 uses the CPU's SHA instructions, several times faster than coreutils' or
+# busybox's sha256sum; the kitops-kubeflow image has only the latter.
+if command -v openssl >/dev/null 2>&1; then
+    HASH=(openssl dgst -sha256 -r)
+else
+    HASH=(sha256sum)
+fi
 hash_in_background() { # <fifo> <output file>: sha256 of what flows through the fifo
     mkfifo "$1"
-    sha256sum <"$1" >"$2" &
+    "${HASH[@]}" <"$1" >"$2" &
     HASHERS+=("$!")
 }
-hashed() { cut -d' ' -f1 <"$1"; }
+hashed() { # <file written by the hasher>: its hex digest
+    local hex
+    read -r hex _ <"$1"
+    printf '%s' "$hex"
+}
 
 # --- extract each layer in one pass into staging, then put it in place ---------------------------
 
-STAGE=$(mktemp -d "$parent/.unpack-$(basename "$EXTRACT").XXXXXX")
 gunzip_said() { sed -n '/[^[:space:]]/{p;q;}' "$WORK/gunzip.err"; }
 # gunzip's failure is recorded, not shouted: the tar reader then meets the end of the stream
 # and names it as the cause. A gunzip killed by SIGPIPE (exit 141) only means the reader refused.
-gunzip_layer() { # <blob or - for stdin>
+gunzip_layer() {
     local status=0
-    if [ "$1" = - ]; then gzip -dc 2>"$WORK/gunzip.err" || status=$?; else gzip -dc <"$1" 2>"$WORK/gunzip.err" || status=$?; fi
+    gzip -dc 2>"$WORK/gunzip.err" || status=$?
     [ "$status" -eq 0 ] || [ "$status" -eq 141 ] || printf '%s' "$status" >"$WORK/gunzip.status"
     return 0
 }
-index=0
-for layer in ${LAYERS[@]+"${LAYERS[@]}"}; do
-    IFS=$'\t' read -r LAYER_DIGEST size kind compression entry diff_id <<<"$layer"
-    normalize "$entry"
-    ENTRY_PATH=$NORM
-    WHERE="layer $LAYER_DIGEST ($kind $entry)"
-    blob=$(blob_path "$LAYER_DIGEST" "$size" layer)
-    index=$((index + 1))
-    rm -f "$WORK/gunzip.status"
-    HASHERS=()
-    compressed="$WORK/compressed.$index" stream="$WORK/stream.$index"
-    # One pass: the blob is read once; each hash taps the stream through a fifo (tee).
-    if [ "$BLOBS_VERIFIED" = false ]; then hash_in_background "$compressed" "$compressed.sum"; fi
-    if [ "$compression" = gzip ]; then
-        hash_in_background "$stream" "$stream.sum"
-        if [ "$BLOBS_VERIFIED" = false ]; then
-            # shellcheck disable=SC2094 # each fifo has one writer (tee) and one reader (its hasher)
-            tee "$compressed" <"$blob" | gunzip_layer - | tee "$stream" | extract_stream
+layer_bytes() { # <digest> <blob file or "">: the compressed layer on stdout, from the file or the registry
+    local status=0
+    if [ -n "$2" ]; then
+        cat -- "$2"
+        return 0
+    fi
+    curl -fsSL -D "$WORK/layer.headers" -H @"$WORK/auth" "$SCHEME://$HOST/v2/$REPOSITORY/blobs/$1" 2>"$WORK/fetch.err" || status=$?
+    # 23: curl could not write because the reader stopped (it refused): not a fetch failure.
+    [ "$status" -eq 0 ] || [ "$status" -eq 23 ] || printf '%s' "$status" >"$WORK/fetch.status"
+    return 0
+}
+fetch_failed() { # a layer download broke off: final for an HTTP 4xx, else a transient failure to retry
+    local code
+    code=$(tr -d '\r' <"$WORK/layer.headers" 2>/dev/null | sed -n 's/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p' | tail -n 1)
+    case $code in 4??) die "registry $HOST answered HTTP $code for $WHERE of $REF" ;; esac
+    log "WARNING: fetching $WHERE failed: $(sed -n 1p "$WORK/fetch.err")"
+    exit "$TRANSIENT"
+}
+
+extract_layers() { # into STAGE; run in a subshell per attempt, so a retry starts from nothing
+    local layer index=0 size kind compression entry diff_id blob compressed stream actual pid
+    trap 'for pid in ${HASHERS[@]+"${HASHERS[@]}"}; do kill "$pid" 2>/dev/null || true; done' EXIT
+    for layer in ${LAYERS[@]+"${LAYERS[@]}"}; do
+        IFS=$'\t' read -r LAYER_DIGEST size kind compression entry diff_id <<<"$layer"
+        normalize "$entry"
+        ENTRY_PATH=$NORM
+        WHERE="layer $LAYER_DIGEST ($kind $entry)"
+        blob=""
+        [ "$FETCH" = http ] || blob=$(blob_path "$LAYER_DIGEST" "$size" layer)
+        index=$((index + 1))
+        rm -f "$WORK/gunzip.status" "$WORK/fetch.status"
+        HASHERS=()
+        compressed="$WORK/compressed.$index" stream="$WORK/stream.$index"
+        # One pass: the blob is read once; each hash taps the stream through a fifo (tee).
+        if [ "$BLOBS_VERIFIED" = false ]; then hash_in_background "$compressed" "$compressed.sum"; fi
+        if [ "$compression" = gzip ]; then
+            hash_in_background "$stream" "$stream.sum"
+            if [ "$BLOBS_VERIFIED" = false ]; then
+                layer_bytes "$LAYER_DIGEST" "$blob" | tee "$compressed" | gunzip_layer | tee "$stream" | extract_stream
+            else
+                gunzip_layer <"$blob" | tee "$stream" | extract_stream
+            fi
+        elif [ "$BLOBS_VERIFIED" = false ]; then
+            layer_bytes "$LAYER_DIGEST" "$blob" | tee "$compressed" | extract_stream
+            stream=$compressed # uncompressed: the digest is the diffId (checked in the plan)
         else
-            gunzip_layer "$blob" | tee "$stream" | extract_stream
+            # Uncompressed and verified by kit while pulling: its digest is its diffId (the plan checked).
+            extract_stream <"$blob"
+            stream=""
         fi
-    elif [ "$BLOBS_VERIFIED" = false ]; then
-        tee "$compressed" <"$blob" | extract_stream
-        stream=$compressed # uncompressed: the digest is the diffId (checked in the plan)
-    else
-        # Uncompressed and verified by kit while pulling: its digest is its diffId (the plan checked).
-        extract_stream <"$blob"
-        stream=""
-    fi
-    [ ! -s "$WORK/gunzip.status" ] || refuse "$WHERE: not a valid gzip stream (corrupted or tampered; $(gunzip_said))"
-    for pid in ${HASHERS[@]+"${HASHERS[@]}"}; do wait "$pid"; done
-    HASHERS=()
-    if [ "$BLOBS_VERIFIED" = false ]; then
-        actual="sha256:$(hashed "$compressed.sum")"
-        [ "$actual" = "$LAYER_DIGEST" ] || die "layer of $REF fails verification: expected $LAYER_DIGEST, content hashes to $actual (corrupted or tampered)"
-    fi
-    if [ -n "$stream" ]; then
-        actual="sha256:$(hashed "$stream.sum")"
-        [ "$actual" = "$diff_id" ] || refuse "$WHERE: the uncompressed layer hashes to $actual, but the Kitfile's diffId is $diff_id"
-    fi
+        [ ! -s "$WORK/fetch.status" ] || fetch_failed
+        [ ! -s "$WORK/gunzip.status" ] || refuse "$WHERE: not a valid gzip stream (corrupted or tampered; $(gunzip_said))"
+        for pid in ${HASHERS[@]+"${HASHERS[@]}"}; do wait "$pid"; done
+        HASHERS=()
+        if [ "$BLOBS_VERIFIED" = false ]; then
+            actual="sha256:$(hashed "$compressed.sum")"
+            [ "$actual" = "$LAYER_DIGEST" ] || die "layer of $REF fails verification: expected $LAYER_DIGEST, content hashes to $actual (corrupted or tampered)"
+        fi
+        if [ -n "$stream" ]; then
+            actual="sha256:$(hashed "$stream.sum")"
+            [ "$actual" = "$diff_id" ] || refuse "$WHERE: the uncompressed layer hashes to $actual, but the Kitfile's diffId is $diff_id"
+        fi
+    done
+    log "extracted ${#LAYERS[@]} layer(s), $EXTRACTED bytes, every member checked"
+}
+
+attempt=1
+while :; do
+    STAGE=$(mktemp -d "$parent/.unpack-$EXTRACT_NAME.XXXXXX")
+    # errexit stays on inside the attempt (a `|| status=$?` here would switch it off in there).
+    set +e
+    (
+        set -e
+        extract_layers
+    )
+    status=$?
+    set -e
+    [ "$status" -ne 0 ] || break
+    rm -rf "$STAGE"
+    STAGE=""
+    [ "$status" -eq "$TRANSIENT" ] || exit "$([ "$status" -eq 3 ] && echo 3 || {
+        printf 'ERROR: %s stopped unexpectedly while extracting (exit %s)\n' "$PROG" "$status" >&2
+        echo "$status"
+    })"
+    retry_or_die "$attempt" "fetching the layers of $REF broke off"
+    attempt=$((attempt + 1))
 done
-log "extracted ${#LAYERS[@]} layer(s), $EXTRACTED bytes, every member checked"
+EXTRACTED_AT=$EPOCHREALTIME
 
 # The Kitfile as kit unpack writes it: YAML without the per-layer digest and diffId, which
 # `kit pack` does not accept (they are derived when packing).
@@ -670,4 +816,20 @@ if [ -n "$MODEL_PATH_OUTPUT" ]; then
     mv -f "$MODEL_PATH_OUTPUT.partial" "$MODEL_PATH_OUTPUT"
 fi
 log "unpacked $NAME@$DIGEST to $EXTRACT"
-jq -nc --arg path "$EXTRACT" --arg reference "$NAME@$DIGEST" '{status: "success", model_path: $path, reference: $reference}'
+# seconds per phase: pull (manifest and config; with kit, every blob), layers (the one pass per
+# layer: download, hashes, gunzip, checks, writes), finish (Kitfile, link check, rename).
+json_string() { # <text>: a JSON string (printf builtin, no jq process)
+    local s=${1//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\n'/\\n}
+    s=${s//$'\t'/\\t}
+    s=${s//$'\r'/\\r}
+    printf '"%s"' "$s"
+}
+seconds_between() { # <EPOCHREALTIME> <EPOCHREALTIME>: seconds with milliseconds
+    local us=$((${2/./} - ${1/./}))
+    printf '%d.%03d' $((us / 1000000)) $((us % 1000000 / 1000))
+}
+printf '{"status":"success","model_path":%s,"reference":%s,"seconds":{"pull":%s,"layers":%s,"finish":%s},"fetch":"%s"}\n' \
+    "$(json_string "$EXTRACT")" "$(json_string "$NAME@$DIGEST")" "$(seconds_between "$START" "$FETCHED")" \
+    "$(seconds_between "$FETCHED" "$EXTRACTED_AT")" "$(seconds_between "$EXTRACTED_AT" "$EPOCHREALTIME")" "$FETCH"

@@ -146,28 +146,32 @@ def test_a_kit_packed_modelkit_round_trips_byte_for_byte_and_packs_again(
     )
 
 
+@pytest.mark.parametrize("fetch", ["http", "kit"])
 def test_tampered_registry_content_is_refused_once_never_retried(
-    lab: tuple[LabConfig, Path], tmp_path: Path
+    lab: tuple[LabConfig, Path], tmp_path: Path, fetch: str
 ) -> None:
     config, kit = lab
     source = tmp_path / "source"
     source.mkdir()
-    (source / "model.bin").write_bytes(b"weights" * 1000)
+    (source / "model.bin").write_bytes(fetch.encode() * 4000)  # content of its own: a blob of its own
     (source / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model.bin\n")
-    reference = push(config, kit, source, "tampered", tmp_path, "none")
+    reference = push(config, kit, source, f"tampered-{fetch}", tmp_path, "none")
     (layer,) = layer_digests(kit, tmp_path / "push-store", reference)
     stored = next((config.data_dir / "registry").rglob(f"blobs/sha256/{layer[7:9]}/{layer[7:]}/data"))
     content = bytearray(stored.read_bytes())
     content[700] ^= 0xFF  # same size: only the digest can tell
     stored.write_bytes(bytes(content))
 
-    env = environment(kit, tmp_path / "unused", KIT_RETRIES="3", KIT_RETRY_DELAY="30")
+    # The unpack streams from the registry with curl, or (where it cannot) has kit pull.
+    env = environment(kit, tmp_path / "unused", KIT_RETRIES="3", KIT_RETRY_DELAY="30", UNPACK_FETCH=fetch)
     with pytest.raises(ScriptFailed) as failure:
         run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out"), plain_http="true"), env)
-    assert re.match(
-        rf"pull of {re.escape(reference)} fails verification \(not retried: integrity errors are final\): ",
-        failure.value.message,
-    )
+    ref = re.escape(reference)
+    expected = {
+        "http": rf"layer of {ref} fails verification: expected {layer}, content hashes to ",
+        "kit": rf"pull of {ref} fails verification \(not retried: integrity errors are final\): ",
+    }
+    assert re.match(expected[fetch], failure.value.message)
     assert "retrying" not in failure.value.output
     assert not (tmp_path / "out").exists()
 

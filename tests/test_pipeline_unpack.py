@@ -19,6 +19,7 @@ import yaml
 
 from lab import local
 from lab.config import LabConfig
+from lab.local.processes import free_port
 from lab.pipeline.scripts import UNPACK_SCRIPT, ScriptFailed, run_script, script_environment, unpack_arguments
 from tests.pipeline_fixtures.chain_fixtures import (
     QUIET,
@@ -119,11 +120,9 @@ def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
     for ref in (reference, f"kit://{host}/{REPOSITORY}@{digest}"):
         extract = tmp_path / f"out-{len(ref)}"
         answer = json.loads(unpack(tmp_path / "layout", ref, extract, userland))
-        assert answer == {
-            "status": "success",
-            "model_path": str(extract),
-            "reference": f"{host}/{REPOSITORY}@{digest}",
-        }
+        assert answer["status"] == "success" and answer["fetch"] == "layout"
+        assert (answer["model_path"], answer["reference"]) == (str(extract), f"{host}/{REPOSITORY}@{digest}")
+        assert set(answer["seconds"]) == {"pull", "layers", "finish"}
         for name, data in files.items():
             assert (extract / name).read_bytes() == data
         assert (extract / "data/latest.csv").read_bytes() == files["data/test.csv"]
@@ -472,7 +471,8 @@ def test_bad_references_are_refused_before_any_tool_sees_them(
 
 
 def test_without_kit_pulling_says_kit_is_needed(tmp_path: Path) -> None:
-    env = script_environment(extra={"PATH": NO_KIT_PATH})
+    # UNPACK_FETCH=kit: the path taken where curl is missing or a credential helper holds the login.
+    env = script_environment(extra={"PATH": NO_KIT_PATH, "UNPACK_FETCH": "kit"})
     with pytest.raises(
         ScriptFailed, match="kit is required to pull 127.0.0.1:5001/lab/iris:v1 but is not on PATH"
     ):
@@ -488,3 +488,15 @@ def test_a_non_empty_extract_path_is_never_overwritten(tmp_path: Path) -> None:
             UNPACK_SCRIPT, unpack_arguments("127.0.0.1:5001/lab/iris:v1", str(extract)), script_environment()
         )
     assert (extract / "keep.txt").read_text() == "mine"
+
+
+def test_a_registry_that_does_not_answer_is_retried_then_named(tmp_path: Path) -> None:
+    host = f"127.0.0.1:{free_port()}"  # nothing listens there: a transient failure
+    env = script_environment(extra={"KIT_RETRIES": "2", "KIT_RETRY_DELAY": "0"})
+    arguments = unpack_arguments(f"{host}/lab/iris:v1", str(tmp_path / "out"), plain_http="true")
+    with pytest.raises(ScriptFailed) as failure:
+        run_script(UNPACK_SCRIPT, arguments, env)
+    assert failure.value.message.startswith(f"GET http://{host}/v2/lab/iris/manifests/v1 failed (curl: (7)")
+    assert failure.value.message.endswith("(after 2 attempts)")
+    assert "(attempt 1/2), retrying in 0s" in failure.value.output
+    assert not (tmp_path / "out").exists()
