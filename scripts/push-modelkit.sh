@@ -315,11 +315,17 @@ if ! out=$(kit pack --tag="$REF" ${PACK_FLAGS[@]+"${PACK_FLAGS[@]}"} -- "$MODELK
 fi
 PACKED=$EPOCHREALTIME
 log "pushing $REF"
-run_kit push kit push ${NET_FLAGS[@]+"${NET_FLAGS[@]}"} -- "$REF" >&2
-# kit push sends the manifest it packed byte for byte, so its digest is the one in the local
-# store: reading it there saves a registry round trip and a second kit start.
-inspect=$(run_kit inspect kit inspect -- "$REF")
-DIGEST=$(jq -r '.digest // empty' <<<"$inspect" 2>/dev/null || true)
+pushed=$(run_kit push kit push ${NET_FLAGS[@]+"${NET_FLAGS[@]}"} -- "$REF")
+printf '%s\n' "$pushed" >&2
+# kit push sends the manifest it packed byte for byte and names its digest ("Pushed sha256:...");
+# failing that, the local store has it. Either way no registry round trip.
+DIGEST=""
+if [[ $pushed =~ (^|$'\n')Pushed\ (sha256:[0-9a-f]{64})($'\n'|$) ]]; then
+    DIGEST=${BASH_REMATCH[2]}
+else
+    inspect=$(run_kit inspect kit inspect -- "$REF")
+    DIGEST=$(jq -r '.digest // empty' <<<"$inspect" 2>/dev/null || true)
+fi
 [[ $DIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || die "could not read the digest of $REF from kit inspect (got '${DIGEST:-nothing}')"
 DIGEST_REF="$REGISTRY/$REPOSITORY@$DIGEST"
 log "pushed $DIGEST_REF"

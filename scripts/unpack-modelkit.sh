@@ -339,6 +339,28 @@ refuse() { die "refusing to unpack $REF: $*"; }
 # entries in Kitfile order (model, its parts, code, datasets, docs).
 PLAN="$WORK/plan"
 jq -r --slurpfile config "$CONFIG" '
+  def plain: test("^[A-Za-z0-9_/][A-Za-z0-9 _./+-]*$") and (test(" $") | not)
+    and (test("^(true|false|yes|no|on|off|y|n|null|~)$"; "i") | not) and (test("^[-+0-9._ ]+$") | not);
+  def scalar: if type == "string" then (if plain then . else tojson end) elif type == "null" then "null" else tojson end;
+  def flow: if type == "array" then (if length == 0 then "[]" else "[" + (map(scalar) | join(", ")) + "]" end)
+    elif type == "object" then "{}" else scalar end;
+  def is_flow: (type != "object" and type != "array") or length == 0
+    or (type == "array" and all(.[]; type != "object" and type != "array"));
+  def yaml($indent):
+    if type == "object" then
+      to_entries[] | (.key | scalar) as $k | .value as $v
+      | if ($v | is_flow) then "\($indent)\($k): \($v | flow)" else "\($indent)\($k):", ($v | yaml($indent + "  ")) end
+    else
+      .[] | if is_flow then "\($indent)- \(flow)"
+            else [yaml($indent + "  ")] as $lines
+            | ("\($indent)- " + ($lines[0] | .[($indent | length) + 2:])), $lines[1:][] end
+    end;
+  def layer_info: if type == "object" then del(.digest, .diffId) else . end;
+  def kitfile_yaml:
+    .model |= (if type == "object" then layer_info | (if (.parts | type) == "array" then .parts |= map(layer_info) else . end) else . end)
+    | reduce ("code", "datasets", "docs") as $k (.; if (.[$k] | type) == "array" then .[$k] |= map(layer_info) else . end)
+    | with_entries(select(.value != null))
+    | yaml("");
   def sha: type == "string" and test("^sha256:[0-9a-f]{64}$");
   def array_of($name): if . == null then [] elif type == "array" then . else error("\($name) is not a list") end;
   $config[0] as $c
@@ -378,14 +400,17 @@ jq -r --slurpfile config "$CONFIG" '
   | . as $state
   | $state.out[],
     ($entries | group_by(.kind)[] | .[0].kind as $k | .[($state.n[$k] // 0):][]
-     | "REFUSE\tthe Kitfile declares \(.kind) \(.e.path // "" | tostring) but the manifest has no layer for it")
+     | "REFUSE\tthe Kitfile declares \(.kind) \(.e.path // "" | tostring) but the manifest has no layer for it"),
+    ($c | kitfile_yaml | "KITFILE\t" + .)
 ' "$MANIFEST" >"$PLAN" 2>"$WORK/plan.err" || refuse "the config of $DIGEST is not a Kitfile this unpack understands: $(sed -n 's/^jq: error[^:]*: //p' "$WORK/plan.err" | sed -n 1p)"
 
+: >"$WORK/Kitfile"
 LAYERS=()
 while IFS= read -r line; do
     case $line in
     REFUSE$'\t'*) refuse "${line#REFUSE$'\t'}" ;;
     LAYER$'\t'*) LAYERS+=("${line#LAYER$'\t'}") ;;
+    KITFILE$'\t'*) printf '%s\n' "${line#KITFILE$'\t'}" >>"$WORK/Kitfile" ;;
     *) refuse "the config of $DIGEST could not be read" ;;
     esac
 done <"$PLAN"
@@ -757,40 +782,16 @@ while :; do
     [ "$status" -ne 0 ] || break
     rm -rf "$STAGE"
     STAGE=""
-    [ "$status" -eq "$TRANSIENT" ] || exit "$([ "$status" -eq 3 ] && echo 3 || {
-        printf 'ERROR: %s stopped unexpectedly while extracting (exit %s)\n' "$PROG" "$status" >&2
-        echo "$status"
-    })"
+    # 3: refused (it said why); other than TRANSIENT: the ERR trap has named the failure.
+    [ "$status" -eq "$TRANSIENT" ] || exit "$status"
     retry_or_die "$attempt" "fetching the layers of $REF broke off"
     attempt=$((attempt + 1))
 done
 EXTRACTED_AT=$EPOCHREALTIME
 
-# The Kitfile as kit unpack writes it: YAML without the per-layer digest and diffId, which
-# `kit pack` does not accept (they are derived when packing).
-jq -r '
-  def plain: test("^[A-Za-z0-9_/][A-Za-z0-9 _./+-]*$") and (test(" $") | not)
-    and (test("^(true|false|yes|no|on|off|y|n|null|~)$"; "i") | not) and (test("^[-+0-9._ ]+$") | not);
-  def scalar: if type == "string" then (if plain then . else tojson end) elif type == "null" then "null" else tojson end;
-  def flow: if type == "array" then (if length == 0 then "[]" else "[" + (map(scalar) | join(", ")) + "]" end)
-    elif type == "object" then "{}" else scalar end;
-  def is_flow: (type != "object" and type != "array") or length == 0
-    or (type == "array" and all(.[]; type != "object" and type != "array"));
-  def yaml($indent):
-    if type == "object" then
-      to_entries[] | (.key | scalar) as $k | .value as $v
-      | if ($v | is_flow) then "\($indent)\($k): \($v | flow)" else "\($indent)\($k):", ($v | yaml($indent + "  ")) end
-    else
-      .[] | if is_flow then "\($indent)- \(flow)"
-            else [yaml($indent + "  ")] as $lines
-            | ("\($indent)- " + ($lines[0] | .[($indent | length) + 2:])), $lines[1:][] end
-    end;
-  def layer_info: if type == "object" then del(.digest, .diffId) else . end;
-  .model |= (if type == "object" then layer_info | (if (.parts | type) == "array" then .parts |= map(layer_info) else . end) else . end)
-  | reduce ("code", "datasets", "docs") as $k (.; if (.[$k] | type) == "array" then .[$k] |= map(layer_info) else . end)
-  | with_entries(select(.value != null))
-  | yaml("")
-' "$CONFIG" >"$STAGE/Kitfile"
+# The Kitfile the plan wrote: YAML as kit unpack writes it, without the per-layer digest and
+# diffId (kit pack refuses them; they are derived when packing).
+mv "$WORK/Kitfile" "$STAGE/Kitfile"
 
 stage_real=$(cd "$STAGE" && pwd -P)
 while IFS= read -r -d '' link; do
