@@ -234,7 +234,7 @@ check_reference "$REF" "reference"
 
 command -v kit >/dev/null 2>&1 || die "kit is required to pack and push $REF but is not on PATH (install it: https://kitops.org/docs/cli/installation/)"
 command -v jq >/dev/null 2>&1 || die "jq is required but is not on PATH"
-DOCKER_CONFIG=${DOCKER_CONFIG:-$HOME/.docker}
+DOCKER_CONFIG=${DOCKER_CONFIG:-${HOME:-}/.docker}
 export DOCKER_CONFIG
 if [ ! -f "$DOCKER_CONFIG/config.json" ]; then
     warn "no $DOCKER_CONFIG/config.json: pushing to $REGISTRY without credentials"

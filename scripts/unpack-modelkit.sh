@@ -195,7 +195,7 @@ SCHEME=https
 REPOSITORY=${NAME#*/}
 TOKEN_TRIED=""
 registry_credentials() { # the Authorization header file from DOCKER_CONFIG; fails if a helper holds them
-    local config="${DOCKER_CONFIG:-$HOME/.docker}/config.json" auth
+    local config="${DOCKER_CONFIG:-${HOME:-}/.docker}/config.json" auth
     : >"$WORK/auth"
     [ -f "$config" ] || return 0
     auth=$(jq -r --arg h "$HOST" 'if (.credsStore // "") != "" or ((.credHelpers // {}) | has($h)) then "-helper-"
@@ -604,10 +604,14 @@ extract_stream() { # the uncompressed tar stream on stdin
         field magic 257 6
         field size_field 124 12
         field mode 100 8
-        [[ ${HEX:373:1} == [0-7] ]] || refuse "$WHERE: member $name uses a base-256 size (not supported)"
-        size_field=${size_field// /}
-        [[ ${size_field:-0} =~ ^[0-7]{1,12}$ ]] || refuse "$WHERE: member $name has a malformed size field"
-        size=$((8#${size_field:-0}))
+        size=0
+        # A pax size record (files of 8 GiB and more) stands for the header's own size field.
+        if [ -z "$PAX_SIZE" ] || [[ $type == [xgLK] ]]; then
+            [[ ${HEX:373:1} == [0-7] ]] || refuse "$WHERE: member $name uses a base-256 size (not supported)"
+            size_field=${size_field// /}
+            [[ ${size_field:-0} =~ ^[0-7]{1,12}$ ]] || refuse "$WHERE: member $name has a malformed size field"
+            size=$((8#${size_field:-0}))
+        fi
         case $type in
         x | g | L | K)
             read_data "$size"
