@@ -27,19 +27,10 @@ from lab import local
 from lab.atomic_files import atomic_write
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
-from lab.pipeline.scripts import (
-    PUSH_SCRIPT,
-    UNPACK_SCRIPT,
-    push_arguments,
-    run_script,
-    script_environment,
-    unpack_arguments,
-)
 from lab.pipeline.serving import start_model_server, stop_model_server
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, tool_path
 
-MIB = 1024 * 1024
 BENCHMARKS = ("demo", "warm-up", "transfer", "doctor", "serving")
 # Chain step (progress step name of `lab demo`) -> the name it is reported under.
 DEMO_STEPS = {
@@ -200,121 +191,6 @@ def bench_doctor(config: LabConfig, repeat: int) -> Measurement:
     return bench_cli(config, DOCTOR, ["doctor", "--mode", "local"], repeat, ok=(0, 1))
 
 
-def make_payload(directory: Path, size_mib: int) -> Path:
-    """A ModelKit directory whose model file is random bytes, so compression cannot make it look faster."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "model.bin"
-    with open(path, "wb") as handle:
-        for _ in range(size_mib):
-            handle.write(os.urandom(MIB))
-    # One Kitfile for raw kit and the lab's push script alike: both move the same ModelKit.
-    (directory / "Kitfile").write_text(
-        f"manifestVersion: 1.0\npackage:\n  name: bench\nmodel:\n  path: {path.name}\n"
-    )
-    return path
-
-
-def bench_copy_floor(payload: Path, scratch: Path, repeat: int) -> Measurement:
-    """`cp` of the same file: the floor any transfer is compared with."""
-
-    def copy() -> None:
-        target = scratch / "copy"
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        subprocess.run(["cp", str(payload), str(target / payload.name)], check=True)
-        os.sync()
-
-    size = payload.stat().st_size / MIB
-    samples = timed(copy, repeat)
-    return Measurement(f"cp {size:.0f} MiB (floor)", samples, extra={"MiB/s": size / min(samples)})
-
-
-def bench_raw_kit(config: LabConfig, kit: Path, payload: Path, scratch: Path, repeat: int) -> list[float]:
-    """`kit pack` + `kit push` + `kit unpack` by hand: the peer the lab's steps are measured against."""
-    store = scratch / "kitops-raw"
-    env = {**os.environ, "DOCKER_CONFIG": str(config.docker_config_dir), "KITOPS_HOME": str(store)}
-    ref = f"{config.registry_host}/bench/raw:{payload.stat().st_size // MIB}"
-
-    def round_trip() -> None:
-        out = scratch / "raw-out"
-        for stale in (out, store):  # every round packs into an empty store, as the lab's round does
-            shutil.rmtree(stale, ignore_errors=True)
-        for argv in (
-            ["pack", str(payload.parent), "-t", ref],
-            ["push", ref, "--plain-http"],
-            ["unpack", ref, "-d", str(out), "--plain-http"],
-        ):
-            subprocess.run([str(kit), *argv], check=True, env=env, capture_output=True, text=True)
-
-    return timed(round_trip, repeat)
-
-
-def bench_lab_transfer(
-    config: LabConfig, kit: Path, payload: Path, scratch: Path, repeat: int
-) -> list[float]:
-    """The lab's push and unpack steps: the chain's own scripts, run as the local pipeline runs them."""
-    store = scratch / "kitops-lab"
-    env = script_environment(
-        docker_config=config.docker_config_dir, tool_dirs=[kit.parent], extra={"KITOPS_HOME": str(store)}
-    )
-    tag = f"{payload.stat().st_size // MIB}"
-    outputs = scratch / "outputs"
-
-    def round_trip() -> None:
-        for stale in (outputs, store):
-            shutil.rmtree(stale, ignore_errors=True)
-        outputs.mkdir(parents=True)
-        digest = outputs / "digest"
-        push = push_arguments(
-            config.registry_host,
-            "bench/lab",
-            tag,
-            str(payload.parent),
-            plain_http="true",
-            ref_output=str(outputs / "ref"),
-            digest_output=str(digest),
-        )
-        run_script(PUSH_SCRIPT, push, env)
-        unpacked = str(outputs / "unpacked")
-        unpack = unpack_arguments(
-            digest.read_text().strip(),
-            unpacked,
-            plain_http="true",
-            artifact_dir=unpacked,
-            model_path_output=str(outputs / "model_path"),
-        )
-        run_script(UNPACK_SCRIPT, unpack, env)
-
-    return timed(round_trip, repeat)
-
-
-def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measurement]:
-    """One model size: the lab's push+unpack vs raw kit vs cp, with ratios and MiB/s."""
-    scratch = config.home / "bench" / "transfer"
-    shutil.rmtree(scratch, ignore_errors=True)
-    payload = make_payload(scratch / "modelkit", size_mib)
-    lab = Measurement(f"lab push+unpack {size_mib} MiB")
-    raw = Measurement(f"raw kit pack+push+unpack {size_mib} MiB")
-    cp = bench_copy_floor(payload, scratch, repeat)
-    try:
-        kit = tool_path(config, "kit")
-        local.up(config, QUIET, ("registry",))
-    except LabError as exc:
-        lab.skipped = raw.skipped = one_line(exc)
-        return [lab, raw, cp]
-    for measurement, bench in ((raw, bench_raw_kit), (lab, bench_lab_transfer)):
-        try:
-            measurement.samples = bench(config, kit, payload, scratch, repeat)
-            measurement.extra["MiB/s"] = size_mib / measurement.minimum
-        except (LabError, subprocess.CalledProcessError) as exc:
-            measurement.skipped = one_line(exc)
-    if lab.samples:
-        if raw.samples:
-            lab.extra["lab/kit"] = lab.minimum / raw.minimum
-        lab.extra["lab/cp"] = lab.minimum / cp.minimum
-    return [lab, raw, cp]
-
-
 def latency(name: str, call: Callable[[Any], object], inputs: Sequence[Any], repeat: int) -> Measurement:
     """Milliseconds per call over ``repeat`` rounds of ``inputs``: p50, p99 and calls/s of the best round."""
     call(inputs[0])  # connection, lazy imports and caches: not what is measured
@@ -386,11 +262,17 @@ def run_bench(
 
     Generated files live under ``$LAB_HOME/bench`` and are deleted afterwards, also on failure.
     """
+    from lab import bench_transfer as transfer  # it builds on this module's Measurement
+
     plan: list[tuple[str, str, Callable[[], list[Measurement]]]] = [
         ("demo", COLD_DEMO, lambda: bench_cold_demo(config, repeat)),
         ("warm-up", WARM_UP, lambda: [bench_warm_up(config, repeat)]),
         *(
-            ("transfer", f"transfer {size} MiB", functools.partial(bench_transfer, config, size, repeat))
+            (
+                "transfer",
+                f"transfer {size} MiB",
+                functools.partial(transfer.bench_transfer, config, size, repeat),
+            )
             for size in sizes
         ),
         ("doctor", DOCTOR, lambda: [bench_doctor(config, repeat)]),

@@ -9,7 +9,7 @@
 #   push-modelkit.sh <registry> <repository> <tag> --modelkit-dir <dir>
 #       [--name <n>] [--desc <d>] [--author <a>]
 #       [--dataset-uri <u>] [--code-repo <r>] [--code-commit <c>]
-#       [--plain-http true|false]
+#       [--plain-http true|false] [--compression none|gzip|gzip-fastest]
 #       [--ref-output <file>] [--digest-output <file>] [--attestation-output <file>]
 #
 # Outputs: <ref-output> gets host/repo:tag, <digest-output> gets host/repo@sha256:...;
@@ -22,7 +22,7 @@ set -euo pipefail
 PROG=push-modelkit
 ATTESTATION_TYPE="https://kitops.ml/attestation/v1"
 
-log() { printf '%s %s: %s\n' "$(date -u +%H:%M:%S)" "$PROG" "$*" >&2; }
+log() { printf '%(%H:%M:%S)T %s: %s\n' -1 "$PROG" "$*" >&2; } # the printf builtin: no date process
 warn() { log "WARNING: $*"; }
 # die exits 3; any other failure that set -e turns into an exit (a killed pipe, a failing
 # command in a function) still leaves an ERROR line naming where, so no failure is silent.
@@ -38,12 +38,38 @@ unexpected() { # <status> <line> <command>
 set -o errtrace
 trap 'unexpected $? $LINENO "$BASH_COMMAND"' ERR
 
+# --- reference grammar: the same block in every chain script (tests keep the copies equal) -----
+# A reference is data: it reaches kit only if it matches the OCI reference grammar
+# (distribution/reference), so nothing that starts with '-', holds whitespace or shell syntax,
+# or names local storage can be read as an option or run as code.
+check_reference() { # <reference> <what>; returns only when the reference is safe
+    local ref=$1 what=$2 component host path tag
+    component='[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?'
+    host="($component(\\.$component)*|\\[[0-9A-Fa-f:]+\\])(:[0-9]{1,5})?"
+    path='[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*'
+    tag='[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
+    case $ref in
+    -*) die "$what ${ref@Q} starts with '-' (it would be read as an option): refusing it" ;;
+    *[[:space:]]* | *[[:cntrl:]]*) die "$what ${ref@Q} contains whitespace or control characters: refusing it" ;;
+    *\;* | *'$('* | *'`'* | *'|'* | *'&'* | *'<'* | *'>'*) die "$what ${ref@Q} contains shell syntax: refusing it" ;;
+    esac
+    [[ $ref =~ ^$host/$path(/$path)*(:$tag)?(@sha256:[0-9a-f]{64})?$ ]] ||
+        die "$what ${ref@Q} is not an OCI reference host[:port]/repository[:tag][@sha256:<64 hex>]: refusing it"
+    [ "${#ref}" -le 512 ] || die "$what is longer than 512 characters: refusing it"
+    case ${ref%%/*} in
+    *.* | *:* | localhost | \[*) ;;
+    *) die "$what $ref: '${ref%%/*}' is not a registry host (kit would read it as local storage; write host:port/repository)" ;;
+    esac
+}
+# --- end of the reference grammar -----------------------------------------------------------
+
 usage="usage: $PROG <registry> <repository> <tag> --modelkit-dir <dir> [options]"
+START=$EPOCHREALTIME
 [ $# -ge 3 ] || die "$usage"
 REGISTRY=$1 REPOSITORY=$2 TAG=$3
 shift 3
 MODELKIT_DIR="" MODELKIT_NAME="" MODELKIT_DESC="" MODELKIT_AUTHOR=""
-DATASET_URI="" CODE_REPO="" CODE_COMMIT="" PLAIN_HTTP=false
+DATASET_URI="" CODE_REPO="" CODE_COMMIT="" PLAIN_HTTP=false COMPRESSION=""
 REF_OUTPUT=/tmp/outputs/reference DIGEST_OUTPUT=/tmp/outputs/digest ATTESTATION_OUTPUT=""
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || die "option $1 needs a value; $usage"
@@ -56,6 +82,7 @@ while [ $# -gt 0 ]; do
     --code-repo) CODE_REPO=$2 ;;
     --code-commit) CODE_COMMIT=$2 ;;
     --plain-http) PLAIN_HTTP=$2 ;;
+    --compression) COMPRESSION=$2 ;;
     --ref-output) REF_OUTPUT=$2 ;;
     --digest-output) DIGEST_OUTPUT=$2 ;;
     --attestation-output) ATTESTATION_OUTPUT=$2 ;;
@@ -106,7 +133,13 @@ lint_kitfile() {
                 continue
             }
             if (c == "#" && (i == 1 || substr(line, i - 1, 1) ~ /[ \t]/)) { n = i - 1; break }
-            if (c == "\"" || c == "'\''") { quote = c; quote_line = NR; continue }
+            if (c == "\"" || c == "'\''") {
+                # A quote opens a quoted scalar only where a value starts (a plain value such
+                # as "a user'\''s key" may hold quotes).
+                before = substr(line, 1, i - 1); sub(/[ \t]+$/, "", before)
+                if (before == "" || before ~ /(:|^ *-|[[{,])$/) { quote = c; quote_line = NR }
+                continue
+            }
             if (c == "[" || c == "{") { if (depth == 0) flow_line = NR; depth++; continue }
             if (c == "]" || c == "}") {
                 depth--
@@ -185,20 +218,23 @@ fi
 
 PLAIN_HTTP=${PLAIN_HTTP,,} # KFP renders booleans as true/false, Python as True/False
 case $PLAIN_HTTP in true | false) ;; *) die "--plain-http must be true or false, got '$PLAIN_HTTP'" ;; esac
+case $COMPRESSION in "" | none | gzip | gzip-fastest) ;; *) die "--compression must be none, gzip or gzip-fastest (kit pack's), got ${COMPRESSION@Q}" ;; esac
 # kit reads a reference whose first part has no "." or ":" as local storage, never a registry.
 case $REGISTRY in
+-*) die "registry ${REGISTRY@Q} starts with '-' (it would be read as an option): refusing it" ;;
 *.* | *:* | localhost) ;;
-*) die "registry '$REGISTRY' must be a host:port or a domain (kit would read '$REGISTRY/$REPOSITORY' as local storage)" ;;
+*) die "registry ${REGISTRY@Q} must be a host:port or a domain (kit would read '$REGISTRY/$REPOSITORY' as local storage)" ;;
 esac
-[[ $REPOSITORY =~ ^[a-z0-9]+([._/-][a-z0-9]+)*$ ]] || die "repository '$REPOSITORY' is not a valid OCI repository name (lowercase letters, digits, . _ - /)"
-[[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$ ]] || die "tag '$TAG' is not a valid OCI tag"
+[[ $REPOSITORY =~ ^[a-z0-9]+([._/-][a-z0-9]+)*$ ]] || die "repository ${REPOSITORY@Q} is not a valid OCI repository name (lowercase letters, digits, . _ - /)"
+[[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$ ]] || die "tag ${TAG@Q} is not a valid OCI tag"
 REF="$REGISTRY/$REPOSITORY:$TAG"
+check_reference "$REF" "reference"
 
 # --- tools and credentials -----------------------------------------------------------------
 
 command -v kit >/dev/null 2>&1 || die "kit is required to pack and push $REF but is not on PATH (install it: https://kitops.org/docs/cli/installation/)"
 command -v jq >/dev/null 2>&1 || die "jq is required but is not on PATH"
-DOCKER_CONFIG=${DOCKER_CONFIG:-$HOME/.docker}
+DOCKER_CONFIG=${DOCKER_CONFIG:-${HOME:-}/.docker}
 export DOCKER_CONFIG
 if [ ! -f "$DOCKER_CONFIG/config.json" ]; then
     warn "no $DOCKER_CONFIG/config.json: pushing to $REGISTRY without credentials"
@@ -208,7 +244,12 @@ fi
 NET_FLAGS=()
 [ "$PLAIN_HTTP" = true ] && NET_FLAGS+=(--plain-http)
 # The update check reaches the internet; pipelines must not depend on it.
-kit version --show-update-notifications=false >/dev/null 2>&1 || true
+# (kit keeps that choice as a file in its home: writing it saves starting kit once more.)
+if [ -n "${KITOPS_HOME:-}" ]; then
+    mkdir -p "$KITOPS_HOME" && : >"$KITOPS_HOME/disable-update-notifications"
+else
+    kit version --show-update-notifications=false >/dev/null 2>&1 || true
+fi
 
 WORK=$(mktemp -d)
 GENERATED_KITFILE=""
@@ -230,6 +271,10 @@ run_kit() {
         fi
         if grep -qiE '(^|[^[:alnum:]])401([^[:alnum:]]|$)|unauthori[sz]ed|authentication required' <<<"$out"; then
             die "registry $REGISTRY refused the credentials (401 Unauthorized) during $what of $REF: check the auths entry for \"$REGISTRY\" in $DOCKER_CONFIG/config.json (the docker-config secret)"
+        fi
+        # Content that does not hash to its digest will not hash to it on a second try either.
+        if grep -qiE 'hash does not match|digest mismatch|does not match descriptor|size mismatch|invalid (checksum )?digest|content (is )?corrupt' <<<"$out"; then
+            die "$what of $REF fails verification (not retried: integrity errors are final): $(tail -n 1 <<<"$out")"
         fi
         if grep -qiE 'not found|name unknown|manifest unknown' <<<"$out" && [ "$what" != push ]; then
             die "$what of $REF failed: not found in registry $REGISTRY ($(tail -n 1 <<<"$out"))"
@@ -253,7 +298,7 @@ if [ -z "$KITFILE" ]; then
     [ -n "$MODELKIT_DESC" ] && INIT_ARGS+=(--desc "$MODELKIT_DESC")
     [ -n "$MODELKIT_AUTHOR" ] && INIT_ARGS+=(--author "$MODELKIT_AUTHOR")
     GENERATED_KITFILE="$MODELKIT_DIR/Kitfile"
-    if ! out=$(kit init "$MODELKIT_DIR" ${INIT_ARGS[@]+"${INIT_ARGS[@]}"} 2>&1); then
+    if ! out=$(kit init ${INIT_ARGS[@]+"${INIT_ARGS[@]}"} -- "$MODELKIT_DIR" 2>&1); then
         printf '%s\n' "$out" >&2
         die "kit init failed for $MODELKIT_DIR: $(tail -n 1 <<<"$out")"
     fi
@@ -262,17 +307,29 @@ else
 fi
 
 log "packing $MODELKIT_DIR as $REF"
-if ! out=$(kit pack "$MODELKIT_DIR" -t "$REF" 2>&1); then
+PACK_FLAGS=()
+[ -z "$COMPRESSION" ] || PACK_FLAGS+=(--compression="$COMPRESSION") # empty: kit's default
+if ! out=$(kit pack --tag="$REF" ${PACK_FLAGS[@]+"${PACK_FLAGS[@]}"} -- "$MODELKIT_DIR" 2>&1); then
     printf '%s\n' "$out" >&2
     die "kit pack failed for $MODELKIT_DIR: $(tail -n 1 <<<"$out")"
 fi
+PACKED=$EPOCHREALTIME
 log "pushing $REF"
-run_kit push kit push "$REF" ${NET_FLAGS[@]+"${NET_FLAGS[@]}"} >&2
-inspect=$(run_kit inspect kit inspect --remote "$REF" ${NET_FLAGS[@]+"${NET_FLAGS[@]}"})
-DIGEST=$(jq -r '.digest // empty' <<<"$inspect" 2>/dev/null || true)
-[[ $DIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || die "could not read the digest of $REF from kit inspect --remote (got '${DIGEST:-nothing}')"
+pushed=$(run_kit push kit push ${NET_FLAGS[@]+"${NET_FLAGS[@]}"} -- "$REF")
+printf '%s\n' "$pushed" >&2
+# kit push sends the manifest it packed byte for byte and names its digest ("Pushed sha256:...");
+# failing that, the local store has it. Either way no registry round trip.
+DIGEST=""
+if [[ $pushed =~ (^|$'\n')Pushed\ (sha256:[0-9a-f]{64})($'\n'|$) ]]; then
+    DIGEST=${BASH_REMATCH[2]}
+else
+    inspect=$(run_kit inspect kit inspect -- "$REF")
+    DIGEST=$(jq -r '.digest // empty' <<<"$inspect" 2>/dev/null || true)
+fi
+[[ $DIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || die "could not read the digest of $REF from kit inspect (got '${DIGEST:-nothing}')"
 DIGEST_REF="$REGISTRY/$REPOSITORY@$DIGEST"
 log "pushed $DIGEST_REF"
+PUSHED=$EPOCHREALTIME
 
 # --- attestation ------------------------------------------------------------------------------
 
@@ -299,7 +356,7 @@ else
     # Signing never fails the push (KitOps behaviour): retry, then warn and continue unsigned.
     signed=false
     for attempt in 1 2 3; do
-        if out=$(cosign attest "${COSIGN_FLAGS[@]}" "$DIGEST_REF" </dev/null 2>&1); then
+        if out=$(cosign attest "${COSIGN_FLAGS[@]}" -- "$DIGEST_REF" </dev/null 2>&1); then
             signed=true
             break
         fi
@@ -324,4 +381,11 @@ write_output() {
 write_output "$REF_OUTPUT" "$REF"
 write_output "$DIGEST_OUTPUT" "$DIGEST_REF"
 GENERATED_KITFILE=""
-jq -c --arg ref "$REF" '{status: "success", ref: $ref, digest: .predicate.reference}' "$WORK/attestation.json"
+# seconds per phase: pack (checks, kit pack), upload (kit push), finish (attestation, outputs).
+seconds_between() { # <EPOCHREALTIME> <EPOCHREALTIME>: seconds with milliseconds
+    local us=$((${2/./} - ${1/./}))
+    printf '%d.%03d' $((us / 1000000)) $((us % 1000000 / 1000))
+}
+# The reference passed the OCI grammar: nothing in it needs JSON escaping.
+printf '{"status":"success","ref":"%s","digest":"%s","seconds":{"pack":%s,"upload":%s,"finish":%s}}\n' "$REF" "$DIGEST_REF" \
+    "$(seconds_between "$START" "$PACKED")" "$(seconds_between "$PACKED" "$PUSHED")" "$(seconds_between "$PUSHED" "$EPOCHREALTIME")"

@@ -227,3 +227,30 @@ def test_local_push_component_reports_the_step_and_the_script_error() -> None:
         assert outputs == []
     finally:
         shutil.rmtree(config.home, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("registry", "repository", "tag", "expected"),
+    [
+        ("--help", "lab/iris", "v1", "registry '--help' starts with '-' (it would be read as an option)"),
+        ("-r.example", "lab/iris", "v1", "registry '-r.example' starts with '-'"),
+        (REGISTRY, "lab/iris;id", "v1", "repository 'lab/iris;id' is not a valid OCI repository name"),
+        (REGISTRY, "lab/iris", "-v1", "tag '-v1' is not a valid OCI tag"),
+        (REGISTRY, "lab/iris", "v1 $(id)", "tag 'v1 $(id)' is not a valid OCI tag"),
+        (REGISTRY, "lab/iris", "v1`id`", "tag 'v1`id`' is not a valid OCI tag"),
+        (REGISTRY, "lab/iris", "v1\nx", "tag $'v1\\nx' is not a valid OCI tag"),
+        ("127.0.0.1:5001;id", "lab/iris", "v1", "contains shell syntax: refusing it"),
+        ("127.0.0.1 :5001", "lab/iris", "v1", "contains whitespace or control characters"),
+        ("bad_host.example", "lab/iris", "v1", "is not an OCI reference"),
+    ],
+)
+def test_references_are_data_refused_before_kit_is_needed(
+    tmp_path: Path, registry: str, repository: str, tag: str, expected: str
+) -> None:
+    modelkit = write_modelkit(tmp_path / "modelkit", VALID)
+    arguments = push_arguments(registry, repository, tag, str(modelkit), digest_output=str(tmp_path / "d"))
+    with pytest.raises(ScriptFailed) as failure:  # no kit on PATH: the refusal came first
+        run_script(PUSH_SCRIPT, arguments, script_environment(extra={"PATH": "/usr/bin:/bin"}))
+    assert expected in failure.value.message
+    assert failure.value.returncode != 0
+    assert not (tmp_path / "d").exists()

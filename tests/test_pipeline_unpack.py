@@ -1,36 +1,38 @@
 """unpack-modelkit.sh against hostile ModelKits pushed raw to the real registry.
 
-Each ModelKit is pushed byte for byte through the registry's HTTP API, fetched back into an
-OCI image layout, and handed to the script, which must verify digests and refuse unsafe
-members before writing anything.
+Each ModelKit is pushed byte for byte through the registry's HTTP API (never made by kit),
+fetched back into an OCI image layout, and handed to the script, which must refuse what its
+config does not vouch for and every unsafe member, leaving nothing on disk. Every case runs
+with uncompressed and gzip layers; the member cases also on busybox, the cluster image's tools.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lab import local
 from lab.config import LabConfig
+from lab.local.processes import free_port
 from lab.pipeline.scripts import UNPACK_SCRIPT, ScriptFailed, run_script, script_environment, unpack_arguments
 from tests.pipeline_fixtures.chain_fixtures import (
-    DATASET_LAYER,
-    MODEL_LAYER,
     QUIET,
     Member,
     destroy,
     fetch_oci_layout,
-    gzip_layer,
     new_lab,
     push_modelkit_raw,
     sha256,
     tar_layer,
     userland_path,
 )
+from tests.pipeline_fixtures.modelkits import COMPRESSIONS, KitLayer, build_modelkit, layer_blob, media_type
 
 REPOSITORY = "lab/hostile"
 NO_KIT_PATH = "/usr/bin:/bin"
@@ -53,9 +55,12 @@ def registry() -> Iterator[LabConfig]:
         destroy(config)
 
 
-def unpack(layout: Path, reference: str, extract: Path, path: str = NO_KIT_PATH) -> str:
+def unpack(
+    layout: Path, reference: str, extract: Path, path: str = NO_KIT_PATH, max_bytes: int | None = None
+) -> str:
     env = script_environment(extra={"PATH": path})
-    return run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(extract), oci_layout=str(layout)), env)
+    arguments = unpack_arguments(reference, str(extract), oci_layout=str(layout), max_bytes=max_bytes)
+    return run_script(UNPACK_SCRIPT, arguments, env)
 
 
 def nothing_written(extract: Path) -> None:
@@ -64,51 +69,73 @@ def nothing_written(extract: Path) -> None:
         assert not [p for p in extract.parent.iterdir() if p.name.startswith(".unpack-")]
 
 
-def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
-    registry: LabConfig, userland: str, tmp_path: Path
-) -> None:
+def push_and_fetch(
+    registry: LabConfig, tag: str, layers: list[tuple[bytes, str]], config: bytes, layout: Path
+) -> tuple[str, str]:
+    """Push a hand-made ModelKit, fetch it into an OCI layout; (tag reference, manifest digest)."""
     host = registry.registry_host
-    files = {"model.joblib": b"\x80\x04model-bytes", "data/test.csv": b"a,b\n1.5,2\n", "README.md": b"# m\n"}
-    config = json.dumps({"manifestVersion": "1.0.0", "package": {"name": "benign"}}).encode()
-    digest = push_modelkit_raw(
-        host,
-        REPOSITORY,
-        "benign",
+    digest = push_modelkit_raw(host, REPOSITORY, tag, layers, config=config)
+    assert fetch_oci_layout(host, REPOSITORY, tag, layout) == digest
+    return f"{host}/{REPOSITORY}:{tag}", digest
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
+    registry: LabConfig, userland: str, tmp_path: Path, compression: str
+) -> None:
+    files = {
+        "model.joblib": b"\x80\x04model-bytes",
+        "data/test.csv": b"a,b\n1.5,2\n",
+        "README.md": b"# m\n",
+        "d/" + "x" * 120 + "/deep.txt": b"long names use pax headers",
+    }
+    layers, config = build_modelkit(
         [
-            (gzip_layer([Member("model.joblib", files["model.joblib"])]), MODEL_LAYER),
-            (
-                tar_layer(
-                    [
-                        Member("data", kind="dir"),
-                        Member("data/test.csv", files["data/test.csv"]),
-                        Member("data/latest.csv", kind="symlink", target="test.csv"),
-                        Member("README.md", files["README.md"]),
-                        Member("d/" + "x" * 120 + "/deep.txt", b"long names use pax headers"),
-                    ]
-                ),
-                DATASET_LAYER,
+            KitLayer("model", "model.joblib", [Member("model.joblib", files["model.joblib"])]),
+            KitLayer(
+                "dataset",
+                "data",
+                [
+                    Member("data", kind="dir"),
+                    Member("data/test.csv", files["data/test.csv"]),
+                    Member("data/latest.csv", kind="symlink", target="test.csv"),
+                ],
+            ),
+            KitLayer("docs", "README.md", [Member("README.md", files["README.md"])]),
+            # kit writes the directories above an entry's path into its layer
+            KitLayer(
+                "code",
+                "d/" + "x" * 120,
+                [
+                    Member("d", kind="dir"),
+                    Member("d/" + "x" * 120 + "/deep.txt", files["d/" + "x" * 120 + "/deep.txt"]),
+                ],
             ),
         ],
-        config=config,
+        compression,
     )
-    layout = tmp_path / "layout"
-    assert fetch_oci_layout(host, REPOSITORY, "benign", layout) == digest
-
-    for reference in (f"{host}/{REPOSITORY}:benign", f"kit://{host}/{REPOSITORY}@{digest}"):
-        extract = tmp_path / f"out-{len(reference)}"
-        answer = json.loads(unpack(layout, reference, extract, userland))
-        assert answer == {
-            "status": "success",
-            "model_path": str(extract),
-            "reference": f"{host}/{REPOSITORY}@{digest}",
-        }
+    tag = f"benign-{compression}-{len(userland)}"
+    reference, digest = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
+    host = registry.registry_host
+    for ref in (reference, f"kit://{host}/{REPOSITORY}@{digest}"):
+        extract = tmp_path / f"out-{len(ref)}"
+        answer = json.loads(unpack(tmp_path / "layout", ref, extract, userland))
+        assert answer["status"] == "success" and answer["fetch"] == "layout"
+        assert (answer["model_path"], answer["reference"]) == (str(extract), f"{host}/{REPOSITORY}@{digest}")
+        assert set(answer["seconds"]) == {"pull", "layers", "finish"}
         for name, data in files.items():
             assert (extract / name).read_bytes() == data
         assert (extract / "data/latest.csv").read_bytes() == files["data/test.csv"]
-        assert (extract / "d" / ("x" * 120) / "deep.txt").read_bytes() == b"long names use pax headers"
-        assert json.loads((extract / "Kitfile").read_text()) == json.loads(config)
+        # The Kitfile is YAML, as kit unpack writes it: the config without digest and diffId.
+        kitfile = (extract / "Kitfile").read_text()
+        assert not kitfile.lstrip().startswith("{") and "digest" not in kitfile and "diffId" not in kitfile
+        expected = json.loads(config)
+        for entry in [expected["model"], *expected["datasets"], *expected["docs"], *expected["code"]]:
+            del entry["digest"], entry["diffId"]
+        assert yaml.safe_load(kitfile) == expected
 
 
+# Members no ModelKit may carry: (members of a dataset layer whose Kitfile path is ".", refusal).
 HOSTILE = {
     "absolute path": ([Member("/tmp/evil", b"x")], "member /tmp/evil has an absolute path"),
     "parent reference": (
@@ -132,15 +159,28 @@ HOSTILE = {
         "member data/passwd would be written through the symlink data",
     ),
     "hard link outside": (
-        [Member("model.joblib", kind="hardlink", target="/etc/passwd")],
-        "hard link model.joblib -> /etc/passwd leaves the extract path",
+        [Member("evil.joblib", kind="hardlink", target="/etc/passwd")],
+        "hard link evil.joblib -> /etc/passwd leaves the extract path",
     ),
     "hard link to nothing in the ModelKit": (
-        [Member("model.joblib", kind="hardlink", target="other")],
-        "hard link model.joblib -> other does not point to a file of this ModelKit",
+        [Member("other.joblib", kind="hardlink", target="other")],
+        "hard link other.joblib -> other does not point to a file of this ModelKit",
     ),
     "device node": ([Member("dev", kind="chardev")], "member dev is a device node"),
     "fifo": ([Member("pipe", kind="fifo")], "member pipe is a FIFO"),
+    "duplicate entry": (
+        [Member("twice.txt", b"checked"), Member("twice.txt", b"replaced")],
+        "member twice.txt appears twice",
+    ),
+    "link then write": (
+        [Member("a.txt", b"a"), Member("b.txt", kind="hardlink", target="a.txt"), Member("b.txt", b"x")],
+        "member b.txt appears twice",
+    ),
+    "newline in a name": ([Member("evil\nname", b"x")], "contains control characters"),
+    "a layer member named Kitfile": (
+        [Member("Kitfile", b"manifestVersion: evil")],
+        "member Kitfile would replace the Kitfile written from the config",
+    ),
     # Each link stays inside on its own; together b resolves to the extract path's parent.
     "symlink chain": (
         [Member("a", kind="symlink", target="."), Member("b", kind="symlink", target="a/..")],
@@ -149,50 +189,210 @@ HOSTILE = {
 }
 
 
+@pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_member_is_refused_and_nothing_is_written(
-    registry: LabConfig, userland: str, tmp_path: Path, case: str
+    registry: LabConfig, userland: str, tmp_path: Path, case: str, compression: str
 ) -> None:
     members, expected = HOSTILE[case]
-    tag = f"{case.replace(' ', '-')}-{len(userland)}"
-    host = registry.registry_host
-    good = Member("model.joblib", b"model")
-    push_modelkit_raw(
-        host, REPOSITORY, tag, [(gzip_layer([good]), MODEL_LAYER), (tar_layer(members), DATASET_LAYER)]
+    layers, config = build_modelkit(
+        [
+            KitLayer("model", "model.joblib", [Member("model.joblib", b"model")]),
+            KitLayer("dataset", ".", members),
+        ],
+        compression,
     )
-    layout = tmp_path / "layout"
-    fetch_oci_layout(host, REPOSITORY, tag, layout)
+    tag = f"{case.replace(' ', '-')}-{compression}-{len(userland)}"
+    reference, _ = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
     extract = tmp_path / "out" / "model"
     with pytest.raises(ScriptFailed) as failure:
-        unpack(layout, f"{host}/{REPOSITORY}:{tag}", extract, userland)
+        unpack(tmp_path / "layout", reference, extract, userland)
     assert expected in failure.value.message
-    assert failure.value.message.startswith(f"refusing to unpack {host}/{REPOSITORY}:{tag}")
+    assert failure.value.message.startswith(f"refusing to unpack {reference}")
     nothing_written(extract)
 
 
-def test_gnu_long_names_are_read_and_checked(registry: LabConfig, userland: str, tmp_path: Path) -> None:
-    host = registry.registry_host
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_gnu_long_names_are_read_and_checked(
+    registry: LabConfig, userland: str, tmp_path: Path, compression: str
+) -> None:
     evil = "/" + "y" * 130
-    layer = tar_layer([Member("g/" + "z" * 130, b"fine"), Member(evil, b"x")], fmt=tarfile.GNU_FORMAT)
-    push_modelkit_raw(host, REPOSITORY, "gnu", [(layer, DATASET_LAYER)])
-    layout = tmp_path / "layout"
-    fetch_oci_layout(host, REPOSITORY, "gnu", layout)
+    tar = tar_layer([Member("g/" + "z" * 130, b"fine"), Member(evil, b"x")], fmt=tarfile.GNU_FORMAT)
+    blob = gzip.compress(tar, mtime=0) if compression == "gzip" else tar
+    config = json.dumps(
+        {
+            "manifestVersion": "1.0.0",
+            "datasets": [{"path": ".", "digest": sha256(blob), "diffId": sha256(tar)}],
+        }
+    ).encode()
+    layers = [(blob, media_type("dataset", compression))]
+    reference, _ = push_and_fetch(
+        registry, f"gnu-{compression}-{len(userland)}", layers, config, tmp_path / "layout"
+    )
     with pytest.raises(ScriptFailed, match=f"member {evil} has an absolute path"):
-        unpack(layout, f"{host}/{REPOSITORY}:gnu", tmp_path / "out", userland)
+        unpack(tmp_path / "layout", reference, tmp_path / "out", userland)
     nothing_written(tmp_path / "out")
 
 
-def test_tampered_layer_and_wrong_manifest_digest_are_refused(registry: LabConfig, tmp_path: Path) -> None:
-    host = registry.registry_host
-    layer = gzip_layer([Member("model.joblib", b"model")])
-    digest = push_modelkit_raw(host, REPOSITORY, "tamper", [(layer, MODEL_LAYER)])
+def other_digest(config: dict, section: str, field: str) -> str:
+    """Replace one digest of the first entry of a section with another; the one written."""
+    entries = config[section] if section != "model" else [config["model"]]
+    entries[0][field] = sha256(b"not this layer")
+    return entries[0][field]
+
+
+def ghost_entry(config: dict) -> None:
+    config["datasets"].append({"path": "ghost", "digest": sha256(b"g"), "diffId": sha256(b"g")})
+
+
+# Promises the config breaks: (edit of the config, members of the dataset layer at path "data",
+# the refusal for uncompressed layers, the refusal for gzip layers). {layer} is the dataset layer.
+GOOD_DATA = [Member("data", kind="dir"), Member("data/rows.csv", b"a,b\n")]
+CONTRACT = {
+    "config digest differs from the manifest's": (
+        lambda c: other_digest(c, "datasets", "digest"),
+        GOOD_DATA,
+        "layer {layer} (dataset data): the Kitfile entry says digest {other}",
+        "layer {layer} (dataset data): the Kitfile entry says digest {other}",
+    ),
+    "diffId is not the uncompressed sha256": (
+        lambda c: other_digest(c, "datasets", "diffId"),
+        GOOD_DATA,
+        "layer {layer} (dataset data): an uncompressed layer must have diffId = digest",
+        "layer {layer} (dataset data): the uncompressed layer hashes to {tar}, "
+        "but the Kitfile's diffId is {other}",
+    ),
+    "layer the Kitfile does not declare": (
+        lambda c: c.pop("datasets"),
+        GOOD_DATA,
+        "layer {layer} (dataset) is not declared in the Kitfile",
+        "layer {layer} (dataset) is not declared in the Kitfile",
+    ),
+    "member outside its entry's path": (
+        None,
+        [*GOOD_DATA, Member("elsewhere.txt", b"x")],
+        "layer {layer} (dataset data): member elsewhere.txt lies outside the entry's path data",
+        "layer {layer} (dataset data): member elsewhere.txt lies outside the entry's path data",
+    ),
+    "entry path leaving the ModelKit": (
+        lambda c: c["datasets"][0].update(path="../data"),
+        GOOD_DATA,
+        "layer {layer} (dataset): its Kitfile path ../data leaves the ModelKit",
+        "layer {layer} (dataset): its Kitfile path ../data leaves the ModelKit",
+    ),
+    "entry without a layer": (
+        ghost_entry,
+        GOOD_DATA,
+        "the Kitfile declares dataset ghost but the manifest has no layer for it",
+        "the Kitfile declares dataset ghost but the manifest has no layer for it",
+    ),
+    "layer kind the entry does not have": (
+        lambda c: c.update(docs=c.pop("datasets")),
+        GOOD_DATA,
+        "layer {layer} (dataset) is not declared in the Kitfile",
+        "layer {layer} (dataset) is not declared in the Kitfile",
+    ),
+}
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+@pytest.mark.parametrize("case", sorted(CONTRACT))
+def test_what_the_config_does_not_vouch_for_is_refused(
+    registry: LabConfig, tmp_path: Path, case: str, compression: str
+) -> None:
+    edit, members, refusal_none, refusal_gzip = CONTRACT[case]
+    written: dict[str, str] = {}
+
+    def record(config: dict) -> None:
+        if edit is not None:
+            written["other"] = str(edit(config))
+
+    layers, config = build_modelkit(
+        [
+            KitLayer("model", "model.joblib", [Member("model.joblib", b"model")]),
+            KitLayer("dataset", "data", members),
+        ],
+        compression,
+        record,
+    )
+    tag = f"contract-{case.replace(' ', '-').replace(chr(39), '')}-{compression}"
+    reference, _ = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
+    extract = tmp_path / "out" / "model"
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(tmp_path / "layout", reference, extract)
+    expected = (refusal_gzip if compression == "gzip" else refusal_none).format(
+        layer=sha256(layers[1][0]), tar=sha256(layer_blob(members, "none")[0]), other=written.get("other")
+    )
+    assert failure.value.message.startswith(f"refusing to unpack {reference}: {expected}")
+    nothing_written(extract)
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_a_layer_of_no_modelkit_type_is_refused(
+    registry: LabConfig, tmp_path: Path, compression: str
+) -> None:
+    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", b"m")])], compression)
+    blob, _ = layer_blob([Member("bin/sh", b"x")], compression)
+    layers.append(
+        (blob, "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compression == "gzip" else ""))
+    )
+    reference, _ = push_and_fetch(registry, f"foreign-{compression}", layers, config, tmp_path / "layout")
+    with pytest.raises(
+        ScriptFailed, match=f"layer {sha256(blob)} has media type application/vnd.oci.image.layer"
+    ):
+        unpack(tmp_path / "layout", reference, tmp_path / "out")
+    nothing_written(tmp_path / "out")
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_the_byte_cap_stops_a_gzip_bomb_while_streaming(
+    registry: LabConfig, userland: str, tmp_path: Path, compression: str
+) -> None:
+    # 8 MiB of zeros: gzip makes it about 1000 times smaller; the cap is 1 MiB.
+    bomb = [
+        Member("m", kind="dir"),
+        Member("m/small.bin", b"s" * 4096),
+        Member("m/zeros.bin", bytes(8 << 20)),
+    ]
+    layers, config = build_modelkit([KitLayer("model", "m", bomb)], compression)
+    if compression == "gzip":
+        assert len(layer_blob(bomb, "none")[0]) > 1000 * len(layers[0][0])
+    reference, _ = push_and_fetch(
+        registry, f"bomb-{compression}-{len(userland)}", layers, config, tmp_path / "layout"
+    )
+    extract = tmp_path / "out" / "model"
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(tmp_path / "layout", reference, extract, userland, max_bytes=1 << 20)
+    assert failure.value.message == (
+        f"refusing to unpack {reference}: layer {sha256(layers[0][0])} (model m): member m/zeros.bin "
+        f"({8 << 20} bytes) would take the extracted bytes past the cap of {1 << 20} (--max-bytes)"
+    )
+    nothing_written(extract)
+    # Under the cap, the same ModelKit unpacks.
+    unpack(tmp_path / "layout", reference, extract, userland, max_bytes=9 << 20)
+    assert (extract / "m" / "zeros.bin").stat().st_size == 8 << 20
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_tampered_layer_and_wrong_manifest_digest_are_refused(
+    registry: LabConfig, tmp_path: Path, compression: str
+) -> None:
+    layers, config = build_modelkit(
+        [KitLayer("model", "model.joblib", [Member("model.joblib", b"model" * 100)])], compression
+    )
     layout = tmp_path / "layout"
-    fetch_oci_layout(host, REPOSITORY, "tamper", layout)
-    blob = layout / "blobs" / "sha256" / sha256(layer).removeprefix("sha256:")
+    _, digest = push_and_fetch(registry, f"tamper-{compression}", layers, config, layout)
+    host = registry.registry_host
+    blob = layout / "blobs" / "sha256" / sha256(layers[0][0]).removeprefix("sha256:")
     tampered = bytearray(blob.read_bytes())
-    tampered[-5] ^= 0xFF  # same size, different bytes: only the digest can tell
+    tampered[-5 if compression == "gzip" else 600] ^= 0xFF  # same size, different bytes
     blob.write_bytes(bytes(tampered))
-    with pytest.raises(ScriptFailed, match=f"layer of .* fails verification: expected {sha256(layer)}"):
+    expected = (
+        r"not a valid gzip stream \(corrupted or tampered; gzip: stdin: invalid compressed data--crc error\)"
+        if compression == "gzip"  # gzip's own check sees it first: its CRC no longer matches
+        else f"layer of .* fails verification: expected {sha256(layers[0][0])}"
+    )
+    with pytest.raises(ScriptFailed, match=expected):
         unpack(layout, f"{host}/{REPOSITORY}@{digest}", tmp_path / "out")
     nothing_written(tmp_path / "out")
 
@@ -201,6 +401,17 @@ def test_tampered_layer_and_wrong_manifest_digest_are_refused(registry: LabConfi
     manifest.write_bytes(manifest.read_bytes() + b" ")
     with pytest.raises(ScriptFailed, match=f"manifest of .* fails verification: expected {digest}"):
         unpack(layout, f"{host}/{REPOSITORY}@{digest}", tmp_path / "out")
+    nothing_written(tmp_path / "out")
+
+
+def test_a_config_that_is_not_the_manifests_is_refused(registry: LabConfig, tmp_path: Path) -> None:
+    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", b"m")])], "none")
+    layout = tmp_path / "layout"
+    reference, _ = push_and_fetch(registry, "config-swap", layers, config, layout)
+    config_blob = layout / "blobs" / "sha256" / sha256(config).removeprefix("sha256:")
+    config_blob.write_bytes(config.replace(b"hand-made", b"hand-mad3"))
+    with pytest.raises(ScriptFailed, match=f"config of .* fails verification: expected {sha256(config)}"):
+        unpack(layout, reference, tmp_path / "out")
     nothing_written(tmp_path / "out")
 
 
@@ -227,24 +438,41 @@ def test_unknown_reference_and_non_modelkit_are_refused(registry: LabConfig, tmp
     nothing_written(tmp_path / "out")
 
 
-@pytest.mark.parametrize(
-    ("reference", "expected"),
-    [
-        ("iris:v1", "must be host:port/repository:tag"),
-        ("lab/iris:v1", "'lab' is not a registry host (kit would read it as local storage"),
-        ("127.0.0.1:5001/lab/iris@sha256:abc", "'sha256:abc' is not a sha256 digest"),
-    ],
-)
-def test_bad_references_are_refused_before_anything_is_fetched(
+BAD_REFERENCES = [
+    ("iris:v1", "reference 'iris:v1' is not an OCI reference"),
+    ("lab/iris:v1", "'lab' is not a registry host (kit would read it as local storage"),
+    ("127.0.0.1:5001/lab/iris@sha256:abc", "'sha256:abc' is not a sha256 digest"),
+    ("kit://--help", "reference '--help' starts with '-' (it would be read as an option)"),
+    ("-127.0.0.1:5001/lab/iris:v1", "starts with '-'"),
+    ("127.0.0.1:5001/lab/iris:v1;touch /tmp/pwned", "contains whitespace or control characters"),
+    ("127.0.0.1:5001/lab/iris:v1;id", "contains shell syntax"),
+    ("127.0.0.1:5001/lab/iris:$(id)", "contains shell syntax"),
+    ("127.0.0.1:5001/lab/iris:`id`", "contains shell syntax"),
+    (
+        "127.0.0.1:5001/lab/iris:v1\nx",
+        "reference $'127.0.0.1:5001/lab/iris:v1\\nx' contains whitespace or control",
+    ),
+    ("127.0.0.1:5001/lab/Iris:v1", "is not an OCI reference"),
+    ("127.0.0.1:5001/lab/iris:-v1", "is not an OCI reference"),
+]
+
+
+@pytest.mark.parametrize(("reference", "expected"), BAD_REFERENCES)
+def test_bad_references_are_refused_before_any_tool_sees_them(
     tmp_path: Path, reference: str, expected: str
 ) -> None:
+    # No kit on PATH: a refusal that is not "kit is required" happened before kit was needed.
+    env = script_environment(extra={"PATH": NO_KIT_PATH})
     with pytest.raises(ScriptFailed) as failure:
-        run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out")), script_environment())
+        run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out")), env)
     assert expected in failure.value.message
+    assert failure.value.returncode != 0
+    assert not (tmp_path / "out").exists()
 
 
 def test_without_kit_pulling_says_kit_is_needed(tmp_path: Path) -> None:
-    env = script_environment(extra={"PATH": NO_KIT_PATH})
+    # UNPACK_FETCH=kit: the path taken where curl is missing or a credential helper holds the login.
+    env = script_environment(extra={"PATH": NO_KIT_PATH, "UNPACK_FETCH": "kit"})
     with pytest.raises(
         ScriptFailed, match="kit is required to pull 127.0.0.1:5001/lab/iris:v1 but is not on PATH"
     ):
@@ -260,3 +488,15 @@ def test_a_non_empty_extract_path_is_never_overwritten(tmp_path: Path) -> None:
             UNPACK_SCRIPT, unpack_arguments("127.0.0.1:5001/lab/iris:v1", str(extract)), script_environment()
         )
     assert (extract / "keep.txt").read_text() == "mine"
+
+
+def test_a_registry_that_does_not_answer_is_retried_then_named(tmp_path: Path) -> None:
+    host = f"127.0.0.1:{free_port()}"  # nothing listens there: a transient failure
+    env = script_environment(extra={"KIT_RETRIES": "2", "KIT_RETRY_DELAY": "0"})
+    arguments = unpack_arguments(f"{host}/lab/iris:v1", str(tmp_path / "out"), plain_http="true")
+    with pytest.raises(ScriptFailed) as failure:
+        run_script(UNPACK_SCRIPT, arguments, env)
+    assert failure.value.message.startswith(f"GET http://{host}/v2/lab/iris/manifests/v1 failed (curl: (7)")
+    assert failure.value.message.endswith("(after 2 attempts)")
+    assert "(attempt 1/2), retrying in 0s" in failure.value.output
+    assert not (tmp_path / "out").exists()

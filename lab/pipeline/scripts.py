@@ -54,9 +54,13 @@ def push_arguments(
     plain_http: Any = "false",
     ref_output: Any = "",
     digest_output: Any = "",
+    compression: str = "",
 ) -> list[Any]:
-    """``push-modelkit.sh`` arguments; values may be strings or KFP placeholders."""
-    return [
+    """``push-modelkit.sh`` arguments; values may be strings or KFP placeholders.
+
+    ``compression`` is kit pack's layer compression (none, gzip, gzip-fastest); empty: kit's default.
+    """
+    arguments = [
         registry,
         repository,
         tag,
@@ -81,6 +85,9 @@ def push_arguments(
         "--digest-output",
         digest_output,
     ]
+    if compression:
+        arguments += ["--compression", compression]
+    return arguments
 
 
 def unpack_arguments(
@@ -91,8 +98,12 @@ def unpack_arguments(
     artifact_dir: Any = "",
     model_path_output: Any = "",
     oci_layout: str = "",
+    max_bytes: int | None = None,
 ) -> list[Any]:
-    """``unpack-modelkit.sh`` arguments; values may be strings or KFP placeholders."""
+    """``unpack-modelkit.sh`` arguments; values may be strings or KFP placeholders.
+
+    ``max_bytes`` caps the bytes extracted (the script's default: free space minus 64 MiB).
+    """
     arguments = [
         modelkit_reference,
         extract_path,
@@ -105,6 +116,8 @@ def unpack_arguments(
     ]
     if oci_layout:
         arguments += ["--oci-layout", oci_layout]
+    if max_bytes is not None:
+        arguments += ["--max-bytes", str(max_bytes)]
     return arguments
 
 

@@ -1,0 +1,192 @@
+"""The transfer benchmark: the lab's push+unpack against raw kit pack+push+unpack and cp.
+
+Like for like: in every round both sides do the same work from nothing — a fresh repository
+in the registry, a fresh kit store to pack into, a fresh store (or none) to unpack from, so
+every byte is uploaded and really pulled back. Each side reports its phases: raw kit as pack, push, unpack;
+the lab as its scripts report them (push: pack, upload; unpack: pull of manifest and config,
+the one pass over the layers, finish). The order of the sides alternates and the disks are
+synced between rounds, outside the timing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from lab import local
+from lab.bench import QUIET, Measurement, one_line
+from lab.config import LabConfig
+from lab.errors import LabError
+from lab.pipeline.scripts import (
+    PUSH_SCRIPT,
+    UNPACK_SCRIPT,
+    push_arguments,
+    run_script,
+    script_environment,
+    unpack_arguments,
+)
+from lab.tools import tool_path
+
+MIB = 1024 * 1024
+Phases = dict[str, float]
+
+
+def make_payload(directory: Path, size_mib: int) -> Path:
+    """A ModelKit directory whose model file is random bytes, so compression cannot make it look faster."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.bin"
+    with open(path, "wb") as handle:
+        for _ in range(size_mib):
+            handle.write(os.urandom(MIB))
+    # One Kitfile for raw kit and the lab's push script alike: both move the same ModelKit.
+    (directory / "Kitfile").write_text(
+        f"manifestVersion: 1.0\npackage:\n  name: bench\nmodel:\n  path: {path.name}\n"
+    )
+    return path
+
+
+def bench_copy_floor(payload: Path, scratch: Path, repeat: int) -> Measurement:
+    """`cp` of the same file: the floor any transfer is compared with."""
+    samples = []
+    for _ in range(repeat):
+        target = scratch / "copy"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        start = time.perf_counter()
+        subprocess.run(["cp", "--", str(payload), str(target / payload.name)], check=True)
+        samples.append(time.perf_counter() - start)
+    shutil.rmtree(scratch / "copy", ignore_errors=True)
+    size = payload.stat().st_size / MIB
+    return Measurement(
+        f"cp {size:.0f} MiB (floor)", samples, extra={"MiB/s": size / statistics.median(samples)}
+    )
+
+
+def timed_phase(phases: Phases, name: str, action: Callable[[], str]) -> str:
+    """Run ``action``, adding its wall-clock seconds to ``phases[name]``; its output."""
+    start = time.perf_counter()
+    result = action()
+    phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
+    return result
+
+
+def run_kit(kit: Path, argv: list[str], env: dict[str, str]) -> str:
+    """Run kit; its stdout (a failure raises CalledProcessError with kit's output)."""
+    return subprocess.run([str(kit), *argv], check=True, env=env, capture_output=True, text=True).stdout
+
+
+def raw_kit_round(config: LabConfig, kit: Path, payload: Path, scratch: Path, repository: str) -> Phases:
+    """`kit pack` into a fresh store, `kit push` to a fresh repository, `kit unpack` from a fresh store."""
+    ref = f"{config.registry_host}/{repository}:bench"
+    phases: Phases = {}
+    steps = [
+        ("pack", "pack-store", ["pack", f"--tag={ref}", "--", str(payload.parent)]),
+        ("push", "pack-store", ["push", "--plain-http", "--", ref]),
+        # An empty store: kit unpack finds nothing local and pulls from the registry.
+        ("unpack", "unpack-store", ["unpack", "--plain-http", f"--dir={scratch / 'raw-out'}", "--", ref]),
+    ]
+    for store in {store for _, store, _ in steps}:
+        # As the lab's scripts do: no update check against the internet inside the timing.
+        (scratch / store).mkdir(parents=True, exist_ok=True)
+        (scratch / store / "disable-update-notifications").touch()
+    for phase, store, argv in steps:
+        env = {
+            **os.environ,
+            "DOCKER_CONFIG": str(config.docker_config_dir),
+            "KITOPS_HOME": str(scratch / store),
+        }
+        timed_phase(phases, phase, functools.partial(run_kit, kit, argv, env))
+    return phases
+
+
+def lab_round(config: LabConfig, kit: Path, payload: Path, scratch: Path, repository: str) -> Phases:
+    """The chain's push and unpack scripts, as the local pipeline runs them, each with fresh state."""
+    outputs = scratch / "outputs"
+    outputs.mkdir(parents=True)
+    env = script_environment(
+        docker_config=config.docker_config_dir,
+        tool_dirs=[kit.parent],
+        extra={"KITOPS_HOME": str(scratch / "lab-store")},
+    )
+    phases: Phases = {}
+    push = push_arguments(
+        config.registry_host,
+        repository,
+        "bench",
+        str(payload.parent),
+        plain_http="true",
+        ref_output=str(outputs / "ref"),
+        digest_output=str(outputs / "digest"),
+    )
+    pushed = json.loads(timed_phase(phases, "push", lambda: run_script(PUSH_SCRIPT, push, env)))
+    unpacked = str(outputs / "unpacked")
+    unpack = unpack_arguments(
+        (outputs / "digest").read_text().strip(), unpacked, plain_http="true", model_path_output=""
+    )
+    answer = json.loads(timed_phase(phases, "unpack", lambda: run_script(UNPACK_SCRIPT, unpack, env)))
+    for name, seconds in pushed.get("seconds", {}).items():
+        phases[f"push: {name}"] = float(seconds)
+    for name, seconds in answer.get("seconds", {}).items():
+        phases[f"unpack: {name}"] = float(seconds)
+    return phases
+
+
+def phase_split(rounds: list[Phases]) -> dict[str, float | str]:
+    """Median seconds per phase over the rounds."""
+    names = dict.fromkeys(name for phases in rounds for name in phases)
+    return {f"{name} s": statistics.median(p[name] for p in rounds if name in p) for name in names}
+
+
+def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measurement]:
+    """One model size: the lab's push+unpack vs raw kit vs cp, as median ratios with the phase split."""
+    scratch = config.home / "bench" / "transfer"
+    shutil.rmtree(scratch, ignore_errors=True)
+    payload = make_payload(scratch / "modelkit", size_mib)
+    lab = Measurement(f"lab push+unpack {size_mib} MiB")
+    raw = Measurement(f"raw kit pack+push+unpack {size_mib} MiB")
+    cp = bench_copy_floor(payload, scratch, repeat)
+    try:
+        kit = tool_path(config, "kit")
+        local.up(config, QUIET, ("registry",))
+    except LabError as exc:
+        lab.skipped = raw.skipped = one_line(exc)
+        return [lab, raw, cp]
+    rounds: dict[str, list[Phases]] = {"lab": [], "raw": []}
+    sides = (("raw", raw, raw_kit_round), ("lab", lab, lab_round))
+    for index in range(repeat):
+        # Alternate who goes first, and let each side start with no dirty pages of the other's
+        # last gigabyte still being written back (the sync is outside the timing).
+        for side, measurement, round_trip in sides if index % 2 == 0 else sides[::-1]:
+            if measurement.skipped:
+                continue
+            os.sync()
+            work = scratch / f"{side}-round"
+            shutil.rmtree(work, ignore_errors=True)
+            repository = f"bench/{side}-{size_mib}-{index}-{uuid.uuid4().hex[:8]}"
+            try:
+                start = time.perf_counter()
+                phases = round_trip(config, kit, payload, work, repository)
+                measurement.samples.append(time.perf_counter() - start)
+                rounds[side].append(phases)
+            except (LabError, subprocess.CalledProcessError) as exc:
+                measurement.skipped, measurement.samples = one_line(exc), []
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    for side, measurement, _ in sides:
+        if measurement.samples:
+            measurement.extra["MiB/s"] = size_mib / measurement.median
+            measurement.extra.update(phase_split(rounds[side]))
+    if lab.samples:
+        if raw.samples:
+            ratios = {"lab/kit": lab.median / raw.median, "lab/kit (min)": lab.minimum / raw.minimum}
+            lab.extra = {**ratios, **lab.extra}
+        lab.extra = {"lab/cp": lab.median / cp.median, **lab.extra}
+    return [lab, raw, cp]

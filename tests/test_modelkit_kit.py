@@ -1,0 +1,208 @@
+"""The chain's scripts with the real kit: what kit packs, the lab unpacks byte for byte.
+
+A ModelKit with nested directories is made by `kit pack` (through push-modelkit.sh), pulled
+and unpacked by unpack-modelkit.sh, and packed again by `kit pack` from the unpacked
+directory: the same layers come out. Tampered registry content is refused once, never
+retried; the kit:// storage initializer fails closed on a reference that looks like an
+option. Where kit cannot be obtained, these tests skip with the resolver's one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import local
+from lab.config import LabConfig
+from lab.pipeline.scripts import (
+    PUSH_SCRIPT,
+    STORAGE_INITIALIZER_SCRIPT,
+    UNPACK_SCRIPT,
+    ScriptFailed,
+    push_arguments,
+    run_script,
+    script_environment,
+    unpack_arguments,
+)
+from tests.pipeline_fixtures.chain_fixtures import QUIET, destroy, new_lab, require
+from tests.pipeline_fixtures.modelkits import COMPRESSIONS
+
+KITFILE = """\
+manifestVersion: 1.0.0
+package:
+  name: nested
+  authors: [lab, "a: b"]
+model:
+  name: nested-model
+  path: model
+  parameters:
+    digest: a user's own key, kept
+datasets:
+  - name: train
+    path: data/train
+  - name: test
+    path: data/test.csv
+code:
+  - path: src
+    description: "two\\nlines"
+docs:
+  - path: README.md
+"""
+FILES = {
+    "model/top.txt": b"top\n",
+    "model/sub/config.json": b'{"layers": 3}\n',
+    "model/sub/deeper/weights.bin": os.urandom(300 * 1024),
+    "data/train/part-0.csv": b"a,b\n1,2\n",
+    "data/train/nested/part-1.csv": b"a,b\n3,4\n",
+    "data/test.csv": b"a,b\n5,6\n",
+    "src/pkg/__init__.py": b"",
+    "src/pkg/train.py": b"print('train')\n",
+    "README.md": b"# nested\n",
+}
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[tuple[LabConfig, Path]]:
+    config = new_lab()
+    try:
+        kit = require(config, "kit")["kit"]
+        local.up(config, QUIET, ("registry",))
+        yield config, kit
+    finally:
+        destroy(config)
+
+
+def environment(kit: Path, store: Path, **extra: str) -> dict[str, str]:
+    return script_environment(tool_dirs=[kit.parent], extra={"KITOPS_HOME": str(store), **extra})
+
+
+def make_modelkit(directory: Path) -> Path:
+    for name, data in {**FILES, "Kitfile": KITFILE.encode()}.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(data)
+    return directory
+
+
+def push(config: LabConfig, kit: Path, source: Path, tag: str, tmp_path: Path, compression: str) -> str:
+    arguments = push_arguments(
+        config.registry_host,
+        "lab/nested",
+        tag,
+        str(source),
+        plain_http="true",
+        ref_output=str(tmp_path / "outputs" / "ref"),
+        digest_output=str(tmp_path / "outputs" / "digest"),
+        compression=compression,
+    )
+    run_script(PUSH_SCRIPT, arguments, environment(kit, tmp_path / "push-store"))
+    return (tmp_path / "outputs" / "digest").read_text()
+
+
+def layer_digests(kit: Path, store: Path, reference: str, *flags: str) -> list[str]:
+    out = subprocess.run(
+        [str(kit), "inspect", *flags, "--", reference],
+        env=environment(kit, store),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [layer["digest"] for layer in json.loads(out)["manifest"]["layers"]]
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_a_kit_packed_modelkit_round_trips_byte_for_byte_and_packs_again(
+    lab: tuple[LabConfig, Path], tmp_path: Path, compression: str
+) -> None:
+    config, kit = lab
+    reference = push(config, kit, make_modelkit(tmp_path / "source"), compression, tmp_path, compression)
+    unpacked = tmp_path / "unpacked"
+    run_script(
+        UNPACK_SCRIPT,
+        unpack_arguments(reference, str(unpacked), plain_http="true"),
+        environment(kit, tmp_path / "unused"),
+    )
+    for name, data in FILES.items():
+        assert (unpacked / name).read_bytes() == data, name
+    written = sorted(str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file())
+    assert written == sorted([*FILES, "Kitfile"])
+    kitfile = (unpacked / "Kitfile").read_text()
+    assert "diffId" not in kitfile and not kitfile.startswith("{")
+    assert yaml.safe_load(kitfile) == yaml.safe_load(KITFILE)
+
+    # kit packs the unpacked directory, and packs it into the very same layers.
+    store = tmp_path / "repack-store"
+    repacked = f"{config.registry_host}/lab/nested:repacked"
+    pack = [str(kit), "pack", f"--tag={repacked}", *([f"--compression={compression}"]), "--", str(unpacked)]
+    subprocess.run(pack, env=environment(kit, store), capture_output=True, text=True, check=True)
+    assert layer_digests(kit, store, repacked) == layer_digests(
+        kit, store, reference, "--remote", "--plain-http"
+    )
+
+
+@pytest.mark.parametrize("fetch", ["http", "kit"])
+def test_tampered_registry_content_is_refused_once_never_retried(
+    lab: tuple[LabConfig, Path], tmp_path: Path, fetch: str
+) -> None:
+    config, kit = lab
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "model.bin").write_bytes(fetch.encode() * 4000)  # content of its own: a blob of its own
+    (source / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model.bin\n")
+    reference = push(config, kit, source, f"tampered-{fetch}", tmp_path, "none")
+    (layer,) = layer_digests(kit, tmp_path / "push-store", reference)
+    stored = next((config.data_dir / "registry").rglob(f"blobs/sha256/{layer[7:9]}/{layer[7:]}/data"))
+    content = bytearray(stored.read_bytes())
+    content[700] ^= 0xFF  # same size: only the digest can tell
+    stored.write_bytes(bytes(content))
+
+    # The unpack streams from the registry with curl, or (where it cannot) has kit pull.
+    env = environment(kit, tmp_path / "unused", KIT_RETRIES="3", KIT_RETRY_DELAY="30", UNPACK_FETCH=fetch)
+    with pytest.raises(ScriptFailed) as failure:
+        run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out"), plain_http="true"), env)
+    ref = re.escape(reference)
+    expected = {
+        "http": rf"layer of {ref} fails verification: expected {layer}, content hashes to ",
+        "kit": rf"pull of {ref} fails verification \(not retried: integrity errors are final\): ",
+    }
+    assert re.match(expected[fetch], failure.value.message)
+    assert "retrying" not in failure.value.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_storage_initializer_fails_closed_on_an_option_and_unpacks_a_digest(
+    lab: tuple[LabConfig, Path], tmp_path: Path
+) -> None:
+    config, kit = lab
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "model.joblib").write_bytes(b"model")
+    (source / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model.joblib\n")
+    reference = push(config, kit, source, "served", tmp_path, "none")
+    env = environment(kit, tmp_path / "initializer-store", KIT_UNPACK_FLAGS="--plain-http")
+    for hostile in ("kit://--help", "kit://-d", f"kit://{reference};id", "kit://$(id)"):
+        with pytest.raises(ScriptFailed) as failure:
+            run_script(STORAGE_INITIALIZER_SCRIPT, [hostile, str(tmp_path / "dest")], env)
+        assert failure.value.returncode != 0
+        assert failure.value.message.startswith("storage URI kit:// ")
+        assert "refusing it" in failure.value.message
+        assert not (tmp_path / "dest").exists()
+    run_script(STORAGE_INITIALIZER_SCRIPT, [f"kit://{reference}", str(tmp_path / "dest")], env)
+    assert (tmp_path / "dest" / "model.joblib").read_bytes() == b"model"
+
+
+def test_the_reference_grammar_is_one_block_in_every_script() -> None:
+    def block(path: Path) -> str:
+        text = path.read_text()
+        start = text.index("# --- reference grammar")
+        return text[start : text.index("# --- end of the reference grammar", start)]
+
+    blocks = {path.name: block(path) for path in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT)}
+    assert len(set(blocks.values())) == 1, "the copies of the reference grammar differ"
+    assert "check_reference()" in blocks[UNPACK_SCRIPT.name]
