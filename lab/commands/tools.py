@@ -10,7 +10,7 @@ from lab.engine import choose_mode
 from lab.progress import Progress
 from lab.tools import inspect_tool, install_tools, specs_for_mode
 
-MODES = ["auto", "local", "kind", "all"]
+MODES = ["auto", "local", "kind", "cluster", "all"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
