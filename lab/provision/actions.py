@@ -85,8 +85,7 @@ class Context:
     def kube_if_reachable(self) -> Kube | None:
         """The cluster connection, or None when there is no cluster to ask (for plans)."""
         if self._kube is None:
-            if self.engine_if_any() is None:
-                return None
+            # Asked whether or not an engine answers: any reachable API server is the witness.
             try:
                 self._kube = Kube.connect(self.config, timeout=5.0)
             except ClusterUnreachable:

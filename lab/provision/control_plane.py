@@ -266,6 +266,10 @@ def _argv(config: LabConfig, plane: ControlPlane, ports: dict[str, int]) -> dict
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=" + "=".join(KWOK_NODE_ANNOTATION),
             f"--server-address=127.0.0.1:{ports['kwok']}",
+            # The heartbeat-with-lease Stage renews node status only every ~10 min and relies
+            # on a Lease; without one the node controller marks the nodes (and their pods) not
+            # Ready after its grace period, and nothing marks the pods Ready again.
+            "--node-lease-duration-seconds=40",
             *(
                 f"--config={path}"
                 for stage in KWOK_STAGES
