@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.resource import ResourceList
 
 from lab.config import LabConfig
 from lab.progress import Progress
@@ -141,10 +142,13 @@ _SYSTEM_OBJECTS = {"kube-root-ca.crt"}
 
 
 def _listable(kube: Kube) -> Iterator[Any]:
+    # One version per kind: the group's preferred one where it serves the kind, else any
+    # (KServe's ClusterStorageContainer exists only in v1alpha1, next to a preferred v1beta1).
+    resources = [r for r in kube.dynamic.resources.search() if not isinstance(r, ResourceList)]
     seen: set[tuple[str, str]] = set()
-    for resource in kube.dynamic.resources.search():
+    for resource in sorted(resources, key=lambda r: not r.preferred):
         verbs = set(getattr(resource, "verbs", None) or [])
-        if "/" in (resource.name or "") or not {"list", "delete"} <= verbs or not resource.preferred:
+        if "/" in (resource.name or "") or not {"list", "delete"} <= verbs:
             continue
         key = (resource.group, resource.kind)
         if key not in seen:
