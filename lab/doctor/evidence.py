@@ -289,8 +289,8 @@ class Evidence:
     ) -> None:
         self.config = config
         self.requested_mode = mode or config.mode
-        if self.requested_mode not in ("auto", "local", "kind"):
-            raise ValueError(f"mode must be auto, local or kind, got {self.requested_mode!r}")
+        if self.requested_mode not in ("auto", "local", "kind", "cluster"):
+            raise ValueError(f"mode must be auto, local, kind or cluster, got {self.requested_mode!r}")
         self.proc_root = proc_root
         self.sys_root = sys_root
         self._cluster = cluster
@@ -360,7 +360,7 @@ class Evidence:
 
     def _mode(self) -> tuple[str, str]:
         def resolve() -> tuple[str, str]:
-            if self.requested_mode in ("local", "kind"):
+            if self.requested_mode in ("local", "kind", "cluster"):
                 return self.requested_mode, f"mode {self.requested_mode} was asked for"
             return choose_mode("auto", self.engine())
 
@@ -563,8 +563,10 @@ class Evidence:
 
     @property
     def cluster_context(self) -> str:
-        """The kubeconfig context kind creates for the lab's cluster."""
-        return f"kind-{self.config.names.cluster}"
+        """The lab cluster's kubeconfig context (kind's, or the one cluster mode was given)."""
+        from lab.provision.kube import context_name
+
+        return context_name(self.config)
 
     def cluster_source(self) -> ClusterSource:
         """The cluster source in use (the live kind cluster unless one was given)."""
@@ -572,8 +574,11 @@ class Evidence:
         def build() -> ClusterSource:
             if self._cluster is not None:
                 return self._cluster
-            if self.mode != "kind":
+            if self.mode not in ("kind", "cluster"):
                 raise EvidenceUnavailable("local mode has no cluster")
+            if self.mode == "cluster":
+                kubeconfig = Path(self.config.kubeconfig) if self.config.kubeconfig else None
+                return LiveCluster(self.cluster_context, kubeconfig=kubeconfig)
             engine = self.engine()
             # kind writes the context into the default kubeconfig (KUBECONFIG or ~/.kube/config).
             return LiveCluster(self.cluster_context, engine=engine.engine if engine.answers else "")

@@ -77,7 +77,7 @@ CHECK = Check(
     inspects="model-registry-deployment container waiting reason/message; pipeline-install-config key names; "
     "mysql-secret presence",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
     fix=fix,
     fix_description="apply Model Registry's overlays/db at the pinned version (via `lab up --mode kind`)",
 )
