@@ -326,7 +326,8 @@ def test_doctor_diagnoses_model_registry_config_error(
     _patch_status(cluster_lab, pod, _kubelet_status(pod, waiting))
     outcome = _diagnosis(cluster_lab, "mr-config-error")
     assert outcome.result.status == "fail"
-    assert "dbHost" in _text(outcome) and "overlays/db" in "\n".join(outcome.result.remedy)
+    assert outcome.result.evidence[0] == "missing: key dbHost in ConfigMap kubeflow/pipeline-install-config"
+    assert "overlays/db" in "\n".join(outcome.result.remedy)
 
 
 @pytest.fixture
