@@ -9,6 +9,7 @@ Tests run in file order; the last one takes the lab down.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
 from lab.doctor import diagnose
+from lab.engine import probe_engines
 from lab.progress import Progress
 from lab.provision.actions import Context
 from lab.provision.cluster_mode import cluster_actions, down_cluster, owned_objects, up_cluster
@@ -171,6 +173,23 @@ def test_status_and_dry_run_from_the_command_line(cluster_lab: ClusterLab) -> No
     assert plan.returncode == 0, plan.stderr
     assert "Plan for context lab-control-plane" in plan.stdout
     assert " create " not in plan.stdout and " update " not in plan.stdout, plan.stdout
+
+
+def test_kind_status_reads_the_api_server_without_an_engine(cluster_lab: ClusterLab) -> None:
+    if probe_engines()[0] is not None:
+        pytest.skip("a container engine answers here: the engine-less path is not the one taken")
+    env = {
+        "LAB_HOME": str(cluster_lab.config.home),
+        "LAB_KUBECONFIG": str(cluster_lab.plane.kubeconfig),
+        "LAB_KUBE_CONTEXT": cluster_lab.plane.context,
+        "PATH": "/usr/bin:/bin",
+    }
+    argv = [sys.executable, "-m", "lab", "status", "--mode", "kind", "--json"]
+    status = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert status.returncode == 0, status.stderr
+    rows = {row["name"]: row for row in json.loads(status.stdout)["kind"]}
+    assert rows["kfp"]["state"] == "ready" and rows["kserve"]["state"] == "ready"
+    assert rows["kind-registry"]["state"] == "unreachable"
 
 
 # ---------------------------------------------------------------------------------------------
