@@ -18,6 +18,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Forward KFP UI, Model Registry API and UI and the KFP object store of the kind "
         "cluster to 127.0.0.1 (ports from lab.toml / LAB_*_PORT). Ctrl-C stops every forward.",
     )
+    parser.add_argument(
+        "--mode", choices=["kind", "cluster"], default=None, help="which lab (default: LAB_MODE, else kind)"
+    )
+    add_cluster_arguments(parser)
     parser.set_defaults(handler=_port_forward)
 
     plane = subparsers.add_parser(
@@ -40,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _port_forward(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
     from lab.provision.port_forward import forward_ports
 
+    if (args.mode or config.mode) == "cluster":
+        config = with_cluster_target(config, args, "cluster")
     return forward_ports(config, progress)
 
 
