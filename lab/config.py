@@ -35,6 +35,11 @@ class Versions:
         "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f"
     )
     kubernetes: str = "1.35.0"
+    # The control plane `--mode cluster` runs on this machine (and the test tier): built from
+    # the Go module proxy, so the newest patch release of the kind node's minor version.
+    control_plane_kubernetes: str = "1.35.4"
+    etcd: str = "v3.6.16"
+    kwok: str = "v0.8.0"
     kustomize: str = "v5.7.1"
     kfp: str = "2.16.0"
     kfp_sdk: str = "2.17.0"
@@ -127,6 +132,11 @@ class LabConfig:
     home: Path = field(default=PROJECT_ROOT / ".lab", metadata=_env("LAB_HOME"))
     mode: str = field(default="auto", metadata=_env("LAB_MODE"))
     manifests_dir: str = field(default="", metadata=_env("LAB_MANIFESTS_DIR"))
+    # Cluster mode (any cluster): which kubeconfig and context to use (empty: KUBECONFIG or
+    # ~/.kube/config, and its current context), and the OCI registry its pods pull from.
+    kubeconfig: str = field(default="", metadata=_env("LAB_KUBECONFIG"))
+    kube_context: str = field(default="", metadata=_env("LAB_KUBE_CONTEXT"))
+    cluster_registry: str = field(default="", metadata=_env("LAB_CLUSTER_REGISTRY"))
     start_timeout: float = field(default=60.0, metadata=_env("LAB_START_TIMEOUT"))
     # How long a stopping component may take before SIGKILL (PostgreSQL checkpoints on the way out).
     stop_timeout: float = field(default=20.0, metadata=_env("LAB_STOP_TIMEOUT"))
@@ -263,8 +273,8 @@ def load_config(env: dict[str, str] | None = None, toml_path: Path | None = None
     if home_file.resolve() != project_file.resolve():
         table = _merge(table, _read_toml(home_file))
     config = _override(LabConfig(), table, env, "")
-    if config.mode not in ("auto", "local", "kind"):
-        raise ConfigError(f"LAB_MODE / mode must be auto, local or kind, got {config.mode!r}")
+    if config.mode not in ("auto", "local", "kind", "cluster"):
+        raise ConfigError(f"LAB_MODE / mode must be auto, local, kind or cluster, got {config.mode!r}")
     validate(config)
     return config
 

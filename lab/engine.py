@@ -109,7 +109,7 @@ def probe_container_engine(timeout: float = 10.0) -> EngineProbe:
 
 def choose_mode(requested: str, probe: EngineProbe | None = None) -> tuple[str, str]:
     """Resolve ``auto`` to kind or local; returns (mode, why)."""
-    if requested in ("local", "kind"):
+    if requested in ("local", "kind", "cluster"):
         return requested, f"--mode {requested} was asked for"
     probe = probe or probe_container_engine()
     if probe.answers:

@@ -33,7 +33,7 @@ def test_environment_overrides_toml_overrides_defaults(tmp_path: Path) -> None:
     [
         ({"LAB_REGISTRY_PORT": "five"}, "", "environment variable LAB_REGISTRY_PORT must be an integer"),
         ({"LAB_REGISTRY_PORT": "70000"}, "", "set LAB_REGISTRY_PORT"),
-        ({"LAB_MODE": "cloud"}, "", "must be auto, local or kind"),
+        ({"LAB_MODE": "cloud"}, "", "must be auto, local, kind or cluster"),
         ({}, "[ports]\nregistri = 1\n", "unknown setting 'ports.registri'"),
         ({}, "mode = [", "not valid TOML"),
     ],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from pathlib import Path
 
 from lab.config import LabConfig
 from lab.progress import Progress
@@ -16,10 +18,72 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Forward KFP UI, Model Registry API and UI and the KFP object store of the kind "
         "cluster to 127.0.0.1 (ports from lab.toml / LAB_*_PORT). Ctrl-C stops every forward.",
     )
+    parser.add_argument(
+        "--mode", choices=["kind", "cluster"], default=None, help="which lab (default: LAB_MODE, else kind)"
+    )
+    add_cluster_arguments(parser)
     parser.set_defaults(handler=_port_forward)
+
+    plane = subparsers.add_parser(
+        "control-plane",
+        help="a real Kubernetes control plane on this machine (kwok nodes) for --mode cluster",
+        description="Start or stop etcd, kube-apiserver, kube-controller-manager, kube-scheduler and "
+        "kwok (built by `lab tools install --mode cluster`) on free 127.0.0.1 ports; `start` prints "
+        "the kubeconfig to pass to `lab up --mode cluster --kubeconfig`.",
+    )
+    plane.add_argument("action", choices=["start", "stop", "status"])
+    plane.add_argument(
+        "--first-port",
+        type=int,
+        default=0,
+        help="start: use the first free ports from this one (default: any)",
+    )
+    plane.set_defaults(handler=_control_plane)
 
 
 def _port_forward(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
     from lab.provision.port_forward import forward_ports
 
+    if (args.mode or config.mode) == "cluster":
+        config = with_cluster_target(config, args, "cluster")
     return forward_ports(config, progress)
+
+
+def _control_plane(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
+    from lab.provision import control_plane
+
+    plane = control_plane.ControlPlane(control_plane.default_root(config))
+    if args.action == "start":
+        with progress.step("control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"):
+            plane = control_plane.start_control_plane(config, first_port=args.first_port)
+        print(f"kubeconfig: {plane.kubeconfig} (context {plane.context})")
+    elif args.action == "stop":
+        stopped = control_plane.stop_control_plane(plane)
+        print(f"stopped: {', '.join(stopped) or 'nothing (nothing was running)'}")
+    else:
+        running = plane.running()
+        print(f"running: {', '.join(running) or 'nothing'}; kubeconfig {plane.kubeconfig}")
+        print(f"ports: {plane.ports()}")
+    return 0
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """--kubeconfig and --context, for every command that can talk to a cluster-mode lab."""
+    parser.add_argument(
+        "--kubeconfig", default=None, metavar="FILE", help="cluster mode: kubeconfig file (LAB_KUBECONFIG)"
+    )
+    parser.add_argument(
+        "--context", default=None, help="cluster mode: kubeconfig context (default: its current context)"
+    )
+
+
+def with_cluster_target(config: LabConfig, args: argparse.Namespace, mode: str) -> LabConfig:
+    """The config with ``--mode cluster`` and its --kubeconfig/--context/--registry applied."""
+    kubeconfig = getattr(args, "kubeconfig", None)
+    return dataclasses.replace(
+        config,
+        mode=mode,
+        kubeconfig=str(Path(kubeconfig).resolve()) if kubeconfig else config.kubeconfig,
+        kube_context=getattr(args, "context", None) or config.kube_context,
+        cluster_registry=getattr(args, "registry", None) or config.cluster_registry,
+    )

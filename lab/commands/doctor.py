@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lab.commands.cluster import add_cluster_arguments, with_cluster_target
 from lab.config import LabConfig
 from lab.doctor import (
     ALL_CHECKS,
@@ -43,10 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     doctor.add_argument(
         "--mode",
-        choices=["auto", "local", "kind"],
+        choices=["auto", "local", "kind", "cluster"],
         default=None,
         help="which lab to check (default: LAB_MODE or auto, resolved like `lab up`)",
     )
+    add_cluster_arguments(doctor)
     doctor.add_argument("--json", action="store_true", help="the report as JSON")
     doctor.add_argument(
         "--fix", action="store_true", help="apply safe fixes (asks per fix on a terminal), then re-check"
@@ -103,6 +105,8 @@ def run_doctor(args: argparse.Namespace, config: LabConfig, progress: Progress) 
         print("ERROR: --yes only applies with --fix", file=sys.stderr)
         return EXIT_DOCTOR_BROKEN
     try:
+        if (args.mode or config.mode) == "cluster":
+            config = with_cluster_target(config, args, "cluster")
         report = diagnose(config, args.checks or None, args.mode)
         if args.fix:
             consent, refusal = _consent(args)

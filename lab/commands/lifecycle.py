@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from lab import local
+from lab.commands.cluster import add_cluster_arguments, with_cluster_target
 from lab.config import LabConfig
 from lab.engine import choose_mode, probe_container_engine
 from lab.errors import LabError
@@ -31,9 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = subparsers.add_parser("up", help="bring the lab up (idempotent; a healthy lab is a fast no-op)")
     up.add_argument(
         "--mode",
-        choices=["auto", "local", "kind"],
+        choices=["auto", "local", "kind", "cluster"],
         default=None,
-        help="auto picks kind when a container engine answers, else local (default: LAB_MODE or auto)",
+        help="auto picks kind when a container engine answers, else local; cluster installs into the "
+        "cluster of --kubeconfig/--context (default: LAB_MODE or auto)",
+    )
+    add_cluster_arguments(up)
+    up.add_argument(
+        "--registry",
+        default=None,
+        metavar="HOST:PORT",
+        help="cluster mode: the OCI registry the cluster's pods use (LAB_CLUSTER_REGISTRY)",
     )
     up.add_argument(
         "--components",
@@ -57,13 +66,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     down = subparsers.add_parser("down", help="stop what the lab started; data is kept unless --purge")
     down.add_argument("--purge", action="store_true", help="also delete the lab's data (registry, database)")
+    down.add_argument(
+        "--mode",
+        choices=["cluster"],
+        default=None,
+        help="cluster: delete exactly the objects the lab created in the cluster of --kubeconfig/--context",
+    )
+    add_cluster_arguments(down)
     down.set_defaults(handler=run_down)
 
     status = subparsers.add_parser("status", help="each component: state, URL, pid, version")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    add_cluster_arguments(status)
     status.add_argument(
         "--mode",
-        choices=["auto", "local", "kind"],
+        choices=["auto", "local", "kind", "cluster"],
         default=None,
         help="auto: the local components, plus the kind lab when a container engine answers and its "
         "cluster exists; local or kind: only that lab (default: LAB_MODE or auto)",
@@ -77,6 +94,10 @@ def run_up(args: argparse.Namespace, config: LabConfig, progress: Progress) -> i
     progress.info(f"mode: {mode} ({why})")
     if args.manifests_dir:
         config = dataclasses.replace(config, manifests_dir=str(Path(args.manifests_dir).resolve()))
+    if mode == "cluster":
+        from lab.provision.cluster_mode import up_cluster
+
+        return up_cluster(with_cluster_target(config, args, mode), progress, dry_run=args.dry_run)
     if mode == "kind" or args.dry_run:
         from lab.provision import up_kind
 
@@ -97,6 +118,10 @@ def _tools_of(names: tuple[str, ...]) -> list[str]:
 
 def run_down(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
     """Stop the local lab's processes and, where a container engine answers, the kind lab."""
+    if (args.mode or config.mode) == "cluster":
+        from lab.provision.cluster_mode import down_cluster
+
+        return down_cluster(with_cluster_target(config, args, "cluster"), progress)
     stopped = local.down(config, progress, purge=args.purge)
     progress.info(f"local: stopped {', '.join(stopped) if stopped else 'nothing (nothing was running)'}")
     if probe_container_engine().answers:
@@ -113,6 +138,18 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
     each row says what it found (`lab doctor` is the check).
     """
     mode = args.mode or config.mode
+    if mode == "cluster":
+        from lab.provision.cluster_status import collect_cluster
+        from lab.provision.kube import context_name
+
+        config = with_cluster_target(config, args, mode)
+        cluster_rows = [s.as_dict() for s in collect_cluster(config)]
+        if args.json:
+            print(json.dumps({"mode": mode, "home": str(config.home), "cluster": cluster_rows}, indent=2))
+        else:
+            print(f"cluster lab (context {context_name(config)}):")
+            _print_table(cluster_rows)
+        return 0
     rows = [s.as_dict() for s in local.status(config)] if mode != "kind" else []
     if rows:
         from lab.pipeline.serving import model_server_status
@@ -122,9 +159,9 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
     why_no_kind = "--mode local"
     if mode != "local":
         # Imported here: the kubernetes client is slow to import and local mode never needs it.
-        from lab.provision.status import collect_kind
+        from lab.provision.cluster_status import collect_kind_or_api
 
-        found, why_no_kind = collect_kind(config, progress, required=mode == "kind")
+        found, why_no_kind = collect_kind_or_api(config, progress, required=mode == "kind")
         kind_rows = None if found is None else [s.as_dict() for s in found]
     if args.json:
         report = {"mode": mode, "home": str(config.home), "components": rows, "kind": kind_rows}

@@ -11,7 +11,7 @@ from lab.errors import UsageError
 from lab.progress import Progress
 from lab.tools import inspect_tool, install_tools, specs_for_mode, tool_specs
 
-MODES = ["auto", "local", "kind", "all"]
+MODES = ["auto", "local", "kind", "cluster", "all"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from lab.config import LabConfig
@@ -54,8 +55,10 @@ class ClusterFacts:
 
     @property
     def cluster_context(self) -> str:
-        """The kubeconfig context kind creates for the lab's cluster."""
-        return f"kind-{self.config.names.cluster}"
+        """The lab cluster's kubeconfig context (kind's, or the one cluster mode was given)."""
+        from lab.provision.kube import context_name
+
+        return context_name(self.config)
 
     def cluster_source(self) -> ClusterSource:
         """The cluster source in use (the live kind cluster unless one was given)."""
@@ -63,8 +66,11 @@ class ClusterFacts:
         def build() -> ClusterSource:
             if self._cluster is not None:
                 return self._cluster
-            if self.mode != "kind":
+            if self.mode not in ("kind", "cluster"):
                 raise EvidenceUnavailable("local mode has no cluster")
+            if self.mode == "cluster":
+                kubeconfig = Path(self.config.kubeconfig) if self.config.kubeconfig else None
+                return LiveCluster(self.cluster_context, kubeconfig=kubeconfig)
             engine = self.engine()
             # kind writes the context into the default kubeconfig (KUBECONFIG or ~/.kube/config).
             return LiveCluster(self.cluster_context, engine=engine.engine if engine.answers else "")

@@ -87,8 +87,8 @@ class Evidence(ClusterFacts):
     ) -> None:
         self.config = config
         self.requested_mode = mode or config.mode
-        if self.requested_mode not in ("auto", "local", "kind"):
-            raise ValueError(f"mode must be auto, local or kind, got {self.requested_mode!r}")
+        if self.requested_mode not in ("auto", "local", "kind", "cluster"):
+            raise ValueError(f"mode must be auto, local, kind or cluster, got {self.requested_mode!r}")
         self.proc_root = proc_root
         self.sys_root = sys_root
         self._cluster = cluster
@@ -158,7 +158,7 @@ class Evidence(ClusterFacts):
 
     def _mode(self) -> tuple[str, str]:
         def resolve() -> tuple[str, str]:
-            if self.requested_mode in ("local", "kind"):
+            if self.requested_mode in ("local", "kind", "cluster"):
                 return self.requested_mode, f"mode {self.requested_mode} was asked for"
             return choose_mode("auto", self.engine())
 

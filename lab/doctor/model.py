@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 # Text output is grouped in this order (flutter doctor groups its validators by area).
 GROUPS = ("host", "registry", "database", "model-registry", "kfp", "kserve", "pipeline")
-MODES = frozenset({"local", "kind"})
+MODES = frozenset({"local", "kind", "cluster"})
+# Checks that do not say otherwise cover the labs on this machine; cluster mode (any cluster
+# a kubeconfig reaches) runs only the checks that declare it.
+DEFAULT_MODES = frozenset({"local", "kind"})
 
 Status = Literal["ok", "warn", "fail", "skipped"]
 SYMBOLS: dict[str, str] = {"ok": "✓", "warn": "!", "fail": "✗", "skipped": "-"}
@@ -111,7 +114,7 @@ class Check:
     group: str
     inspects: str
     detect: Callable[[Evidence], Result] = field(repr=False)
-    modes: frozenset[str] = MODES
+    modes: frozenset[str] = DEFAULT_MODES
     fix: Callable[[FixContext], FixOutcome] | None = field(default=None, repr=False)
     fix_description: str = ""
 

@@ -39,6 +39,7 @@ def local_registry_hosts(config: LabConfig) -> tuple[str, ...]:
     """Hosts under which pods pull from the lab's registry."""
     port = config.ports.registry
     return (
+        *([config.cluster_registry] if config.cluster_registry else []),
         f"localhost:{port}",
         f"127.0.0.1:{port}",
         f"{config.names.registry_container}:{IN_CLUSTER_REGISTRY_PORT}",

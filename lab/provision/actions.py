@@ -39,6 +39,8 @@ class Context:
     _engine: ContainerEngine | None = field(default=None, init=False)
     _engine_evidence: list[str] | None = field(default=None, init=False)
     _kube: Kube | None = field(default=None, init=False)
+    # A plan asks once: a dead API server costs its timeout a single time, not once per step.
+    _kube_unreachable: bool = field(default=False, init=False)
     # Rendered objects per step, so is_done and execute build the manifests once.
     rendered: dict[str, list[Manifest]] = field(default_factory=dict, init=False)
     _scratch: Path | None = field(default=None, init=False)
@@ -84,13 +86,12 @@ class Context:
 
     def kube_if_reachable(self) -> Kube | None:
         """The cluster connection, or None when there is no cluster to ask (for plans)."""
-        if self._kube is None:
-            if self.engine_if_any() is None:
-                return None
+        if self._kube is None and not self._kube_unreachable:
+            # Asked whether or not an engine answers: any reachable API server is the witness.
             try:
                 self._kube = Kube.connect(self.config, timeout=5.0)
             except ClusterUnreachable:
-                return None
+                self._kube_unreachable = True
         return self._kube
 
     def deadline(self) -> Deadline:

@@ -88,6 +88,9 @@ class CreateCluster:
             return [*lines, f"{missing.message} (the real run stops at the preflight checks)"]
         if exists:
             lines.append(f"cluster {config.names.cluster} exists: keep it")
+        elif ctx.engine_if_any() is None and ctx.kube_if_reachable() is not None:
+            # No engine to ask kind, but the cluster's API server answers: it exists.
+            lines.append(f"cluster {config.names.cluster} answers on its API server: keep it")
         else:
             lines.append(
                 f"create kind cluster {config.names.cluster} from {config.versions.kind_node_image} "

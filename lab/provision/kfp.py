@@ -5,12 +5,11 @@ from __future__ import annotations
 import platform
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
 
 from lab.errors import LabError
 from lab.provision.actions import Context
 from lab.provision.kube import Deadline, Kube, wait_until
+from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 
 # env/platform-agnostic labels everything it installs with this (and only KFP's pods carry it).
@@ -71,11 +70,8 @@ class KubeflowPipelines(ManifestStep):
         problems = kube.pod_problems(namespace, SELECTOR)
         if problems:
             return problems
-        try:
-            kube.service_get(namespace, SERVICE, PORT, HEALTH_PATH)
-        except (ApiException, HTTPError) as exc:
-            return [f"{SERVICE}:{PORT}{HEALTH_PATH}: {exc}"[:200]]
-        return []
+        problem = health_problem(kube, namespace, SELECTOR, SERVICE, PORT, HEALTH_PATH)
+        return [problem] if problem else []
 
     def wait_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
         """KFP's own readiness rule: all pods ready for several consecutive polls, then healthz."""
@@ -88,3 +84,5 @@ class KubeflowPipelines(ManifestStep):
 
         kube.wait_pods_ready(namespace, SELECTOR, deadline, consecutive=3, check=stop_on_segfault)
         wait_until(lambda: self.not_ready(ctx, kube), deadline, "KFP API is not healthy")
+        if health_problem(kube, namespace, SELECTOR, SERVICE, PORT, HEALTH_PATH) is None:
+            ctx.progress.info(f"   health probe {SERVICE}:{PORT}{HEALTH_PATH} {NOT_APPLICABLE_ON_KWOK}")

@@ -26,13 +26,46 @@ from lab.config import LabConfig
 from lab.errors import LabError
 
 FIELD_MANAGER = "kubeflow-modelkit-lab"
+# Every object the lab creates carries this label (value: the lab's cluster name), so `down`
+# removes exactly what the lab made and never an object it only added fields to.
+OWNER_LABEL = "kubeflow-modelkit-lab/owner"
 Manifest = dict[str, Any]
 _SERIALIZER = client.ApiClient()
 
 
 def context_name(config: LabConfig) -> str:
-    """The kubeconfig context kind writes for the lab cluster."""
+    """The kubeconfig context of the lab's cluster.
+
+    ``--context`` (cluster mode) when given; in cluster mode otherwise the kubeconfig's
+    current context; else the one kind writes for the lab cluster.
+    """
+    if config.kube_context:
+        return config.kube_context
+    if config.mode == "cluster":
+        try:
+            _contexts, current = kubeconfig.list_kube_config_contexts(config_file=config.kubeconfig or None)
+        except (ConfigException, FileNotFoundError, OSError):
+            return ""
+        return str((current or {}).get("name", ""))
     return f"kind-{config.names.cluster}"
+
+
+def field_manager(step: str = "") -> str:
+    """One server-side-apply field manager per step.
+
+    Two steps applying the same object (KFP's Namespace with its pod-security labels, the
+    secrets step's bare Namespace) under one manager would each strip what the other set.
+    """
+    slug = "".join(c if c.isalnum() else "-" for c in step.lower()).strip("-")
+    return f"{FIELD_MANAGER}-{slug}" if slug else FIELD_MANAGER
+
+
+def api_error_text(exc: BaseException) -> str:
+    """Status, reason and the API server's message: the reason is in the body, never cut off."""
+    if not isinstance(exc, ApiException):
+        return str(exc)
+    body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
+    return f"{exc.status} {exc.reason}: {body.strip()}"
 
 
 def to_manifest(model: Any) -> Manifest:
@@ -67,8 +100,7 @@ class Deadline:
 
 
 def _describe_api_error(exc: ApiException) -> str:
-    body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
-    return f"{exc.status} {exc.reason}: {body.strip()[:400]}"
+    return api_error_text(exc)
 
 
 # Failures that mean "a moment too early" right after a CRD or a webhook's Deployment was
@@ -84,31 +116,41 @@ def _retriable(exc: ApiException) -> bool:
 class Kube:
     """A connection to the lab cluster."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, owner: str = "") -> None:
         self.api = api
+        # The OWNER_LABEL value this lab stamps on what it creates.
+        self.owner = owner
         self._dynamic: DynamicClient | None = None
         self._rediscovered_at = 0.0
 
     @classmethod
     def connect(cls, config: LabConfig, timeout: float = 10.0) -> Kube:
-        """Connect through the ``kind-<cluster>`` context and check the API server answers."""
+        """Connect through the lab's context (see context_name) and check the API server answers."""
         context = context_name(config)
+        where = f" in {config.kubeconfig}" if config.kubeconfig else ""
+        make = "`lab up --mode kind`" if config.mode != "cluster" else "--kubeconfig F --context C"
         try:
-            api = kubeconfig.new_client_from_config(context=context)
+            api = kubeconfig.new_client_from_config(
+                config_file=config.kubeconfig or None, context=context or None
+            )
         except (ConfigException, FileNotFoundError, OSError) as exc:
             raise ClusterUnreachable(
-                f"no kubeconfig context {context}: create the cluster with `lab up --mode kind`",
+                f"no kubeconfig context {context or '(current)'}{where}: "
+                f"create the cluster or name it with {make}",
                 [str(exc)],
             ) from None
         try:
             client.VersionApi(api).get_code(_request_timeout=timeout)
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
+            hint = (
+                f"is the kind cluster running (`docker ps --filter name={config.names.cluster}`)?"
+                if config.mode != "cluster"
+                else "is the cluster running?"
+            )
             raise ClusterUnreachable(
-                f"the API server of context {context} does not answer: is the kind cluster running "
-                f"(`docker ps --filter name={config.names.cluster}`)?",
-                [str(exc)[:300]],
+                f"the API server of context {context}{where} does not answer: {hint}", [str(exc)[:300]]
             ) from None
-        return cls(api)
+        return cls(api, owner=config.names.cluster)
 
     @property
     def dynamic(self) -> DynamicClient:
@@ -140,25 +182,49 @@ class Kube:
         result: Manifest = live.to_dict()
         return result
 
-    def apply(self, obj: Manifest, dry_run: bool = False) -> Manifest:
-        """Server-side apply one object (force: the lab owns the fields it sets)."""
+    def owned(self, obj: Manifest, live: Manifest | None) -> Manifest:
+        """``obj`` with the owner label when the lab creates it (or created it before).
+
+        An object that already exists without the label belongs to someone else: the lab
+        applies its fields but never claims it, so `down` will not delete it.
+        """
+        if not self.owner:
+            return obj
+        if live is not None and (live.get("metadata", {}).get("labels") or {}).get(OWNER_LABEL) != self.owner:
+            return obj
+        labelled = copy.deepcopy(obj)
+        labels = labelled["metadata"].get("labels") or {}
+        labelled["metadata"]["labels"] = {**labels, OWNER_LABEL: self.owner}
+        return labelled
+
+    def apply(
+        self, obj: Manifest, dry_run: bool = False, manager: str = FIELD_MANAGER, live: Manifest | None = None
+    ) -> Manifest:
+        """Server-side apply one object (force: the lab owns the fields it sets).
+
+        ``live`` is the object as read just before (saves a read when the caller has it).
+        """
         resource = self._resource(obj)
+        if live is None:
+            live = self.get(obj)
         result = self.dynamic.server_side_apply(
             resource,
-            body=obj,
+            body=self.owned(obj, live),
             namespace=obj["metadata"].get("namespace"),
-            field_manager=FIELD_MANAGER,
+            field_manager=manager,
             force_conflicts=True,
             dry_run="All" if dry_run else None,
         )
         applied: Manifest = result.to_dict()
         return applied
 
-    def in_sync(self, objects: Iterable[Manifest]) -> bool:
+    def in_sync(self, objects: Iterable[Manifest], manager: str = FIELD_MANAGER) -> bool:
         """Whether applying ``objects`` would change nothing (stops at the first difference)."""
-        return not self.drift(objects, first_only=True)
+        return not self.drift(objects, first_only=True, manager=manager)
 
-    def drift(self, objects: Iterable[Manifest], first_only: bool = False) -> list[str]:
+    def drift(
+        self, objects: Iterable[Manifest], first_only: bool = False, manager: str = FIELD_MANAGER
+    ) -> list[str]:
         """What applying ``objects`` would change: ``create <obj>`` / ``update <obj>`` lines."""
         changes: list[str] = []
         for obj in objects:
@@ -169,17 +235,19 @@ class Kube:
                 changes.append(f"create {object_key(obj)}")
                 continue
             try:
-                after = self.apply(obj, dry_run=True)
+                after = self.apply(obj, dry_run=True, manager=manager, live=live)
             except ApiException as exc:
                 changes.append(
-                    f"update {object_key(obj)} (dry-run refused: {_describe_api_error(exc)[:120]})"
+                    f"update {object_key(obj)} (dry-run refused: {_describe_api_error(exc)})"
                 )
                 continue
             if _comparable(after) != _comparable(live):
                 changes.append(f"update {object_key(obj)}")
         return changes
 
-    def apply_all(self, objects: Sequence[Manifest], deadline: Deadline) -> None:
+    def apply_all(
+        self, objects: Sequence[Manifest], deadline: Deadline, manager: str = FIELD_MANAGER
+    ) -> None:
         """Apply in dependency order: namespaces and CRDs first, then wait until established.
 
         Objects refused because a webhook or a fresh CRD is not serving yet are retried until
@@ -187,7 +255,7 @@ class Kube:
         """
         first = [o for o in objects if o["kind"] in ("Namespace", "CustomResourceDefinition")]
         for obj in first:
-            self.apply(obj)
+            self.apply(obj, manager=manager)
         crds = [o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"]
         self.wait_crds_established(crds, deadline)
         pending = [o for o in objects if o["kind"] not in ("Namespace", "CustomResourceDefinition")]
@@ -195,7 +263,7 @@ class Kube:
             refused: list[tuple[Manifest, str]] = []
             for obj in pending:
                 try:
-                    self.apply(obj)
+                    self.apply(obj, manager=manager)
                 except ResourceNotFoundError as exc:
                     refused.append((obj, f"kind not served yet: {exc}"))
                 except ApiException as exc:
@@ -210,7 +278,7 @@ class Kube:
                 raise LabError(
                     f"{len(refused)} objects were still refused when the wait ran out "
                     "(a webhook or CRD never became ready); raise LAB_CLUSTER_TIMEOUT or run `lab doctor`",
-                    [f"{object_key(obj)}: {why[:200]}" for obj, why in refused[:10]],
+                    [f"{object_key(obj)}: {why}" for obj, why in refused[:10]],
                 )
             time.sleep(min(3.0, deadline.remaining))
             pending = [obj for obj, _ in refused]

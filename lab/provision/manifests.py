@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lab.provision.actions import Context
 from lab.provision.files import FileSpec, plan_files
-from lab.provision.kube import Deadline, Kube, Manifest
+from lab.provision.kube import Deadline, Kube, Manifest, field_manager
 from lab.provision.render import build_overlay, overlay_specs, prepare_overlays, summarize
 from lab.provision.sources import ManifestSources, mirror_is_staged
 from lab.provision.workspace import Workspace
@@ -62,13 +62,14 @@ class ManifestStep:
             return False
         kube = ctx.kube()
         # Readiness first: on a fresh cluster it fails fast, before any per-object dry run.
-        return not self.not_ready(ctx, kube) and kube.in_sync(self.objects(ctx))
+        manager = field_manager(self.name)
+        return not self.not_ready(ctx, kube) and kube.in_sync(self.objects(ctx), manager=manager)
 
     def execute(self, ctx: Context) -> None:
         """Apply every object (server-side, idempotent) and wait until ready."""
         kube = ctx.kube()
         deadline = ctx.deadline()
-        kube.apply_all(self.objects(ctx), deadline)
+        kube.apply_all(self.objects(ctx), deadline, manager=field_manager(self.name))
         self.wait_ready(ctx, kube, deadline)
 
     def plan(self, ctx: Context) -> list[str]:
@@ -89,7 +90,7 @@ class ManifestStep:
                 lines.append(f"server-side apply {summarize(objects)}")
             lines.append(f"wait until {self.name} is ready")
             return lines
-        drift = kube.drift(objects) if objects else []
+        drift = kube.drift(objects, manager=field_manager(self.name)) if objects else []
         lines += drift[:_PLAN_LINES]
         if len(drift) > _PLAN_LINES:
             lines.append(f"... and {len(drift) - _PLAN_LINES} more")

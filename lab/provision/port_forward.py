@@ -52,8 +52,11 @@ def forwards(config: LabConfig) -> list[Forward]:
 
 
 def _start(kubectl: Path, config: LabConfig, forward: Forward, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    # Cluster mode may name its own kubeconfig; kind's context is in the default one.
+    kubeconfig = ["--kubeconfig", config.kubeconfig] if config.kubeconfig else []
     argv = [
         str(kubectl),
+        *kubeconfig,
         "--context",
         context_name(config),
         "--namespace",

@@ -11,10 +11,16 @@ def summary_lines(config: LabConfig) -> list[str]:
     """Where the lab's services are, on the host (after `lab port-forward`) and in the cluster."""
     ports, names = config.ports, config.names
     ns = names.kubeflow_namespace
-    return [
-        f"cluster              kind {names.cluster} (kubectl --context {context_name(config)})",
+    where = "context" if config.mode == "cluster" else f"kind {names.cluster}"
+    registry = (
         f"registry             {config.registry_host} from the host; localhost:{ports.registry}/... in pod "
-        f"images; {names.registry_container}:5000 for kit inside pods (--plain-http)",
+        f"images; {names.registry_container}:5000 for kit inside pods (--plain-http)"
+    )
+    if config.mode == "cluster":
+        registry = f"registry             {config.cluster_registry or 'none given (--registry HOST:PORT)'}"
+    return [
+        f"cluster              {where} (kubectl --context {context_name(config)})",
+        registry,
         "run `lab port-forward` for these:",
         f"  KFP UI             http://127.0.0.1:{ports.kfp_ui}",
         f"  Model Registry API http://127.0.0.1:{ports.model_registry}/api/model_registry/v1alpha3",
@@ -39,7 +45,11 @@ class Ready:
 
     def execute(self, ctx: Context) -> None:
         """Print where everything is."""
-        print(f"Kubeflow lab is ready (kind cluster {ctx.config.names.cluster}):", file=ctx.out)
+        config = ctx.config
+        where = f"kind cluster {config.names.cluster}"
+        if config.mode == "cluster":
+            where = f"context {context_name(config)}"
+        print(f"Kubeflow lab is ready ({where}):", file=ctx.out)
         for line in summary_lines(ctx.config):
             print(f"  {line}", file=ctx.out)
 

@@ -109,9 +109,10 @@ def _spec_of(args: list[str]) -> str:
     return next(a.split("=", 1)[1] for a in args if a.startswith(f"{SPEC_LABEL}="))
 
 
-def hosting_configmap(config: LabConfig) -> Manifest:
+def hosting_configmap(config: LabConfig, host: str = "") -> Manifest:
     """``kube-public/local-registry-hosting``: tells tools where the cluster's registry is."""
-    hosting = f'host: "localhost:{config.ports.registry}"\nhelp: "https://kind.sigs.k8s.io/docs/user/local-registry/"\n'
+    host = host or f"localhost:{config.ports.registry}"
+    hosting = f'host: "{host}"\nhelp: "https://kind.sigs.k8s.io/docs/user/local-registry/"\n'
     return to_manifest(
         client.V1ConfigMap(
             api_version="v1",

@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
 from lab.provision.actions import Context
-from lab.provision.kube import Manifest, to_manifest
+from lab.provision.kube import Manifest, field_manager, to_manifest
 from lab.provision.rbac import runner_rbac_objects
 
 
@@ -34,7 +34,8 @@ def cosign_dir(config: LabConfig) -> Path:
 def registry_hosts(config: LabConfig) -> list[str]:
     """Every name of the lab registry a pod (or kit inside it) may push to or pull from."""
     port = config.ports.registry
-    return [f"{config.names.registry_container}:5000", f"localhost:{port}", f"127.0.0.1:{port}"]
+    given = [config.cluster_registry] if config.cluster_registry else []
+    return [*given, f"{config.names.registry_container}:5000", f"localhost:{port}", f"127.0.0.1:{port}"]
 
 
 def docker_config_json(config: LabConfig) -> str:
@@ -145,12 +146,12 @@ class PipelineSecrets:
 
     def is_done(self, ctx: Context) -> bool:
         """Every secret, the Role and the RoleBinding exist with exactly the wanted content."""
-        return ctx.kube().in_sync(self.objects(ctx))
+        return ctx.kube().in_sync(self.objects(ctx), manager=field_manager(self.name))
 
     def execute(self, ctx: Context) -> None:
         """Apply the namespace, the secrets, the Role and the RoleBinding."""
         kube = ctx.kube()
-        kube.apply_all(self.objects(ctx), ctx.deadline())
+        kube.apply_all(self.objects(ctx), ctx.deadline(), manager=field_manager(self.name))
 
     def plan(self, ctx: Context) -> list[str]:
         """Which secrets and RBAC objects would be created or updated (names only, never values)."""
@@ -164,4 +165,4 @@ class PipelineSecrets:
                     f"{cosign_dir(ctx.config)} to have signing keys published"
                 )
             return lines
-        return kube.drift(self.objects(ctx))
+        return kube.drift(self.objects(ctx), manager=field_manager(self.name))

@@ -100,6 +100,13 @@ def _goarch() -> str:
 
 def tool_specs(config: LabConfig) -> list[ToolSpec]:
     """Every tool the lab knows, pinned from the config's version matrix."""
+    # Imported here: the control-plane specs build on ToolSpec, defined above.
+    from lab.tools.control_plane import control_plane_specs
+
+    return _core_specs(config) + control_plane_specs(config)
+
+
+def _core_specs(config: LabConfig) -> list[ToolSpec]:
     v = config.versions
     return [
         ToolSpec(

@@ -212,7 +212,7 @@ def test_cli_list_checks_and_doctor_failures_exit_2(
     listed = capsys.readouterr().out
     for check in ALL_CHECKS:
         assert re.search(rf"^{re.escape(check.id)} ", listed, flags=re.MULTILINE)
-    assert re.search(r"^mlmd-segfault +kfp +kind +fix ", listed, flags=re.MULTILINE)
+    assert re.search(r"^mlmd-segfault +kfp +cluster\+kind +fix ", listed, flags=re.MULTILINE)
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")

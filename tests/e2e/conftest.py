@@ -8,6 +8,8 @@ nothing), and pytest-kind is always given the lab's kind binary so it never down
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,11 @@ from lab.config import LabConfig, load_config
 from lab.engine import probe_engines
 from lab.progress import Progress
 from lab.provision import down_kind, up_kind
+from lab.provision.cluster_mode import up_cluster
+from lab.provision.control_plane import COMPONENTS, ControlPlane, start_control_plane, stop_control_plane
 from lab.provision.kube import Kube
 from lab.tools import ToolUnavailable, tool_path
+from tests.conftest import make_home
 
 E2E_CLUSTER = "kubeflow-lab-e2e"
 MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
@@ -75,3 +80,66 @@ def provisioned_lab(request: pytest.FixtureRequest) -> Iterator[ProvisionedLab]:
         finally:
             if not keep:
                 down_kind(config, Progress(), purge=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The control-plane tier: a real kube-apiserver (and etcd, controller-manager, scheduler, kwok)
+# built from Go modules by `lab tools install`, so `--mode cluster` meets a real API server on
+# a machine without containers.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[tuple[LabConfig, ControlPlane]]:
+    """A running control plane with kwok nodes and static volumes; stopped after the session."""
+    home = make_home()
+    config = load_config(env={"LAB_HOME": str(home)})
+    try:
+        for tool in COMPONENTS:
+            tool_path(config, tool)
+    except ToolUnavailable as missing:
+        pytest.skip(f"control-plane tier: {missing}")
+    plane = start_control_plane(config, home / "control-plane")
+    try:
+        yield config, plane
+    finally:
+        stop_control_plane(plane)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def cluster_mode_config(home: Path, plane: ControlPlane, **env: str) -> LabConfig:
+    """The config `lab up --mode cluster --kubeconfig ... --manifests-dir <mirror>` builds."""
+    return load_config(
+        env={
+            "LAB_HOME": str(home),
+            "LAB_MODE": "cluster",
+            "LAB_KUBECONFIG": str(plane.kubeconfig),
+            "LAB_KUBE_CONTEXT": plane.context,
+            "LAB_MANIFESTS_DIR": str(MIRROR),
+            "LAB_CLUSTER_REGISTRY": "127.0.0.1:5001",
+            "LAB_CLUSTER_TIMEOUT": "300",
+            **env,
+        }
+    )
+
+
+@dataclass
+class ClusterLab:
+    """The lab as `lab up --mode cluster` left it on the control plane, plus how long that took."""
+
+    config: LabConfig
+    kube: Kube
+    plane: ControlPlane
+    up_seconds: float
+
+
+@pytest.fixture(scope="session")
+def cluster_lab(control_plane: tuple[LabConfig, ControlPlane]) -> ClusterLab:
+    """The whole stack installed from the upstream mirror by the lab's own cluster actions."""
+    if not MIRROR.is_dir():
+        pytest.skip(f"control-plane tier installs from the upstream mirror, absent at {MIRROR}")
+    tools_config, plane = control_plane
+    config = cluster_mode_config(tools_config.home, plane)
+    started = time.monotonic()
+    up_cluster(config, Progress(), dry_run=False)
+    return ClusterLab(config, Kube.connect(config), plane, time.monotonic() - started)

@@ -40,5 +40,5 @@ CHECK = Check(
     group="pipeline",
     inspects="secret cosign-keys (key names) in the pipeline namespace",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
 )

@@ -47,5 +47,5 @@ CHECK = Check(
     group="pipeline",
     inspects="pull-failure events (`not found`, `manifest unknown`) on pods incl. KFP run task pods",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
 )

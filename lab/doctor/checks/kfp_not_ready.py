@@ -45,5 +45,5 @@ CHECK = Check(
     inspects="deployments ml-pipeline, metadata-grpc-deployment, metadata-envoy-deployment, mysql; "
     "/apis/v2beta1/healthz",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
 )

@@ -160,5 +160,5 @@ CHECK = Check(
     inspects="InferenceService conditions, storage-initializer init container state and log, "
     "ClusterStorageContainer kitops, kserve-controller-manager",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
 )

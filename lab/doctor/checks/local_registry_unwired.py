@@ -15,8 +15,38 @@ def hosts_toml_path(port: int) -> str:
     return f"/etc/containerd/certs.d/localhost:{port}/hosts.toml"
 
 
+def detect_cluster(evidence: Evidence) -> Result:
+    """Cluster mode: the ConfigMap advertises the registry given with --registry; pulls from it work."""
+    registry = evidence.config.cluster_registry
+    if not registry:
+        return Result.skipped("no --registry given to cluster mode: the lab wires no registry")
+    where = "/".join(HOSTING_CONFIGMAP)
+    cm = evidence.cluster_source().config_map(*HOSTING_CONFIGMAP)
+    text = None if cm is None else (cm.data or {}).get("localRegistryHosting.v1")
+    problems = []
+    if text is None:
+        problems.append(f"ConfigMap {where} (key localRegistryHosting.v1) does not exist")
+    elif f'host: "{registry}"' not in text:
+        problems.append(f"ConfigMap {where} does not advertise {registry}: {text.strip().splitlines()[:1]}")
+    for failure in [f for f in pull_failures(evidence) if f.cause == "local-registry"][:3]:
+        problems.extend(failure.lines())
+    if not problems:
+        return Result.ok(f"ConfigMap {where} advertises {registry}")
+    return Result.fail(
+        f"the registry {registry} is not wired into the cluster",
+        problems,
+        [
+            "lab doctor --fix local-registry-unwired  # or re-run the registry step:",
+            f"lab up --mode cluster --registry {registry}",
+        ],
+        fixable=True,
+    )
+
+
 def detect(evidence: Evidence) -> Result:
     """The three wiring facts of kind's local-registry recipe, plus pods failing to pull from it."""
+    if evidence.mode == "cluster":
+        return detect_cluster(evidence)
     config = evidence.config
     problems: list[str] = []
     facts: list[str] = []
@@ -77,7 +107,7 @@ CHECK = Check(
     inspects="ConfigMap kube-public/local-registry-hosting, nodes' containerd hosts.toml, "
     "registry container networks",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
     fix=fix,
     fix_description="re-run the registry wiring step (`lab up --mode kind` is idempotent)",
 )

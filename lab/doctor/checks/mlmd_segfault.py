@@ -132,7 +132,7 @@ CHECK = Check(
     group="kfp",
     inspects="metadata-grpc-deployment container last state exit code; node architecture",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
     fix=fix,
     fix_description="pin the older ml_metadata_store_server in $LAB_HOME/lab.toml (and render the "
     "kustomize patch under $LAB_HOME/kfp-patches)",

@@ -7,6 +7,8 @@ an outdated fork) leaves the pod unable to start. ``overlays/db`` brings its own
 
 from __future__ import annotations
 
+import re
+
 from lab.doctor.checks._provision import reprovision
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
@@ -22,6 +24,21 @@ def overlay_source(evidence: Evidence) -> str:
     if evidence.config.manifests_dir:
         return f"{evidence.config.manifests_dir}/model-registry-{version}/manifests/kustomize/overlays/db"
     return f"https://github.com/kubeflow/model-registry/manifests/kustomize/overlays/db?ref={version}"
+
+
+_MISSING = (
+    (re.compile(r"couldn't find key (\S+) in (ConfigMap|Secret) (\S+)"), "key {0} in {1} {2}"),
+    (re.compile(r'(secret|configmap) "([^"]+)" not found', re.IGNORECASE), "{0} {1}"),
+)
+
+
+def missing_reference(message: str) -> str:
+    """The key, Secret or ConfigMap a kubelet's CreateContainerConfigError names ("" if none)."""
+    for pattern, form in _MISSING:
+        match = pattern.search(message)
+        if match:
+            return form.format(*match.groups())
+    return ""
 
 
 def detect(evidence: Evidence) -> Result:
@@ -48,6 +65,10 @@ def detect(evidence: Evidence) -> Result:
     if not stuck:
         return Result.ok(f"{namespace}/{DEPLOYMENT} has no container stuck on configuration")
     lines = [cs.line() for cs in stuck]
+    missing = missing_reference(stuck[0].waiting_message or "")
+    if missing:
+        # The kubelet names the one reference it could not resolve: lead with it.
+        lines.insert(0, f"missing: {missing}")
     keys = evidence.config_map_keys(namespace, "pipeline-install-config")
     lines.append(
         f"ConfigMap {namespace}/pipeline-install-config "
@@ -77,7 +98,7 @@ CHECK = Check(
     inspects="model-registry-deployment container waiting reason/message; pipeline-install-config key names; "
     "mysql-secret presence",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
     fix=fix,
     fix_description="apply Model Registry's overlays/db at the pinned version (via `lab up --mode kind`)",
 )

@@ -68,6 +68,12 @@ def detect(evidence: Evidence) -> Result:
         )
     if not failing:
         return Result.ok("no claim is stuck Pending", waiting)
+    if evidence.mode == "cluster":
+        return Result.fail(
+            f"{len(failing)} claim(s) stuck Pending: {', '.join(failing)}",
+            lines + waiting,
+            _cluster_remedy(evidence, failing),
+        )
     provisioners = [
         p
         for p in pods
@@ -89,11 +95,23 @@ def detect(evidence: Evidence) -> Result:
     )
 
 
+def _cluster_remedy(evidence: Evidence, failing: list[str]) -> list[str]:
+    # Not kind: no local-path-provisioner to restart. A claim binds to a PersistentVolume an
+    # administrator made, or one a StorageClass's provisioner makes.
+    namespace, _, name = failing[0].partition("/")
+    return [
+        f"kubectl --context {evidence.cluster_context} -n {namespace} describe pvc {name}",
+        "kubectl get persistentvolumes  # is there one Available with enough capacity and the access mode?",
+        "# create a PersistentVolume that fits the claim, or install a provisioner and mark its "
+        "StorageClass default",
+    ]
+
+
 CHECK = Check(
     id="pvc-pending",
     title="volumes bind",
     group="kfp",
     inspects="PVC phase, StorageClass volumeBindingMode, PVC events, local-path-provisioner pods",
     detect=detect,
-    modes=frozenset({"kind"}),
+    modes=frozenset({"kind", "cluster"}),
 )

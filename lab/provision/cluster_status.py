@@ -1,0 +1,126 @@
+"""``lab status`` read from the API server alone: cluster mode, and kind mode without an engine.
+
+Whenever the API server answers, its objects are the report; a container engine only adds
+what it alone can see (kind's node containers, the registry container).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kubernetes import client
+
+from lab.config import LabConfig
+from lab.engine import probe_engines
+from lab.progress import Progress
+from lab.provision.kube import ClusterUnreachable, Kube, context_name
+from lab.provision.kwok import SIMULATED_NODE_ANNOTATION
+from lab.provision.status import (
+    _API_ERRORS,
+    API_TIMEOUT,
+    CONNECT_TIMEOUT,
+    KindStatus,
+    _deployments,
+    collect_kind,
+    deployment_row,
+    kind_components,
+    not_asked_rows,
+)
+
+
+def nodes_row(
+    config: LabConfig, nodes: Sequence[Any] | None, api_url: str | None, error: str = ""
+) -> KindStatus:
+    """Judge the cluster from its ``V1Node`` objects (None: they could not be listed)."""
+    version = f"v{config.versions.control_plane_kubernetes}"
+    context = f"context {context_name(config)}"
+    if nodes is None:
+        return KindStatus("cluster", "unreachable", api_url, version, f"{context}; {error}")
+    not_ready = []
+    for node in nodes:
+        ready = (
+            next((c for c in (node.status.conditions or []) if c.type == "Ready"), None)
+            if node.status
+            else None
+        )
+        if ready is None or ready.status != "True":
+            not_ready.append(f"node {node.metadata.name} not Ready")
+    if not nodes:
+        return KindStatus(
+            "cluster", "unhealthy", api_url, version, f"{context}; the API server lists no nodes"
+        )
+    if not_ready:
+        return KindStatus("cluster", "unhealthy", api_url, version, f"{context}; " + "; ".join(not_ready))
+    simulated = sum(1 for n in nodes if SIMULATED_NODE_ANNOTATION in (n.metadata.annotations or {}))
+    kwok = f" ({simulated} simulated by kwok: pods report Running, nothing serves)" if simulated else ""
+    return KindStatus("cluster", "ready", api_url, version, f"{context}; {len(nodes)} node(s) Ready{kwok}")
+
+
+def component_rows(config: LabConfig, kube: Kube) -> list[KindStatus]:
+    """One row per installed component, judged from its Deployments."""
+    rows = []
+    for component in kind_components(config):
+        try:
+            rows.append(deployment_row(component, _deployments(kube, component)))
+        except _API_ERRORS as exc:
+            rows.append(
+                KindStatus(
+                    component.name,
+                    "unreachable",
+                    component.url,
+                    component.version,
+                    f"listing Deployments in {component.namespace} failed: {exc}",
+                )
+            )
+    return rows
+
+
+def list_nodes(kube: Kube) -> tuple[list[Any] | None, str]:
+    """The nodes, or None and why they could not be listed."""
+    try:
+        return client.CoreV1Api(kube.api).list_node(_request_timeout=API_TIMEOUT).items, ""
+    except _API_ERRORS as exc:
+        return None, f"listing nodes failed: {exc}"
+
+
+def collect_cluster(config: LabConfig) -> list[KindStatus]:
+    """The cluster row and the component rows, read-only; an unreachable cluster is a row, not an error."""
+    try:
+        kube = Kube.connect(config, timeout=CONNECT_TIMEOUT)
+    except ClusterUnreachable as exc:
+        why = " ".join([exc.message, *exc.details])
+        return [nodes_row(config, None, None, why), *not_asked_rows(config, "the API server does not answer")]
+    nodes, error = list_nodes(kube)
+    return [nodes_row(config, nodes, str(kube.api.configuration.host), error), *component_rows(config, kube)]
+
+
+def rows_without_engine(config: LabConfig, why: str) -> list[KindStatus] | None:
+    """Kind-mode rows from the API server alone (None when it does not answer either)."""
+    try:
+        kube = Kube.connect(config, timeout=CONNECT_TIMEOUT)
+    except ClusterUnreachable:
+        return None
+    nodes, error = list_nodes(kube)
+    cluster = nodes_row(config, nodes, str(kube.api.configuration.host), error)
+    registry = KindStatus(
+        "kind-registry",
+        "unreachable",
+        f"http://{config.registry_host}",
+        config.versions.registry_image,
+        f"not asked: {why}",
+    )
+    return [cluster, registry, *component_rows(config, kube)]
+
+
+def collect_kind_or_api(
+    config: LabConfig, progress: Progress, *, required: bool
+) -> tuple[list[KindStatus] | None, str]:
+    """:func:`collect_kind`, but without an engine the API server still answers for the kind lab."""
+    engine, evidence = probe_engines()
+    if engine is None:
+        why = f"no container engine answers ({'; '.join(evidence)})"
+        rows = rows_without_engine(config, why)
+        if rows is not None:
+            return rows, why
+    return collect_kind(config, progress, required=required)
