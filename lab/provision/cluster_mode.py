@@ -22,14 +22,9 @@ from kubernetes.dynamic.resource import ResourceList
 from lab.config import LabConfig
 from lab.progress import Progress
 from lab.provision.actions import Action, Context, print_plan, run_actions
-from lab.provision.cert_manager import CertManager
-from lab.provision.kfp import KubeflowPipelines
-from lab.provision.kserve import KServe
+from lab.provision.create import stack_actions
 from lab.provision.kube import OWNER_LABEL, Deadline, Kube, context_name, field_manager, wait_until
-from lab.provision.model_registry import ModelRegistry
-from lab.provision.ready import Ready
 from lab.provision.registry import hosting_configmap
-from lab.provision.secrets import PipelineSecrets
 from lab.provision.sources import ManifestSources
 
 
@@ -93,16 +88,7 @@ class RegistryHosting:
 
 def cluster_actions() -> list[Action]:
     """The kind-mode steps minus preflight, kind and the registry container."""
-    return [
-        ClusterAccess(),
-        RegistryHosting(),
-        CertManager(),
-        KubeflowPipelines(),
-        ModelRegistry(),
-        KServe(),
-        PipelineSecrets(),
-        Ready(),
-    ]
+    return [ClusterAccess(), RegistryHosting(), *stack_actions()]
 
 
 def up_cluster(config: LabConfig, progress: Progress, *, dry_run: bool) -> int:

@@ -21,10 +21,8 @@ from lab.provision.status import (
     API_TIMEOUT,
     CONNECT_TIMEOUT,
     KindStatus,
-    _deployments,
     collect_kind,
-    deployment_row,
-    kind_components,
+    component_rows,
     not_asked_rows,
 )
 
@@ -55,25 +53,6 @@ def nodes_row(
     simulated = sum(1 for n in nodes if SIMULATED_NODE_ANNOTATION in (n.metadata.annotations or {}))
     kwok = f" ({simulated} simulated by kwok: pods report Running, nothing serves)" if simulated else ""
     return KindStatus("cluster", "ready", api_url, version, f"{context}; {len(nodes)} node(s) Ready{kwok}")
-
-
-def component_rows(config: LabConfig, kube: Kube) -> list[KindStatus]:
-    """One row per installed component, judged from its Deployments."""
-    rows = []
-    for component in kind_components(config):
-        try:
-            rows.append(deployment_row(component, _deployments(kube, component)))
-        except _API_ERRORS as exc:
-            rows.append(
-                KindStatus(
-                    component.name,
-                    "unreachable",
-                    component.url,
-                    component.version,
-                    f"listing Deployments in {component.namespace} failed: {exc}",
-                )
-            )
-    return rows
 
 
 def list_nodes(kube: Kube) -> tuple[list[Any] | None, str]:

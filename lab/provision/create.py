@@ -17,12 +17,9 @@ from lab.provision.secrets import PipelineSecrets
 from lab.provision.sources import ManifestSources
 
 
-def kind_actions() -> list[Action]:
-    """The steps of cluster mode, in order; adding a component is one line here."""
+def stack_actions() -> list[Action]:
+    """The stack on a reachable cluster, in order (kind and cluster mode); a component is one line here."""
     return [
-        Preflight(),
-        CreateCluster(),
-        LocalRegistry(),
         CertManager(),
         KubeflowPipelines(),
         ModelRegistry(),
@@ -30,6 +27,11 @@ def kind_actions() -> list[Action]:
         PipelineSecrets(),
         Ready(),
     ]
+
+
+def kind_actions() -> list[Action]:
+    """The steps of kind mode: the kind cluster and its registry, then the stack."""
+    return [Preflight(), CreateCluster(), LocalRegistry(), *stack_actions()]
 
 
 def up_kind(config: LabConfig, progress: Progress, *, dry_run: bool) -> int:

@@ -490,7 +490,12 @@ def _collect_cluster(ctx: Context) -> list[KindStatus]:
         cluster = cluster_row(config, containers, nodes, api_url=api_url, engine=engine)
     except _API_ERRORS as exc:
         cluster = cluster_row(config, containers, None, f"listing nodes failed: {exc}"[:300], api_url, engine)
-    rows = [cluster, registry]
+    return [cluster, registry, *component_rows(config, kube)]
+
+
+def component_rows(config: LabConfig, kube: Kube) -> list[KindStatus]:
+    """One row per installed component, judged from its Deployments (the API's reason kept whole)."""
+    rows = []
     for component in kind_components(config):
         try:
             rows.append(deployment_row(component, _deployments(kube, component)))
@@ -501,7 +506,7 @@ def _collect_cluster(ctx: Context) -> list[KindStatus]:
                     "unreachable",
                     component.url,
                     component.version,
-                    f"listing Deployments in {component.namespace} failed: {exc}"[:300],
+                    f"listing Deployments in {component.namespace} failed: {exc}",
                 )
             )
     return rows
