@@ -111,7 +111,7 @@ def test_kitops_interfaces_match_the_kitops_components(
     assert set(push["outputDefinitions"]["parameters"]) == {"ref", "digest"}
     unpack = components["comp-unpack-modelkit"]
     assert set(unpack["inputDefinitions"]["parameters"]) == {
-        "modelkit_reference",
+        "modelkit_ref",
         "extract_path",
         "plain_http",
     }
@@ -166,6 +166,22 @@ def test_shipped_python_sources_are_self_contained(compiled: tuple[dict[str, Any
         exec(compile(container["command"][-1], f"<{name}>", "exec"), namespace)
         function = container["args"][container["args"].index("--function_to_execute") + 1]
         assert callable(namespace[function])
+
+
+def test_steps_that_read_a_modelkit_reference_ship_its_grammar(
+    compiled: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    # The one grammar and kit:// prefix (lab.pipeline.modelkit_ref) travel with the steps that use them.
+    containers = executors(compiled[0])
+    shipped = {"register-model": ("kit_uri",), "serve-model": ("kit_uri", "reference_of_kit_uri")}
+    for name, functions in shipped.items():
+        namespace: dict[str, Any] = {}
+        exec(compile(containers[name]["command"][-1], f"<{name}>", "exec"), namespace)
+        reference = "kind-registry:5000/lab/iris@sha256:" + "a" * 64
+        assert namespace["split_modelkit_reference"](reference)["registry"] == "kind-registry:5000"
+        for function in functions:
+            assert callable(namespace[function])
+    assert "kit://" in containers["serve-model"]["command"][-1]
 
 
 def test_compilation_is_deterministic(config: LabConfig, tmp_path: Path) -> None:

@@ -260,7 +260,7 @@ def test_register_step_reports_the_unreachable_model_registry() -> None:
         register(
             model_name="iris-classifier",
             version="1.0.0",
-            modelkit_digest=DIGEST_REF,
+            modelkit_ref=DIGEST_REF,
             model_registry_url=url,
             author="lab",
             description="test",

@@ -5,6 +5,7 @@ Modules: :mod:`~lab.pipeline.steps` (the Python step logic components ship as so
 implementation of those steps), :mod:`~lab.pipeline.components` and
 :mod:`~lab.pipeline.local_components` (the KFP components per target),
 :mod:`~lab.pipeline.definition` (the pipeline and its compilation),
+:mod:`~lab.pipeline.modelkit_ref` (the ModelKit reference and ``kit://``),
 :mod:`~lab.pipeline.local_run` (kfp.local runs), :mod:`~lab.pipeline.serving` and
 :mod:`~lab.pipeline.model_server` (local KServe serving), :mod:`~lab.pipeline.demo`.
 

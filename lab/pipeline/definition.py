@@ -165,7 +165,7 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
         register = steps.register(
             model_name=model_name,
             version=version,
-            modelkit_digest=digest,
+            modelkit_ref=digest,
             model_registry_url=model_registry_url,
             author=author,
             description=description,
@@ -183,14 +183,14 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
             total_timeout=config.registration_timeout,
         )
 
-        unpack_inputs: dict[str, Any] = {"modelkit_reference": digest, "plain_http": plain_http}
+        unpack_inputs: dict[str, Any] = {"modelkit_ref": digest, "plain_http": plain_http}
         if target == "local":
             unpack_inputs.update(docker_config=runtime.docker_config, kit_bin_dir=runtime.kit_bin_dir)
         unpack = steps.unpack(**unpack_inputs).after(register)
 
         if target == "local":
             serve = steps.serve(
-                modelkit_digest=digest,
+                modelkit_ref=digest,
                 model_name=model_name,
                 lab_home=runtime.lab_home,
                 model_server_port=runtime.model_server_port,
@@ -200,7 +200,7 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
             )
         else:
             serve = steps.serve(
-                modelkit_digest=digest,
+                modelkit_ref=digest,
                 model_name=model_name,
                 namespace=defaults.namespace,
                 timeout_seconds=serve_timeout_seconds,

@@ -101,7 +101,7 @@ def render_summary(
     lines = [
         f"Chain complete in {elapsed:.1f}s ({steps})",
         f"  ModelKit        {result.ref}",
-        f"  digest          {result.digest}",
+        f"  digest          {result.pinned_ref}",
         f"  Model Registry  model {registration.get('modelName')} id {registration.get('modelID')}, "
         f"version {registration.get('versionName')} id {registration.get('versionID')} "
         f"({'kept: same digest' if registration.get('action') == 'reuse' else 'registered'})",
@@ -164,10 +164,11 @@ def run_demo(
     try:
         result = run_local_pipeline(config, progress, arguments, kit_bin_dir=kit.parent)
         registered = manifest_digest(result.ref, config.docker_config_dir)
-        if not result.digest.endswith(f"@{registered}"):
+        if result.pinned_ref.digest != registered:
             raise ChainStepFailed(
                 "push",
-                f"the registry reports {registered} for {result.ref}, the push step reported {result.digest}",
+                f"the registry reports {registered} for {result.ref}, "
+                f"the push step reported {result.pinned_ref}",
                 [],
                 result.log_file,
             )

@@ -66,7 +66,7 @@ def push_modelkit(
 
 
 def unpack_modelkit(
-    modelkit_reference: str,
+    modelkit_ref: str,
     model_path: dsl.Output[dsl.Artifact],
     script: dsl.EmbeddedInput[dsl.Artifact],
     extract_path: str = "",
@@ -79,13 +79,13 @@ def unpack_modelkit(
 
     env = script_environment(docker_config=docker_config, tool_dirs=[kit_bin_dir] if kit_bin_dir else [])
     arguments = unpack_arguments(
-        modelkit_reference, extract_path, plain_http=str(plain_http).lower(), artifact_dir=model_path.path
+        modelkit_ref, extract_path, plain_http=str(plain_http).lower(), artifact_dir=model_path.path
     )
     print(run_script(script.path, arguments, env, echo=True), end="")
 
 
 def serve_model(
-    modelkit_digest: str,
+    modelkit_ref: str,
     model_name: str,
     script: dsl.EmbeddedInput[dsl.Artifact],
     lab_home: str,
@@ -94,11 +94,12 @@ def serve_model(
     kit_bin_dir: str = "",
     timeout_seconds: int = 60,
 ) -> str:
-    """Storage-initialize kit://<digest> with the embedded script, start the model server; its URL."""
+    """Storage-initialize kit://<modelkit_ref> with the embedded script, start the model server; its URL."""
     import os
     from pathlib import Path
 
     from lab.config import load_config
+    from lab.pipeline.modelkit_ref import ModelKitRef
     from lab.pipeline.serving import serve_modelkit
 
     config = load_config(
@@ -106,7 +107,7 @@ def serve_model(
     )
     return serve_modelkit(
         config,
-        modelkit_digest,
+        ModelKitRef.parse(modelkit_ref),
         model_name,
         plain_http=plain_http,
         kit_bin_dir=kit_bin_dir,

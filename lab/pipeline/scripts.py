@@ -91,7 +91,7 @@ def push_arguments(
 
 
 def unpack_arguments(
-    modelkit_reference: Any,
+    modelkit_ref: Any,
     extract_path: Any = "",
     *,
     plain_http: Any = "false",
@@ -105,7 +105,7 @@ def unpack_arguments(
     ``max_bytes`` caps the bytes extracted (the script's default: free space minus 64 MiB).
     """
     arguments = [
-        modelkit_reference,
+        modelkit_ref,
         extract_path,
         "--plain-http",
         plain_http,
