@@ -27,6 +27,7 @@ from lab import local
 from lab.atomic_files import atomic_write
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
+from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.serving import start_model_server, stop_model_server
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, tool_path
@@ -165,7 +166,9 @@ def bench_cold_demo(config: LabConfig, repeat: int) -> list[Measurement]:
         try:
             with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
                 # "suffix": every repeat registers a fresh version instead of failing on the last one's.
-                code = run_demo(config, progress, once=True, version_policy="suffix", version="bench")
+                code = run_demo(
+                    config, progress, once=True, version_policy=VersionPolicy.SUFFIX, version="bench"
+                )
         except LabError as exc:
             return [Measurement(total.name, skipped=one_line(exc))]
         if code != 0:

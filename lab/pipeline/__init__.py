@@ -6,6 +6,7 @@ implementation of those steps), :mod:`~lab.pipeline.components` and
 :mod:`~lab.pipeline.local_components` (the KFP components per target),
 :mod:`~lab.pipeline.definition` (the pipeline and its compilation),
 :mod:`~lab.pipeline.modelkit_ref` (the ModelKit reference and ``kit://``),
+:mod:`~lab.pipeline.chain` (the version policy),
 :mod:`~lab.pipeline.local_run` (kfp.local runs), :mod:`~lab.pipeline.serving` and
 :mod:`~lab.pipeline.model_server` (local KServe serving), :mod:`~lab.pipeline.demo`.
 
@@ -14,8 +15,9 @@ This package module stays import-light (no kfp): the CLI reads it on every comma
 
 from __future__ import annotations
 
-# What registering an existing model version does (see lab.pipeline.registration.decide_version).
-VERSION_POLICIES = ("fail", "suffix", "reuse")
+from lab.pipeline.chain import VersionPolicy
+
+__all__ = ["CHAIN_STEPS", "STEP_OF_TASK", "VersionPolicy"]
 
 # Component task names in the compiled pipeline -> the chain step names (progress lines,
 # timings, and what `lab doctor` is told failed), for local and cluster runs alike.

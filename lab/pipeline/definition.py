@@ -17,6 +17,7 @@ from kfp import compiler, dsl
 from kfp import kubernetes as kfp_kubernetes
 
 from lab.config import LabConfig
+from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.components import COSIGN_MOUNT, DOCKER_CONFIG_MOUNT, ChainComponents, cluster_components
 from lab.pipeline.local_components import local_components
 
@@ -122,7 +123,7 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
         repository: str = f"lab/{DEFAULT_MODEL_NAME}",
         plain_http: bool = defaults.plain_http,
         model_registry_url: str = defaults.model_registry_url,
-        version_policy: str = "fail",
+        version_policy: str = VersionPolicy.FAIL.value,
         author: str = "kubeflow-modelkit-lab",
         description: str = "Iris classifier trained by the kubeflow-modelkit-lab chain",
         code_repo: str = "",

@@ -18,6 +18,7 @@ from lab import local
 from lab.config import PROJECT_ROOT, LabConfig
 from lab.engine import choose_mode
 from lab.errors import LabError
+from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.definition import DEFAULT_MODEL_NAME
 from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipeline
 from lab.pipeline.registry_access import check_registry_access, manifest_digest
@@ -36,13 +37,19 @@ def _git(*argv: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
-def demo_arguments(version: str, version_policy: str, model_name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
-    """Pipeline parameters of the demo run; code lineage from this checkout when it is a git repository."""
+def demo_arguments(
+    version: str, version_policy: VersionPolicy | str, model_name: str = DEFAULT_MODEL_NAME
+) -> dict[str, Any]:
+    """Pipeline parameters of the demo run; code lineage from this checkout when it is a git repository.
+
+    The version policy becomes the pipeline's string parameter here (a plain name, as the e2e
+    run gives it, is read as a :class:`VersionPolicy` first, so an unknown one fails here).
+    """
     return {
         "model_name": model_name,
         "version": version,
         "repository": f"lab/{model_name}",
-        "version_policy": version_policy,
+        "version_policy": VersionPolicy(version_policy).value,
         "code_repo": _git("config", "--get", "remote.origin.url") or "kubeflow-modelkit-lab",
         "code_commit": _git("rev-parse", "HEAD"),
     }
@@ -131,7 +138,7 @@ def run_demo(
     progress: Progress,
     *,
     once: bool = False,
-    version_policy: str = "fail",
+    version_policy: VersionPolicy = VersionPolicy.FAIL,
     version: str = "1.0.0",
 ) -> int:
     """Bring the lab up (auto mode), run the chain, print the summary; 1 on a failed step.
