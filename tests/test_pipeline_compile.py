@@ -205,3 +205,19 @@ def test_local_and_cluster_pipelines_take_the_same_parameters(config: LabConfig,
         name for name in parameters["local"] if parameters["local"][name] != parameters["cluster"][name]
     }
     assert differing == {"registry", "model_registry_url"}  # where each target reaches them
+
+
+def test_every_declared_chain_step_is_a_task_of_both_pipelines(config: LabConfig, tmp_path: Path) -> None:
+    from kfp import compiler
+
+    from lab.bench import DEMO_STEPS
+    from lab.pipeline import CHAIN, CHAIN_STEPS, STEP_OF_TASK
+
+    for target in ("local", "cluster"):
+        compiler.Compiler().compile(build_pipeline(config, target), str(tmp_path / f"{target}.yaml"))
+        tasks = next(yaml.safe_load_all((tmp_path / f"{target}.yaml").read_text()))["root"]["dag"]["tasks"]
+        assert set(tasks) == {step.task for step in CHAIN}
+        if target == "cluster":  # the KFP UI shows the step names
+            assert {task: spec["taskInfo"]["name"] for task, spec in tasks.items()} == STEP_OF_TASK
+    assert CHAIN_STEPS == ("train", "push", "register", "unpack", "serve", "predict")
+    assert list(DEMO_STEPS) == list(CHAIN_STEPS) and DEMO_STEPS["serve"] == "serve-ready"

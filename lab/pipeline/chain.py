@@ -1,11 +1,15 @@
-"""The chain's declarations: what registering an existing version does.
+"""The chain's declarations: its steps, and what registering an existing version does.
 
-Import-light (no kfp): the CLI, the bench and the doctor read it. :class:`VersionPolicy` is
-parsed once, where a command line names it, and travels typed to the pipeline parameter.
+Import-light (no kfp): the CLI, the bench and the doctor read it. Each step of
+train → push → register → unpack → serve → predict is one :class:`ChainStep`; the pipeline,
+the local and cluster runs, the demo summary, the bench and the e2e checks read
+:data:`CHAIN` instead of keeping their own lists. :class:`VersionPolicy` is parsed once, where
+a command line or a caller names it, and travels typed to the pipeline parameter.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -22,3 +26,26 @@ class VersionPolicy(StrEnum):
     """Register ``<version>-<run id>`` (then ``-2``, ``-3``... while taken)."""
     REUSE = "reuse"
     """Keep an existing version of the same ModelKit digest."""
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One step of the chain, under each name it is known by."""
+
+    task: str
+    """The component's task name in the compiled pipeline (and in kfp.local's log)."""
+    name: str
+    """The step's name: progress lines, timings, the KFP UI display name, what the doctor is told failed."""
+    bench_label: str
+    """How ``lab bench`` reports the step's time."""
+
+
+CHAIN = (
+    ChainStep("train-model", "train", "train"),
+    ChainStep("push-modelkit", "push", "push"),
+    ChainStep("register-model", "register", "register"),
+    ChainStep("unpack-modelkit", "unpack", "unpack"),
+    # Serving is timed until the model server reports the model ready.
+    ChainStep("serve-model", "serve", "serve-ready"),
+    ChainStep("predict", "predict", "predict"),
+)

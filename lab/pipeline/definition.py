@@ -17,6 +17,7 @@ from kfp import compiler, dsl
 from kfp import kubernetes as kfp_kubernetes
 
 from lab.config import LabConfig
+from lab.pipeline import STEP_OF_TASK
 from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.components import COSIGN_MOUNT, DOCKER_CONFIG_MOUNT, ChainComponents, cluster_components
 from lab.pipeline.local_components import local_components
@@ -217,10 +218,8 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
             task.set_caching_options(False)
         if target == "cluster":
             # Step names in the KFP UI (kfp.local has no UI and warns about display names).
-            for task, step in ((train, "train"), (push, "push"), (register, "register")):
-                task.set_display_name(step)
-            for task, step in ((unpack, "unpack"), (serve, "serve"), (check, "predict")):
-                task.set_display_name(step)
+            for task in (train, push, register, unpack, serve, check):
+                task.set_display_name(STEP_OF_TASK[task.name])
 
         if target == "cluster":
             for task in (push, unpack):

@@ -18,7 +18,7 @@ from lab import local
 from lab.config import PROJECT_ROOT, LabConfig
 from lab.engine import choose_mode
 from lab.errors import LabError
-from lab.pipeline.chain import VersionPolicy
+from lab.pipeline.chain import CHAIN, VersionPolicy
 from lab.pipeline.definition import DEFAULT_MODEL_NAME
 from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipeline
 from lab.pipeline.registry_access import check_registry_access, manifest_digest
@@ -103,7 +103,8 @@ def render_summary(
     registration = result.registration
     predictions = result.predictions
     url = result.serving_url
-    steps = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings.items())
+    timings = result.timings
+    steps = ", ".join(f"{step.name} {timings[step.name]:.1f}s" for step in CHAIN if step.name in timings)
     sample = predictions["direct"][:8]
     lines = [
         f"Chain complete in {elapsed:.1f}s ({steps})",
