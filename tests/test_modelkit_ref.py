@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from lab.pipeline.modelkit_ref import ModelKitRef, kit_uri, reference_of_kit_uri
-from lab.pipeline.scripts import PUSH_SCRIPT
+from lab.pipeline.scripts import PRELUDE
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -39,8 +39,8 @@ BAD = [
 
 
 def shell_accepts(reference: str) -> bool:
-    """The chain scripts' own ``check_reference`` (the block every script carries)."""
-    text = PUSH_SCRIPT.read_text()
+    """The chain scripts' own ``check_reference`` (the block of the prelude they all source)."""
+    text = PRELUDE.read_text()
     start = text.index("# --- reference grammar")
     block = text[start : text.index("# --- end of the reference grammar", start)]
     program = "die() { exit 1; }\n" + block + '\ncheck_reference "$1" reference\n'

@@ -16,7 +16,7 @@ import yaml
 from lab import cli
 from lab.config import LabConfig, load_config
 from lab.pipeline.definition import build_pipeline, compile_pipeline
-from lab.pipeline.scripts import PUSH_SCRIPT, STORAGE_INITIALIZER_SCRIPT, UNPACK_SCRIPT
+from lab.pipeline.scripts import PRELUDE, PUSH_SCRIPT, STORAGE_INITIALIZER_SCRIPT, UNPACK_SCRIPT, script_text
 
 KITOPS = {"push-modelkit", "unpack-modelkit"}
 PYTHON = {"train-model", "register-model", "serve-model", "predict"}
@@ -74,19 +74,25 @@ def test_kitops_components_carry_the_scripts_verbatim(
     assert containers["push-modelkit"]["command"] == [
         "/bin/bash",
         "-c",
-        PUSH_SCRIPT.read_text(),
+        script_text(PUSH_SCRIPT),
         "push-modelkit.sh",
     ]
     assert containers["unpack-modelkit"]["command"] == [
         "/bin/bash",
         "-c",
-        UNPACK_SCRIPT.read_text(),
+        script_text(UNPACK_SCRIPT),
         "unpack-modelkit.sh",
     ]
+    for script in (PUSH_SCRIPT, UNPACK_SCRIPT):
+        # Verbatim: the script's own lines and the prelude's, nothing sourced from a file.
+        text, carried = script.read_text(), script_text(script)
+        assert PRELUDE.read_text() in carried and "source " not in carried
+        before, _, after = text.partition("# --- end of prelude ---\n")
+        assert carried.startswith(before[: before.index("# --- prelude")]) and carried.endswith(after)
     for name in KITOPS:
         assert {"name": "DOCKER_CONFIG", "value": "/home/user/.docker"} in containers[name]["env"]
     # Argo templates every {{...}} in a workflow: a script must never contain one.
-    for script in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT):
+    for script in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT, PRELUDE):
         assert "{{" not in script.read_text()
 
 
