@@ -27,20 +27,14 @@ from lab import local
 from lab.atomic_files import atomic_write
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
+from lab.pipeline.chain import CHAIN, VersionPolicy
 from lab.pipeline.serving import start_model_server, stop_model_server
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, tool_path
 
 BENCHMARKS = ("demo", "warm-up", "transfer", "doctor", "serving")
 # Chain step (progress step name of `lab demo`) -> the name it is reported under.
-DEMO_STEPS = {
-    "train": "train",
-    "push": "push",
-    "register": "register",
-    "unpack": "unpack",
-    "serve": "serve-ready",
-    "predict": "predict",
-}
+DEMO_STEPS = {step.name: step.bench_label for step in CHAIN}
 BENCH_MODEL = "bench-iris"
 COLD_DEMO, WARM_UP, DOCTOR = (
     "cold demo (lab demo --once)",
@@ -165,7 +159,9 @@ def bench_cold_demo(config: LabConfig, repeat: int) -> list[Measurement]:
         try:
             with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
                 # "suffix": every repeat registers a fresh version instead of failing on the last one's.
-                code = run_demo(config, progress, once=True, version_policy="suffix", version="bench")
+                code = run_demo(
+                    config, progress, once=True, version_policy=VersionPolicy.SUFFIX, version="bench"
+                )
         except LabError as exc:
             return [Measurement(total.name, skipped=one_line(exc))]
         if code != 0:

@@ -25,6 +25,7 @@ from lab import local
 from lab.bench import QUIET, Measurement, one_line
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import (
     PUSH_SCRIPT,
     UNPACK_SCRIPT,
@@ -85,7 +86,7 @@ def run_kit(kit: Path, argv: list[str], env: dict[str, str]) -> str:
 
 def raw_kit_round(config: LabConfig, kit: Path, payload: Path, scratch: Path, repository: str) -> Phases:
     """`kit pack` into a fresh store, `kit push` to a fresh repository, `kit unpack` from a fresh store."""
-    ref = f"{config.registry_host}/{repository}:bench"
+    ref = str(ModelKitRef(config.registry_host, repository, "bench"))
     phases: Phases = {}
     steps = [
         ("pack", "pack-store", ["pack", f"--tag={ref}", "--", str(payload.parent)]),

@@ -12,35 +12,14 @@
 # KITOPS_HOME (the caller gives a private one: a login never outlives the unpack).
 set -euo pipefail
 
-die() {
-    printf 'ERROR: %s\n' "$*" >&2
-    exit 1
-}
-
-# --- reference grammar: the same block in every chain script (tests keep the copies equal) -----
-# A reference is data: it reaches kit only if it matches the OCI reference grammar
-# (distribution/reference), so nothing that starts with '-', holds whitespace or shell syntax,
-# or names local storage can be read as an option or run as code.
-check_reference() { # <reference> <what>; returns only when the reference is safe
-    local ref=$1 what=$2 component host path tag
-    component='[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?'
-    host="($component(\\.$component)*|\\[[0-9A-Fa-f:]+\\])(:[0-9]{1,5})?"
-    path='[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*'
-    tag='[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
-    case $ref in
-    -*) die "$what ${ref@Q} starts with '-' (it would be read as an option): refusing it" ;;
-    *[[:space:]]* | *[[:cntrl:]]*) die "$what ${ref@Q} contains whitespace or control characters: refusing it" ;;
-    *\;* | *'$('* | *'`'* | *'|'* | *'&'* | *'<'* | *'>'*) die "$what ${ref@Q} contains shell syntax: refusing it" ;;
-    esac
-    [[ $ref =~ ^$host/$path(/$path)*(:$tag)?(@sha256:[0-9a-f]{64})?$ ]] ||
-        die "$what ${ref@Q} is not an OCI reference host[:port]/repository[:tag][@sha256:<64 hex>]: refusing it"
-    [ "${#ref}" -le 512 ] || die "$what is longer than 512 characters: refusing it"
-    case ${ref%%/*} in
-    *.* | *:* | localhost | \[*) ;;
-    *) die "$what $ref: '${ref%%/*}' is not a registry host (kit would read it as local storage; write host:port/repository)" ;;
-    esac
-}
-# --- end of the reference grammar -----------------------------------------------------------
+PROG=kit-storage-initializer
+DIE_STATUS=1
+# --- prelude: scripts/lib/prelude.sh (inlined here when a component carries this script) ---
+PRELUDE_DIR=${BASH_SOURCE[0]%/*}
+[[ ${BASH_SOURCE[0]} == */* ]] || PRELUDE_DIR=.
+# shellcheck source=lib/prelude.sh
+source "$PRELUDE_DIR/lib/prelude.sh"
+# --- end of prelude ---
 
 [ $# -eq 2 ] || die "usage: kit-storage-initializer.sh <kit://reference> <dest-path>"
 case $1 in kit://*) ;; *) die "storage URI $1 does not start with kit://" ;; esac
@@ -67,7 +46,7 @@ fi
 echo "Unpacking $REFERENCE to $DEST (flags: ${KIT_UNPACK_FLAGS:-none})"
 if ! output=$(kit unpack --dir="$DEST" ${UNPACK_FLAGS[@]+"${UNPACK_FLAGS[@]}"} -- "$REFERENCE" 2>&1); then
     printf '%s\n' "$output" >&2
-    if grep -qiE '(^|[^[:alnum:]])401([^[:alnum:]]|$)|unauthori[sz]ed' <<<"$output"; then
+    if refused_credentials <<<"$output"; then
         die "registry ${REFERENCE%%/*} refused the credentials (401 Unauthorized) unpacking $REFERENCE"
     fi
     die "kit unpack $REFERENCE failed: $(tail -n 1 <<<"$output")"

@@ -22,46 +22,12 @@ set -euo pipefail
 PROG=push-modelkit
 ATTESTATION_TYPE="https://kitops.ml/attestation/v1"
 
-log() { printf '%(%H:%M:%S)T %s: %s\n' -1 "$PROG" "$*" >&2; } # the printf builtin: no date process
-warn() { log "WARNING: $*"; }
-# die exits 3; any other failure that set -e turns into an exit (a killed pipe, a failing
-# command in a function) still leaves an ERROR line naming where, so no failure is silent.
-die() {
-    printf 'ERROR: %s\n' "$*" >&2
-    exit 3
-}
-unexpected() { # <status> <line> <command>
-    if [ "$1" -ne 3 ] && [ "$BASHPID" = "$$" ]; then
-        printf 'ERROR: %s stopped unexpectedly (exit %s) at line %s: %s\n' "$PROG" "$1" "$2" "$3" >&2
-    fi
-}
-set -o errtrace
-trap 'unexpected $? $LINENO "$BASH_COMMAND"' ERR
-
-# --- reference grammar: the same block in every chain script (tests keep the copies equal) -----
-# A reference is data: it reaches kit only if it matches the OCI reference grammar
-# (distribution/reference), so nothing that starts with '-', holds whitespace or shell syntax,
-# or names local storage can be read as an option or run as code.
-check_reference() { # <reference> <what>; returns only when the reference is safe
-    local ref=$1 what=$2 component host path tag
-    component='[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?'
-    host="($component(\\.$component)*|\\[[0-9A-Fa-f:]+\\])(:[0-9]{1,5})?"
-    path='[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*'
-    tag='[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
-    case $ref in
-    -*) die "$what ${ref@Q} starts with '-' (it would be read as an option): refusing it" ;;
-    *[[:space:]]* | *[[:cntrl:]]*) die "$what ${ref@Q} contains whitespace or control characters: refusing it" ;;
-    *\;* | *'$('* | *'`'* | *'|'* | *'&'* | *'<'* | *'>'*) die "$what ${ref@Q} contains shell syntax: refusing it" ;;
-    esac
-    [[ $ref =~ ^$host/$path(/$path)*(:$tag)?(@sha256:[0-9a-f]{64})?$ ]] ||
-        die "$what ${ref@Q} is not an OCI reference host[:port]/repository[:tag][@sha256:<64 hex>]: refusing it"
-    [ "${#ref}" -le 512 ] || die "$what is longer than 512 characters: refusing it"
-    case ${ref%%/*} in
-    *.* | *:* | localhost | \[*) ;;
-    *) die "$what $ref: '${ref%%/*}' is not a registry host (kit would read it as local storage; write host:port/repository)" ;;
-    esac
-}
-# --- end of the reference grammar -----------------------------------------------------------
+# --- prelude: scripts/lib/prelude.sh (inlined here when a component carries this script) ---
+PRELUDE_DIR=${BASH_SOURCE[0]%/*}
+[[ ${BASH_SOURCE[0]} == */* ]] || PRELUDE_DIR=.
+# shellcheck source=lib/prelude.sh
+source "$PRELUDE_DIR/lib/prelude.sh"
+# --- end of prelude ---
 
 usage="usage: $PROG <registry> <repository> <tag> --modelkit-dir <dir> [options]"
 START=$EPOCHREALTIME
@@ -260,7 +226,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Fail fast on credentials (a 401 is never transient); retry what may be transient.
+# Fail fast on credentials and integrity errors; retry what may be transient.
 run_kit() {
     local what=$1 attempts=${KIT_RETRIES:-3} delay=${KIT_RETRY_DELAY:-2} attempt=1 out
     shift
@@ -269,11 +235,10 @@ run_kit() {
             printf '%s\n' "$out"
             return 0
         fi
-        if grep -qiE '(^|[^[:alnum:]])401([^[:alnum:]]|$)|unauthori[sz]ed|authentication required' <<<"$out"; then
+        if refused_credentials <<<"$out"; then
             die "registry $REGISTRY refused the credentials (401 Unauthorized) during $what of $REF: check the auths entry for \"$REGISTRY\" in $DOCKER_CONFIG/config.json (the docker-config secret)"
         fi
-        # Content that does not hash to its digest will not hash to it on a second try either.
-        if grep -qiE 'hash does not match|digest mismatch|does not match descriptor|size mismatch|invalid (checksum )?digest|content (is )?corrupt' <<<"$out"; then
+        if failed_verification <<<"$out"; then
             die "$what of $REF fails verification (not retried: integrity errors are final): $(tail -n 1 <<<"$out")"
         fi
         if grep -qiE 'not found|name unknown|manifest unknown' <<<"$out" && [ "$what" != push ]; then

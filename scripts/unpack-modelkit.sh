@@ -40,45 +40,13 @@ KITOPS_CONFIG_TYPE="application/vnd.kitops.modelkit.config.v1+json"
 MIB=1048576
 TRANSIENT=75 # exit status of an extraction attempt that a network failure cut short: it is retried
 
-log() { printf '%(%H:%M:%S)T %s: %s\n' -1 "$PROG" "$*" >&2; } # the printf builtin: no date process
-# die exits 3; any other failure that set -e turns into an exit (a killed pipe, a failing
-# command in a function) still leaves an ERROR line naming where, so no failure is silent.
-die() {
-    printf 'ERROR: %s\n' "$*" >&2
-    exit 3
-}
-unexpected() { # <status> <line> <command>
-    if [ "$1" -ne 3 ] && [ "$1" -ne "$TRANSIENT" ] && [ "$BASHPID" = "$$" ]; then
-        printf 'ERROR: %s stopped unexpectedly (exit %s) at line %s: %s\n' "$PROG" "$1" "$2" "$3" >&2
-    fi
-}
-set -o errtrace
-trap 'unexpected $? $LINENO "$BASH_COMMAND"' ERR
-
-# --- reference grammar: the same block in every chain script (tests keep the copies equal) -----
-# A reference is data: it reaches kit only if it matches the OCI reference grammar
-# (distribution/reference), so nothing that starts with '-', holds whitespace or shell syntax,
-# or names local storage can be read as an option or run as code.
-check_reference() { # <reference> <what>; returns only when the reference is safe
-    local ref=$1 what=$2 component host path tag
-    component='[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?'
-    host="($component(\\.$component)*|\\[[0-9A-Fa-f:]+\\])(:[0-9]{1,5})?"
-    path='[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*'
-    tag='[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
-    case $ref in
-    -*) die "$what ${ref@Q} starts with '-' (it would be read as an option): refusing it" ;;
-    *[[:space:]]* | *[[:cntrl:]]*) die "$what ${ref@Q} contains whitespace or control characters: refusing it" ;;
-    *\;* | *'$('* | *'`'* | *'|'* | *'&'* | *'<'* | *'>'*) die "$what ${ref@Q} contains shell syntax: refusing it" ;;
-    esac
-    [[ $ref =~ ^$host/$path(/$path)*(:$tag)?(@sha256:[0-9a-f]{64})?$ ]] ||
-        die "$what ${ref@Q} is not an OCI reference host[:port]/repository[:tag][@sha256:<64 hex>]: refusing it"
-    [ "${#ref}" -le 512 ] || die "$what is longer than 512 characters: refusing it"
-    case ${ref%%/*} in
-    *.* | *:* | localhost | \[*) ;;
-    *) die "$what $ref: '${ref%%/*}' is not a registry host (kit would read it as local storage; write host:port/repository)" ;;
-    esac
-}
-# --- end of the reference grammar -----------------------------------------------------------
+QUIET_EXITS="3 $TRANSIENT"
+# --- prelude: scripts/lib/prelude.sh (inlined here when a component carries this script) ---
+PRELUDE_DIR=${BASH_SOURCE[0]%/*}
+[[ ${BASH_SOURCE[0]} == */* ]] || PRELUDE_DIR=.
+# shellcheck source=lib/prelude.sh
+source "$PRELUDE_DIR/lib/prelude.sh"
+# --- end of prelude ---
 
 usage="usage: $PROG <modelkit_reference> [extract_path] [--plain-http true|false] [--artifact-dir DIR] [--model-path-output FILE] [--oci-layout DIR] [--max-bytes N]"
 POSITIONAL=()
@@ -159,14 +127,13 @@ run_kit() {
             printf '%s\n' "$out"
             return 0
         fi
-        if grep -qiE '(^|[^[:alnum:]])401([^[:alnum:]]|$)|unauthori[sz]ed|authentication required' <<<"$out"; then
+        if refused_credentials <<<"$out"; then
             die "registry $HOST refused the credentials (401 Unauthorized) for $REF: check the auths entry for \"$HOST\" in ${DOCKER_CONFIG:-~/.docker}/config.json (the docker-config secret)"
         fi
         if grep -qiE 'not found|name unknown|manifest unknown' <<<"$out"; then
             die "ModelKit $REF not found in registry $HOST ($(tail -n 1 <<<"$out"))"
         fi
-        # Content that does not hash to its digest will not hash to it on a second try either.
-        if grep -qiE 'hash does not match|digest mismatch|does not match descriptor|size mismatch|invalid (checksum )?digest|content (is )?corrupt' <<<"$out"; then
+        if failed_verification <<<"$out"; then
             die "$what of $REF fails verification (not retried: integrity errors are final): $(tail -n 1 <<<"$out")"
         fi
         if [ "$attempt" -ge "$attempts" ]; then

@@ -22,6 +22,7 @@ import yaml
 from lab import local
 from lab.config import LabConfig
 from lab.pipeline.scripts import (
+    PRELUDE,
     PUSH_SCRIPT,
     STORAGE_INITIALIZER_SCRIPT,
     UNPACK_SCRIPT,
@@ -29,6 +30,7 @@ from lab.pipeline.scripts import (
     push_arguments,
     run_script,
     script_environment,
+    script_text,
     unpack_arguments,
 )
 from tests.pipeline_fixtures.chain_fixtures import QUIET, destroy, new_lab, require
@@ -197,12 +199,42 @@ def test_storage_initializer_fails_closed_on_an_option_and_unpacks_a_digest(
     assert (tmp_path / "dest" / "model.joblib").read_bytes() == b"model"
 
 
-def test_the_reference_grammar_is_one_block_in_every_script() -> None:
-    def block(path: Path) -> str:
+def test_the_reference_grammar_is_one_block_in_one_prelude_every_script_sources() -> None:
+    # One copy: the prelude holds the grammar; every script sources it and defines none itself.
+    prelude = PRELUDE.read_text()
+    assert prelude.count("check_reference()") == 1 and "# --- reference grammar" in prelude
+    for path in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT):
         text = path.read_text()
-        start = text.index("# --- reference grammar")
-        return text[start : text.index("# --- end of the reference grammar", start)]
+        assert 'source "$PRELUDE_DIR/lib/prelude.sh"' in text
+        for shared in ("check_reference()", "\ndie()", "\nlog()", "\nunexpected()", "unauthori[sz]ed"):
+            assert shared not in text, f"{path.name} keeps its own copy of {shared.strip()}"
+        assert script_text(path).count("check_reference()") == 1
 
-    blocks = {path.name: block(path) for path in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT)}
-    assert len(set(blocks.values())) == 1, "the copies of the reference grammar differ"
-    assert "check_reference()" in blocks[UNPACK_SCRIPT.name]
+
+@pytest.mark.parametrize(
+    "script", [PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT], ids=lambda p: p.name
+)
+def test_a_script_carried_as_text_behaves_as_the_file(script: Path, tmp_path: Path) -> None:
+    # The cluster runs `bash -c <script_text>`: the prelude inlined, no file beside it.
+    hostile = "kit://127.0.0.1:5001/lab/iris:v1;id"
+    modelkit = tmp_path / "modelkit"
+    modelkit.mkdir()
+    (modelkit / "model.joblib").write_bytes(b"model")
+    (modelkit / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model.joblib\n")
+    arguments = {
+        PUSH_SCRIPT: ["127.0.0.1:5001;id", "lab/iris", "v1", "--modelkit-dir", str(modelkit)],
+        UNPACK_SCRIPT: [hostile, str(tmp_path / "out")],
+        STORAGE_INITIALIZER_SCRIPT: [hostile, str(tmp_path / "out")],
+    }[script]
+    env = script_environment(extra={"PATH": "/usr/bin:/bin"})
+    as_file = subprocess.run(["bash", str(script), *arguments], env=env, capture_output=True, text=True)
+    as_text = subprocess.run(
+        ["bash", "-c", script_text(script), script.name, *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # nowhere near scripts/lib
+    )
+    assert as_file.returncode == as_text.returncode != 0
+    assert "contains shell syntax: refusing it" in as_text.stderr
+    assert as_text.stderr.splitlines()[-1] == as_file.stderr.splitlines()[-1]

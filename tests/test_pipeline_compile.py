@@ -16,7 +16,7 @@ import yaml
 from lab import cli
 from lab.config import LabConfig, load_config
 from lab.pipeline.definition import build_pipeline, compile_pipeline
-from lab.pipeline.scripts import PUSH_SCRIPT, STORAGE_INITIALIZER_SCRIPT, UNPACK_SCRIPT
+from lab.pipeline.scripts import PRELUDE, PUSH_SCRIPT, STORAGE_INITIALIZER_SCRIPT, UNPACK_SCRIPT, script_text
 
 KITOPS = {"push-modelkit", "unpack-modelkit"}
 PYTHON = {"train-model", "register-model", "serve-model", "predict"}
@@ -74,19 +74,25 @@ def test_kitops_components_carry_the_scripts_verbatim(
     assert containers["push-modelkit"]["command"] == [
         "/bin/bash",
         "-c",
-        PUSH_SCRIPT.read_text(),
+        script_text(PUSH_SCRIPT),
         "push-modelkit.sh",
     ]
     assert containers["unpack-modelkit"]["command"] == [
         "/bin/bash",
         "-c",
-        UNPACK_SCRIPT.read_text(),
+        script_text(UNPACK_SCRIPT),
         "unpack-modelkit.sh",
     ]
+    for script in (PUSH_SCRIPT, UNPACK_SCRIPT):
+        # Verbatim: the script's own lines and the prelude's, nothing sourced from a file.
+        text, carried = script.read_text(), script_text(script)
+        assert PRELUDE.read_text() in carried and "source " not in carried
+        before, _, after = text.partition("# --- end of prelude ---\n")
+        assert carried.startswith(before[: before.index("# --- prelude")]) and carried.endswith(after)
     for name in KITOPS:
         assert {"name": "DOCKER_CONFIG", "value": "/home/user/.docker"} in containers[name]["env"]
     # Argo templates every {{...}} in a workflow: a script must never contain one.
-    for script in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT):
+    for script in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT, PRELUDE):
         assert "{{" not in script.read_text()
 
 
@@ -111,7 +117,7 @@ def test_kitops_interfaces_match_the_kitops_components(
     assert set(push["outputDefinitions"]["parameters"]) == {"ref", "digest"}
     unpack = components["comp-unpack-modelkit"]
     assert set(unpack["inputDefinitions"]["parameters"]) == {
-        "modelkit_reference",
+        "modelkit_ref",
         "extract_path",
         "plain_http",
     }
@@ -168,6 +174,22 @@ def test_shipped_python_sources_are_self_contained(compiled: tuple[dict[str, Any
         assert callable(namespace[function])
 
 
+def test_steps_that_read_a_modelkit_reference_ship_its_grammar(
+    compiled: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    # The one grammar and kit:// prefix (lab.pipeline.modelkit_ref) travel with the steps that use them.
+    containers = executors(compiled[0])
+    shipped = {"register-model": ("kit_uri",), "serve-model": ("kit_uri", "reference_of_kit_uri")}
+    for name, functions in shipped.items():
+        namespace: dict[str, Any] = {}
+        exec(compile(containers[name]["command"][-1], f"<{name}>", "exec"), namespace)
+        reference = "kind-registry:5000/lab/iris@sha256:" + "a" * 64
+        assert namespace["split_modelkit_reference"](reference)["registry"] == "kind-registry:5000"
+        for function in functions:
+            assert callable(namespace[function])
+    assert "kit://" in containers["serve-model"]["command"][-1]
+
+
 def test_compilation_is_deterministic(config: LabConfig, tmp_path: Path) -> None:
     first = compile_pipeline(config, tmp_path / "a.yaml").read_text()
     assert compile_pipeline(config, tmp_path / "b.yaml").read_text() == first
@@ -189,3 +211,19 @@ def test_local_and_cluster_pipelines_take_the_same_parameters(config: LabConfig,
         name for name in parameters["local"] if parameters["local"][name] != parameters["cluster"][name]
     }
     assert differing == {"registry", "model_registry_url"}  # where each target reaches them
+
+
+def test_every_declared_chain_step_is_a_task_of_both_pipelines(config: LabConfig, tmp_path: Path) -> None:
+    from kfp import compiler
+
+    from lab.bench import DEMO_STEPS
+    from lab.pipeline import CHAIN, CHAIN_STEPS, STEP_OF_TASK
+
+    for target in ("local", "cluster"):
+        compiler.Compiler().compile(build_pipeline(config, target), str(tmp_path / f"{target}.yaml"))
+        tasks = next(yaml.safe_load_all((tmp_path / f"{target}.yaml").read_text()))["root"]["dag"]["tasks"]
+        assert set(tasks) == {step.task for step in CHAIN}
+        if target == "cluster":  # the KFP UI shows the step names
+            assert {task: spec["taskInfo"]["name"] for task, spec in tasks.items()} == STEP_OF_TASK
+    assert CHAIN_STEPS == ("train", "push", "register", "unpack", "serve", "predict")
+    assert list(DEMO_STEPS) == list(CHAIN_STEPS) and DEMO_STEPS["serve"] == "serve-ready"

@@ -16,6 +16,7 @@ from lab.config import LabConfig
 from lab.errors import LabError
 from lab.pipeline.demo import record_failure, render_summary
 from lab.pipeline.local_run import ChainResult
+from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.registry_access import RegistryUnauthorized, check_registry_access, manifest_digest
 from tests.conftest import TOOLS_BIN
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab
@@ -142,8 +143,8 @@ def test_the_summary_names_every_hand_off(tmp_path: Path) -> None:
     config = new_lab()
     digest = f"{config.registry_host}/lab/iris-classifier@sha256:" + "d" * 64
     result = ChainResult(
-        ref=f"{config.registry_host}/lab/iris-classifier:1.0.0",
-        digest=digest,
+        ref=ModelKitRef.parse(f"{config.registry_host}/lab/iris-classifier:1.0.0"),
+        pinned_ref=ModelKitRef.parse(digest),
         modelkit_dir=tmp_path / "modelkit",
         unpacked_dir=tmp_path / "unpacked",
         registration={
@@ -164,7 +165,7 @@ def test_the_summary_names_every_hand_off(tmp_path: Path) -> None:
         text = render_summary(config, result, "iris-classifier", 12.3, once=False)
         for expected in (
             "Chain complete in 12.3s (train 2.0s, push 3.0s)",
-            result.ref,
+            str(result.ref),
             digest,
             "version 1.0.0 id 2 (registered)",
             f"artifact URI kit://{digest}",

@@ -24,7 +24,7 @@ from model_registry.types import ModelArtifact, ModelVersion
 from lab import local
 from lab.config import LabConfig, load_config
 from lab.local.processes import free_port
-from lab.pipeline import VERSION_POLICIES
+from lab.pipeline import VersionPolicy
 from lab.pipeline.components import python_components
 from lab.pipeline.local_run import ChainStepFailed, execute_locally
 from lab.pipeline.registration import decide_version, register_modelkit
@@ -50,7 +50,7 @@ def registry_with(*versions: tuple[str, str, str]) -> Callable[[str], tuple[Any,
 
 
 def test_a_new_version_is_registered_under_every_policy() -> None:
-    for policy in VERSION_POLICIES:
+    for policy in VersionPolicy:
         decision = decide_version(policy, "iris", "1.0.0", URI, registry_with(), "run12345")
         assert decision == {"action": "register", "version": "1.0.0", "version_id": None}
 
@@ -87,6 +87,21 @@ def test_reuse_keeps_the_same_digest_and_refuses_other_content() -> None:
 def test_unknown_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown version policy 'overwrite'; choose fail, suffix or reuse"):
         decide_version("overwrite", "iris", "1.0.0", URI, registry_with(), "r")
+
+
+def test_the_version_policy_is_read_once_and_reaches_the_pipeline_as_its_word() -> None:
+    from lab.cli import build_parser
+    from lab.pipeline.demo import demo_arguments
+
+    args = build_parser().parse_args(["demo", "--version-policy", "reuse"])
+    assert VersionPolicy(args.version_policy) is VersionPolicy.REUSE
+    parameter = demo_arguments("1.0.0", VersionPolicy.REUSE)["version_policy"]
+    assert parameter == "reuse" and type(parameter) is str  # a KFP string parameter
+    with pytest.raises(ValueError):
+        demo_arguments("1.0.0", "overwrite")
+    # The register step reads the parameter where the enum is absent: the same words, plain.
+    for policy in VersionPolicy:
+        decide_version(policy.value, "iris", "1.0.0", URI, registry_with(), "r")
 
 
 def test_lineage_comes_from_the_kfp_environment_first() -> None:
@@ -260,7 +275,7 @@ def test_register_step_reports_the_unreachable_model_registry() -> None:
         register(
             model_name="iris-classifier",
             version="1.0.0",
-            modelkit_digest=DIGEST_REF,
+            modelkit_ref=DIGEST_REF,
             model_registry_url=url,
             author="lab",
             description="test",

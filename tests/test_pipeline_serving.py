@@ -25,6 +25,7 @@ from lab.local.processes import PortTaken, port_is_free
 from lab.pipeline.components import python_components
 from lab.pipeline.local_run import execute_locally
 from lab.pipeline.model_server import find_model_file
+from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import ScriptFailed
 from lab.pipeline.serving import (
     model_server_process,
@@ -127,7 +128,7 @@ def test_a_failed_fetch_keeps_the_model_being_served(tmp_path: Path) -> None:
         train_classifier(str(tmp_path / "modelkit"), "iris", MODEL, "d", "lab", 1, 0.25)
         shutil.copytree(tmp_path / "modelkit", serving_dir(config, MODEL))
         url = start_model_server(config, serving_dir(config, MODEL), MODEL)
-        missing = f"{config.registry_host}/lab/{MODEL}@sha256:" + "0" * 64
+        missing = ModelKitRef.parse(f"{config.registry_host}/lab/{MODEL}@sha256:" + "0" * 64)
         with pytest.raises(ScriptFailed):
             serve_modelkit(config, missing, MODEL, plain_http=True, kit_bin_dir=config.bin_dir)
         assert requests.get(f"{url}/v1/models/{MODEL}", timeout=5).json()["ready"] is True

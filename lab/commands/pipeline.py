@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lab.config import LabConfig
-from lab.pipeline import VERSION_POLICIES
+from lab.pipeline import VersionPolicy
 from lab.progress import Progress
 
 
@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--once", action="store_true", help="stop the model server when the chain is done")
     demo.add_argument(
         "--version-policy",
-        choices=VERSION_POLICIES,
-        default="fail",
+        choices=[policy.value for policy in VersionPolicy],
+        default=VersionPolicy.FAIL.value,
         help="when the model version is already registered: fail (default), suffix (register "
         "<version>-<run id>) or reuse (keep it when it is the same ModelKit digest)",
     )
@@ -52,7 +52,8 @@ def run_demo(args: argparse.Namespace, config: LabConfig, progress: Progress) ->
     """Run the chain end to end."""
     from lab.pipeline.demo import run_demo as demo
 
-    return demo(config, progress, once=args.once, version_policy=args.version_policy, version=args.version)
+    policy = VersionPolicy(args.version_policy)  # the edge: from here on it travels typed
+    return demo(config, progress, once=args.once, version_policy=policy, version=args.version)
 
 
 def run_compile(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:

@@ -5,6 +5,8 @@ Modules: :mod:`~lab.pipeline.steps` (the Python step logic components ship as so
 implementation of those steps), :mod:`~lab.pipeline.components` and
 :mod:`~lab.pipeline.local_components` (the KFP components per target),
 :mod:`~lab.pipeline.definition` (the pipeline and its compilation),
+:mod:`~lab.pipeline.modelkit_ref` (the ModelKit reference and ``kit://``),
+:mod:`~lab.pipeline.chain` (the declared steps and the version policy),
 :mod:`~lab.pipeline.local_run` (kfp.local runs), :mod:`~lab.pipeline.serving` and
 :mod:`~lab.pipeline.model_server` (local KServe serving), :mod:`~lab.pipeline.demo`.
 
@@ -13,17 +15,11 @@ This package module stays import-light (no kfp): the CLI reads it on every comma
 
 from __future__ import annotations
 
-# What registering an existing model version does (see lab.pipeline.registration.decide_version).
-VERSION_POLICIES = ("fail", "suffix", "reuse")
+from lab.pipeline.chain import CHAIN, ChainStep, VersionPolicy
+
+__all__ = ["CHAIN", "CHAIN_STEPS", "STEP_OF_TASK", "ChainStep", "VersionPolicy"]
 
 # Component task names in the compiled pipeline -> the chain step names (progress lines,
 # timings, and what `lab doctor` is told failed), for local and cluster runs alike.
-STEP_OF_TASK = {
-    "train-model": "train",
-    "push-modelkit": "push",
-    "register-model": "register",
-    "unpack-modelkit": "unpack",
-    "serve-model": "serve",
-    "predict": "predict",
-}
-CHAIN_STEPS = tuple(STEP_OF_TASK.values())
+STEP_OF_TASK = {step.task: step.name for step in CHAIN}
+CHAIN_STEPS = tuple(step.name for step in CHAIN)

@@ -18,6 +18,7 @@ from typing import Any
 from kfp import dsl
 
 from lab.config import LabConfig
+from lab.pipeline.modelkit_ref import kit_uri, reference_of_kit_uri, split_modelkit_reference
 from lab.pipeline.registration import check_model_registry, decide_version, register_modelkit
 from lab.pipeline.scripts import PUSH_SCRIPT, UNPACK_SCRIPT, push_arguments, script_text, unpack_arguments
 from lab.pipeline.steps import (
@@ -57,7 +58,7 @@ def train_model(
 def register_model(
     model_name: str,
     version: str,
-    modelkit_digest: str,
+    modelkit_ref: str,
     model_registry_url: str,
     author: str,
     description: str,
@@ -75,14 +76,14 @@ def register_model(
     connect_timeout: float = 3.0,
     total_timeout: float = 60.0,
 ) -> None:
-    """Register the pushed ModelKit (``kit://<digest reference>``) with lineage and metadata."""
+    """Register the pushed ModelKit (``kit://<modelkit_ref>``, by digest) with lineage and metadata."""
     import json
     import os
 
     lineage = lineage_from_env(dict(os.environ), run_id, pipeline_name, namespace)
     metadata: dict[str, Any] = {
-        "digest": modelkit_digest.rpartition("@")[2],
-        "modelkit_reference": modelkit_digest,
+        "digest": split_modelkit_reference(modelkit_ref)["digest"],
+        "modelkit_reference": modelkit_ref,
         "dataset_uri": dataset_uri,
         "code_repo": code_repo,
         "code_commit": code_commit,
@@ -94,7 +95,7 @@ def register_model(
         registry_url=model_registry_url,
         model_name=model_name,
         version=version,
-        modelkit_uri=f"kit://{modelkit_digest}",
+        modelkit_uri=kit_uri(modelkit_ref),
         author=author,
         description=description,
         model_format_name=model_format_name,
@@ -149,14 +150,14 @@ def predict(
     )
 
 
-def serve_model(modelkit_digest: str, model_name: str, namespace: str, timeout_seconds: int) -> str:
-    """Serve ``kit://<digest reference>`` with an InferenceService; returns its in-cluster URL."""
+def serve_model(modelkit_ref: str, model_name: str, namespace: str, timeout_seconds: int) -> str:
+    """Serve ``kit://<modelkit_ref>`` (by digest) with an InferenceService; returns its in-cluster URL."""
     import os
 
     return deploy_inference_service(
         model_name,
         os.environ.get("KFP_POD_NAMESPACE") or namespace,
-        f"kit://{modelkit_digest}",
+        kit_uri(modelkit_ref),
         "sklearn",
         timeout_seconds,
     )
@@ -198,7 +199,14 @@ def python_components(config: LabConfig, *, cluster: bool) -> dict[str, Any]:
         "register": build(
             register_model,
             [f"model-registry=={versions.model_registry_client}"],
-            [lineage_from_env, decide_version, check_model_registry, register_modelkit],
+            [
+                split_modelkit_reference,
+                kit_uri,
+                lineage_from_env,
+                decide_version,
+                check_model_registry,
+                register_modelkit,
+            ],
         ),
         "predict": build(predict, [sklearn], [read_split, check_predictions]),
     }
@@ -206,7 +214,13 @@ def python_components(config: LabConfig, *, cluster: bool) -> dict[str, Any]:
         built["serve"] = build(
             serve_model,
             [f"kserve=={versions.kserve_sdk}"],
-            [build_inference_service, deploy_inference_service],
+            [
+                split_modelkit_reference,
+                kit_uri,
+                reference_of_kit_uri,
+                build_inference_service,
+                deploy_inference_service,
+            ],
         )
     return built
 
@@ -256,7 +270,7 @@ def kitops_container_components(config: LabConfig) -> tuple[Any, Any]:
 
     @dsl.container_component
     def unpack_modelkit(
-        modelkit_reference: str,
+        modelkit_ref: str,
         model_path: dsl.Output[dsl.Artifact],
         extract_path: str = "",
         plain_http: bool = False,
@@ -266,7 +280,7 @@ def kitops_container_components(config: LabConfig) -> tuple[Any, Any]:
             image=image,
             command=["/bin/bash", "-c", unpack_script, "unpack-modelkit.sh"],
             args=unpack_arguments(
-                modelkit_reference, extract_path, plain_http=plain_http, artifact_dir=model_path.path
+                modelkit_ref, extract_path, plain_http=plain_http, artifact_dir=model_path.path
             ),
         )
 

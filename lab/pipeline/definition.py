@@ -4,7 +4,8 @@ One pipeline function, built for a target: ``local`` (kfp.local SubprocessRunner
 step a lightweight component, scripts run with bash) or ``cluster`` (KFP on kind: push and
 unpack are KitOps container components with the docker-config / cosign-keys secrets, register
 reads its token from model-registry-auth, serve creates an InferenceService). The steps,
-their parameters and their wiring are the same in both.
+their parameters and their wiring are the same in both and written once; what differs is one
+strategy per target (:class:`LocalTarget`, :class:`ClusterTarget`).
 
 No ``from __future__ import annotations``: KFP reads the pipeline's annotation objects.
 """
@@ -17,6 +18,8 @@ from kfp import compiler, dsl
 from kfp import kubernetes as kfp_kubernetes
 
 from lab.config import LabConfig
+from lab.pipeline import STEP_OF_TASK
+from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.components import COSIGN_MOUNT, DOCKER_CONFIG_MOUNT, ChainComponents, cluster_components
 from lab.pipeline.local_components import local_components
 
@@ -74,22 +77,85 @@ class TargetDefaults:
     namespace: str
 
 
-def target_defaults(config: LabConfig, target: str) -> TargetDefaults:
-    """Registry, Model Registry and namespace as seen from the steps of ``target``.
+class ChainTasks(NamedTuple):
+    """The six tasks of one pipeline run, in chain order."""
 
-    Both registries serve plain HTTP by construction (the local one on loopback, the kind one
-    as ``kind-registry:5000`` on the cluster network), so ``--plain-http`` is on: a setting,
-    never guessed from the host name.
+    train: Any
+    push: Any
+    register: Any
+    unpack: Any
+    serve: Any
+    predict: Any
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """kfp.local on this machine: every step a lightweight component in the lab's interpreter.
+
+    The push, unpack and serve steps are told where this machine keeps credentials, tools and
+    state (:class:`LocalRuntime`); nothing else differs from the cluster's pipeline.
     """
-    names = config.names
-    if target == "local":
+
+    config: LabConfig
+    runtime: LocalRuntime
+
+    @property
+    def defaults(self) -> TargetDefaults:
+        """The loopback registry and Model Registry of ``lab up --mode local``."""
         return TargetDefaults(
-            registry=config.registry_host,
+            registry=self.config.registry_host,
             plain_http=True,
-            model_registry_url=f"http://127.0.0.1:{config.ports.model_registry}",
+            model_registry_url=f"http://127.0.0.1:{self.config.ports.model_registry}",
             namespace="local",
         )
-    if target == "cluster":
+
+    def components(self) -> ChainComponents:
+        """The local components (push, unpack and serve carry their scripts)."""
+        return local_components(self.config)
+
+    def push_inputs(self) -> dict[str, Any]:
+        """Credentials, kit and the cosign key of this machine."""
+        runtime = self.runtime
+        return {
+            "docker_config": runtime.docker_config,
+            "kit_bin_dir": runtime.kit_bin_dir,
+            "kitops_home": runtime.kitops_home,
+            "cosign_key_path": runtime.cosign_key_path,
+        }
+
+    def unpack_inputs(self) -> dict[str, Any]:
+        """Credentials and kit of this machine."""
+        return {"docker_config": self.runtime.docker_config, "kit_bin_dir": self.runtime.kit_bin_dir}
+
+    def serve_inputs(self, plain_http: Any) -> dict[str, Any]:
+        """The lab home and port of the local model server, and kit for the storage initializer."""
+        runtime = self.runtime
+        return {
+            "lab_home": runtime.lab_home,
+            "model_server_port": runtime.model_server_port,
+            "plain_http": plain_http,
+            "kit_bin_dir": runtime.kit_bin_dir,
+        }
+
+    def finish(self, tasks: ChainTasks) -> None:
+        """Nothing: kfp.local has no UI (it warns about display names) and no secrets."""
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """KFP on kind: KitOps container components with the pipeline secrets, an InferenceService."""
+
+    config: LabConfig
+
+    @property
+    def defaults(self) -> TargetDefaults:
+        """The kind registry on the cluster network and the in-cluster Model Registry service.
+
+        Both registries serve plain HTTP by construction (the local one on loopback, the kind
+        one as ``kind-registry:5000`` on the cluster network), so ``--plain-http`` is on: a
+        setting, never guessed from the host name.
+        """
+        names = self.config.names
         return TargetDefaults(
             registry=f"{names.registry_container}:5000",
             plain_http=True,
@@ -99,15 +165,76 @@ def target_defaults(config: LabConfig, target: str) -> TargetDefaults:
             ),
             namespace=names.pipeline_namespace,
         )
+
+    def components(self) -> ChainComponents:
+        """The cluster components (pinned images and packages)."""
+        return cluster_components(self.config)
+
+    def push_inputs(self) -> dict[str, Any]:
+        """Nothing: the secrets are mounted (see :meth:`finish`)."""
+        return {}
+
+    def unpack_inputs(self) -> dict[str, Any]:
+        """Nothing: the secrets are mounted (see :meth:`finish`)."""
+        return {}
+
+    def serve_inputs(self, plain_http: Any) -> dict[str, Any]:
+        """The namespace of the InferenceService (the pod's own wins, see ``KFP_POD_NAMESPACE``)."""
+        return {"namespace": self.defaults.namespace}
+
+    def finish(self, tasks: ChainTasks) -> None:
+        """Step names in the KFP UI; the docker-config, cosign-keys and Model Registry secrets."""
+        names = self.config.names
+        for task in tasks:
+            task.set_display_name(STEP_OF_TASK[task.name])
+        for task in (tasks.push, tasks.unpack):
+            kfp_kubernetes.use_secret_as_volume(
+                task, secret_name=names.docker_config_secret, mount_path=DOCKER_CONFIG_MOUNT
+            )
+            task.set_env_variable("DOCKER_CONFIG", DOCKER_CONFIG_MOUNT)
+        # Without the secret the push logs a warning and continues unsigned.
+        kfp_kubernetes.use_secret_as_volume(
+            tasks.push, secret_name=names.cosign_secret, mount_path=COSIGN_MOUNT, optional=True
+        )
+        kfp_kubernetes.use_secret_as_env(
+            tasks.register,
+            secret_name=names.model_registry_auth_secret,
+            secret_key_to_env={"token": "MR_AUTH_TOKEN"},
+        )
+        for task in (tasks.register, tasks.serve):
+            kfp_kubernetes.use_field_path_as_env(task, "KFP_POD_NAMESPACE", "metadata.namespace")
+
+
+PipelineTarget = LocalTarget | ClusterTarget
+
+
+def pipeline_target(config: LabConfig, target: str, runtime: LocalRuntime | None = None) -> PipelineTarget:
+    """The strategy of ``target`` (``local``: this machine's runtime, default the lab's own).
+
+    Raises:
+        ValueError: An unknown target.
+    """
+    if target == "local":
+        return LocalTarget(config, runtime or LocalRuntime.from_config(config))
+    if target == "cluster":
+        return ClusterTarget(config)
     raise ValueError(f"unknown pipeline target {target!r}; choose one of {', '.join(TARGETS)}")
 
 
+def target_defaults(config: LabConfig, target: str) -> TargetDefaults:
+    """Registry, Model Registry and namespace as seen from the steps of ``target``."""
+    return pipeline_target(config, target).defaults
+
+
 def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None = None) -> Any:
-    """The ``train_push_register_serve`` pipeline function for ``target``."""
-    defaults = target_defaults(config, target)
-    names = config.names
-    steps: ChainComponents = local_components(config) if target == "local" else cluster_components(config)
-    runtime = runtime or LocalRuntime.from_config(config)
+    """The ``train_push_register_serve`` pipeline function for ``target``.
+
+    The steps, their parameters and their wiring are written once here; what differs between
+    the targets is asked of its :data:`PipelineTarget`.
+    """
+    where = pipeline_target(config, target, runtime)
+    defaults = where.defaults
+    steps = where.components()
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
@@ -122,7 +249,7 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
         repository: str = f"lab/{DEFAULT_MODEL_NAME}",
         plain_http: bool = defaults.plain_http,
         model_registry_url: str = defaults.model_registry_url,
-        version_policy: str = "fail",
+        version_policy: str = VersionPolicy.FAIL.value,
         author: str = "kubeflow-modelkit-lab",
         description: str = "Iris classifier trained by the kubeflow-modelkit-lab chain",
         code_repo: str = "",
@@ -138,34 +265,26 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
             seed=seed,
             test_size=0.25,
         )
-
-        push_inputs: dict[str, Any] = {
-            "registry": registry,
-            "repository": repository,
-            "tag": version,
-            "modelkit_dir": train.outputs["modelkit_dir"],
-            "modelkit_name": model_name,
-            "modelkit_desc": description,
-            "modelkit_author": author,
-            "dataset_uri": train.outputs["Output"],
-            "code_repo": code_repo,
-            "code_commit": code_commit,
-            "plain_http": plain_http,
-        }
-        if target == "local":
-            push_inputs.update(
-                docker_config=runtime.docker_config,
-                kit_bin_dir=runtime.kit_bin_dir,
-                kitops_home=runtime.kitops_home,
-                cosign_key_path=runtime.cosign_key_path,
-            )
-        push = steps.push(**push_inputs)
+        push = steps.push(
+            registry=registry,
+            repository=repository,
+            tag=version,
+            modelkit_dir=train.outputs["modelkit_dir"],
+            modelkit_name=model_name,
+            modelkit_desc=description,
+            modelkit_author=author,
+            dataset_uri=train.outputs["Output"],
+            code_repo=code_repo,
+            code_commit=code_commit,
+            plain_http=plain_http,
+            **where.push_inputs(),
+        )
         digest = push.outputs["digest"]
 
         register = steps.register(
             model_name=model_name,
             version=version,
-            modelkit_digest=digest,
+            modelkit_ref=digest,
             model_registry_url=model_registry_url,
             author=author,
             description=description,
@@ -182,31 +301,15 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
             connect_timeout=config.registration_connect_timeout,
             total_timeout=config.registration_timeout,
         )
-
-        unpack_inputs: dict[str, Any] = {"modelkit_reference": digest, "plain_http": plain_http}
-        if target == "local":
-            unpack_inputs.update(docker_config=runtime.docker_config, kit_bin_dir=runtime.kit_bin_dir)
-        unpack = steps.unpack(**unpack_inputs).after(register)
-
-        if target == "local":
-            serve = steps.serve(
-                modelkit_digest=digest,
-                model_name=model_name,
-                lab_home=runtime.lab_home,
-                model_server_port=runtime.model_server_port,
-                plain_http=plain_http,
-                kit_bin_dir=runtime.kit_bin_dir,
-                timeout_seconds=serve_timeout_seconds,
-            )
-        else:
-            serve = steps.serve(
-                modelkit_digest=digest,
-                model_name=model_name,
-                namespace=defaults.namespace,
-                timeout_seconds=serve_timeout_seconds,
-            )
-        serve.after(unpack)
-
+        unpack = steps.unpack(modelkit_ref=digest, plain_http=plain_http, **where.unpack_inputs()).after(
+            register
+        )
+        serve = steps.serve(
+            modelkit_ref=digest,
+            model_name=model_name,
+            timeout_seconds=serve_timeout_seconds,
+            **where.serve_inputs(plain_http),
+        ).after(unpack)
         check = steps.predict(
             serving_url=serve.output, model_name=model_name, reference=unpack.outputs["model_path"]
         )
@@ -214,30 +317,7 @@ def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None 
         # Pushing, registering and serving change the world: never answer them from a cache.
         for task in (push, register, unpack, serve, check):
             task.set_caching_options(False)
-        if target == "cluster":
-            # Step names in the KFP UI (kfp.local has no UI and warns about display names).
-            for task, step in ((train, "train"), (push, "push"), (register, "register")):
-                task.set_display_name(step)
-            for task, step in ((unpack, "unpack"), (serve, "serve"), (check, "predict")):
-                task.set_display_name(step)
-
-        if target == "cluster":
-            for task in (push, unpack):
-                kfp_kubernetes.use_secret_as_volume(
-                    task, secret_name=names.docker_config_secret, mount_path=DOCKER_CONFIG_MOUNT
-                )
-                task.set_env_variable("DOCKER_CONFIG", DOCKER_CONFIG_MOUNT)
-            # Without the secret the push logs a warning and continues unsigned.
-            kfp_kubernetes.use_secret_as_volume(
-                push, secret_name=names.cosign_secret, mount_path=COSIGN_MOUNT, optional=True
-            )
-            kfp_kubernetes.use_secret_as_env(
-                register,
-                secret_name=names.model_registry_auth_secret,
-                secret_key_to_env={"token": "MR_AUTH_TOKEN"},
-            )
-            for task in (register, serve):
-                kfp_kubernetes.use_field_path_as_env(task, "KFP_POD_NAMESPACE", "metadata.namespace")
+        where.finish(ChainTasks(train, push, register, unpack, serve, check))
 
         return ChainOutputs(
             ref=push.outputs["ref"],

@@ -18,6 +18,7 @@ from lab import local
 from lab.config import PROJECT_ROOT, LabConfig
 from lab.engine import choose_mode
 from lab.errors import LabError
+from lab.pipeline.chain import CHAIN, VersionPolicy
 from lab.pipeline.definition import DEFAULT_MODEL_NAME
 from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipeline
 from lab.pipeline.registry_access import check_registry_access, manifest_digest
@@ -36,13 +37,19 @@ def _git(*argv: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
-def demo_arguments(version: str, version_policy: str, model_name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
-    """Pipeline parameters of the demo run; code lineage from this checkout when it is a git repository."""
+def demo_arguments(
+    version: str, version_policy: VersionPolicy | str, model_name: str = DEFAULT_MODEL_NAME
+) -> dict[str, Any]:
+    """Pipeline parameters of the demo run; code lineage from this checkout when it is a git repository.
+
+    The version policy becomes the pipeline's string parameter here (a plain name, as the e2e
+    run gives it, is read as a :class:`VersionPolicy` first, so an unknown one fails here).
+    """
     return {
         "model_name": model_name,
         "version": version,
         "repository": f"lab/{model_name}",
-        "version_policy": version_policy,
+        "version_policy": VersionPolicy(version_policy).value,
         "code_repo": _git("config", "--get", "remote.origin.url") or "kubeflow-modelkit-lab",
         "code_commit": _git("rev-parse", "HEAD"),
     }
@@ -96,12 +103,13 @@ def render_summary(
     registration = result.registration
     predictions = result.predictions
     url = result.serving_url
-    steps = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings.items())
+    timings = result.timings
+    steps = ", ".join(f"{step.name} {timings[step.name]:.1f}s" for step in CHAIN if step.name in timings)
     sample = predictions["direct"][:8]
     lines = [
         f"Chain complete in {elapsed:.1f}s ({steps})",
         f"  ModelKit        {result.ref}",
-        f"  digest          {result.digest}",
+        f"  digest          {result.pinned_ref}",
         f"  Model Registry  model {registration.get('modelName')} id {registration.get('modelID')}, "
         f"version {registration.get('versionName')} id {registration.get('versionID')} "
         f"({'kept: same digest' if registration.get('action') == 'reuse' else 'registered'})",
@@ -131,7 +139,7 @@ def run_demo(
     progress: Progress,
     *,
     once: bool = False,
-    version_policy: str = "fail",
+    version_policy: VersionPolicy = VersionPolicy.FAIL,
     version: str = "1.0.0",
 ) -> int:
     """Bring the lab up (auto mode), run the chain, print the summary; 1 on a failed step.
@@ -164,10 +172,11 @@ def run_demo(
     try:
         result = run_local_pipeline(config, progress, arguments, kit_bin_dir=kit.parent)
         registered = manifest_digest(result.ref, config.docker_config_dir)
-        if not result.digest.endswith(f"@{registered}"):
+        if result.pinned_ref.digest != registered:
             raise ChainStepFailed(
                 "push",
-                f"the registry reports {registered} for {result.ref}, the push step reported {result.digest}",
+                f"the registry reports {registered} for {result.ref}, "
+                f"the push step reported {result.pinned_ref}",
                 [],
                 result.log_file,
             )

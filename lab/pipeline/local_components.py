@@ -1,8 +1,9 @@
 """Local-mode push, unpack and serve components, for kfp.local's SubprocessRunner.
 
 kfp.local's SubprocessRunner runs lightweight Python components only (it refuses container
-components), so locally push and unpack are Python components that carry the very script
-the cluster's container components embed (``embedded_artifact_path``) and run it with bash.
+components), so locally push and unpack are Python components that carry the very scripts
+the cluster's container components embed (``embedded_artifact_path``: the ``scripts/``
+directory, so a script finds the prelude beside it) and run one with bash.
 Their interfaces are the cluster components' plus where this machine keeps credentials and
 tools. They run in the lab's own interpreter, so they may use the lab's code.
 
@@ -15,7 +16,7 @@ from kfp import dsl
 
 from lab.config import LabConfig
 from lab.pipeline.components import ChainComponents, python_components
-from lab.pipeline.scripts import PUSH_SCRIPT, STORAGE_INITIALIZER_SCRIPT, UNPACK_SCRIPT
+from lab.pipeline.scripts import SCRIPTS_DIR
 
 
 def push_modelkit(
@@ -39,7 +40,9 @@ def push_modelkit(
     cosign_key_path: str = "",
 ) -> None:
     """Run the embedded push-modelkit.sh on the trained directory."""
-    from lab.pipeline.scripts import push_arguments, run_script, script_environment
+    import os
+
+    from lab.pipeline.scripts import PUSH_SCRIPT, push_arguments, run_script, script_environment
 
     extra = {"KITOPS_HOME": kitops_home} if kitops_home else {}
     if cosign_key_path:
@@ -62,11 +65,11 @@ def push_modelkit(
         ref_output=ref,
         digest_output=digest,
     )
-    print(run_script(script.path, arguments, env, echo=True), end="")
+    print(run_script(os.path.join(script.path, PUSH_SCRIPT.name), arguments, env, echo=True), end="")
 
 
 def unpack_modelkit(
-    modelkit_reference: str,
+    modelkit_ref: str,
     model_path: dsl.Output[dsl.Artifact],
     script: dsl.EmbeddedInput[dsl.Artifact],
     extract_path: str = "",
@@ -75,17 +78,19 @@ def unpack_modelkit(
     kit_bin_dir: str = "",
 ) -> None:
     """Run the embedded unpack-modelkit.sh into the output artifact."""
-    from lab.pipeline.scripts import run_script, script_environment, unpack_arguments
+    import os
+
+    from lab.pipeline.scripts import UNPACK_SCRIPT, run_script, script_environment, unpack_arguments
 
     env = script_environment(docker_config=docker_config, tool_dirs=[kit_bin_dir] if kit_bin_dir else [])
     arguments = unpack_arguments(
-        modelkit_reference, extract_path, plain_http=str(plain_http).lower(), artifact_dir=model_path.path
+        modelkit_ref, extract_path, plain_http=str(plain_http).lower(), artifact_dir=model_path.path
     )
-    print(run_script(script.path, arguments, env, echo=True), end="")
+    print(run_script(os.path.join(script.path, UNPACK_SCRIPT.name), arguments, env, echo=True), end="")
 
 
 def serve_model(
-    modelkit_digest: str,
+    modelkit_ref: str,
     model_name: str,
     script: dsl.EmbeddedInput[dsl.Artifact],
     lab_home: str,
@@ -94,11 +99,13 @@ def serve_model(
     kit_bin_dir: str = "",
     timeout_seconds: int = 60,
 ) -> str:
-    """Storage-initialize kit://<digest> with the embedded script, start the model server; its URL."""
+    """Storage-initialize kit://<modelkit_ref> with the embedded script, start the model server; its URL."""
     import os
     from pathlib import Path
 
     from lab.config import load_config
+    from lab.pipeline.modelkit_ref import ModelKitRef
+    from lab.pipeline.scripts import STORAGE_INITIALIZER_SCRIPT
     from lab.pipeline.serving import serve_modelkit
 
     config = load_config(
@@ -106,11 +113,11 @@ def serve_model(
     )
     return serve_modelkit(
         config,
-        modelkit_digest,
+        ModelKitRef.parse(modelkit_ref),
         model_name,
         plain_http=plain_http,
         kit_bin_dir=kit_bin_dir,
-        script=Path(script.path),
+        script=Path(script.path) / STORAGE_INITIALIZER_SCRIPT.name,
         timeout=timeout_seconds,
     )
 
@@ -118,20 +125,20 @@ def serve_model(
 def local_components(config: LabConfig) -> ChainComponents:
     """The components of the local pipeline."""
 
-    def carrying(func: Any, script: Any) -> Any:
+    def carrying_the_scripts(func: Any) -> Any:
         return dsl.component(
             func,
             base_image=config.versions.python_image,
             install_kfp_package=False,
-            embedded_artifact_path=str(script),
+            embedded_artifact_path=str(SCRIPTS_DIR),
         )
 
     python = python_components(config, cluster=False)
     return ChainComponents(
         train=python["train"],
-        push=carrying(push_modelkit, PUSH_SCRIPT),
+        push=carrying_the_scripts(push_modelkit),
         register=python["register"],
-        unpack=carrying(unpack_modelkit, UNPACK_SCRIPT),
-        serve=carrying(serve_model, STORAGE_INITIALIZER_SCRIPT),
+        unpack=carrying_the_scripts(unpack_modelkit),
+        serve=carrying_the_scripts(serve_model),
         predict=python["predict"],
     )

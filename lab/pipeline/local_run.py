@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.pipeline import CHAIN_STEPS, STEP_OF_TASK
+from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.progress import Progress
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -46,8 +47,8 @@ class ChainStepFailed(LabError):
 class ChainResult:
     """The hand-offs of one successful run."""
 
-    ref: str
-    digest: str
+    ref: ModelKitRef
+    pinned_ref: ModelKitRef
     modelkit_dir: Path
     unpacked_dir: Path
     registration: dict[str, Any]
@@ -209,8 +210,8 @@ def run_local_pipeline(
     run = execute_locally(config, progress, pipeline, arguments)
     outputs = run.outputs
     return ChainResult(
-        ref=str(outputs["ref"]),
-        digest=str(outputs["digest"]),
+        ref=ModelKitRef.parse(str(outputs["ref"])),
+        pinned_ref=ModelKitRef.parse(str(outputs["digest"])),
         modelkit_dir=Path(outputs["modelkit"].path),
         unpacked_dir=Path(outputs["unpacked"].path),
         registration=dict(outputs["registered_model"].metadata),

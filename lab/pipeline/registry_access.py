@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 from lab.errors import LabError
+from lab.pipeline.modelkit_ref import ModelKitRef
 
 OCI_MANIFEST_TYPES = ", ".join(
     [
@@ -83,21 +84,18 @@ def check_registry_access(host: str, docker_config_dir: Path, *, plain_http: boo
         raise LabError(f"registry {host} answered {response.status_code} to GET /v2/: {response.text[:200]}")
 
 
-def manifest_digest(reference: str, docker_config_dir: Path, *, plain_http: bool = True) -> str:
+def manifest_digest(
+    reference: ModelKitRef | str, docker_config_dir: Path, *, plain_http: bool = True
+) -> str:
     """The digest the registry reports for ``host:port/repo:tag`` (or ``@sha256:...``).
 
     Raises:
         RegistryUnauthorized: 401.
         LabError: Unknown reference (404), or the registry cannot be reached.
+        ValueError: ``reference`` is outside the OCI reference grammar.
     """
-    name, at, digest = reference.partition("@")
-    if at:
-        repository_ref, tag = name, digest
-    else:
-        repository_ref, _, tag = reference.rpartition(":")
-        if "/" in tag or not repository_ref:
-            repository_ref, tag = reference, "latest"
-    host, _, repository = repository_ref.partition("/")
+    ref = reference if isinstance(reference, ModelKitRef) else ModelKitRef.parse(reference)
+    host, repository, tag = ref.registry, ref.repository, ref.digest or ref.tag or "latest"
     url = f"{'http' if plain_http else 'https'}://{host}/v2/{repository}/manifests/{tag}"
     try:
         response = _session(host, docker_config_dir).head(
@@ -106,7 +104,7 @@ def manifest_digest(reference: str, docker_config_dir: Path, *, plain_http: bool
     except requests.RequestException as exc:
         raise LabError(f"registry {host} is not reachable ({url}): {type(exc).__name__}") from None
     if response.status_code == 401:
-        raise _unauthorized(host, docker_config_dir, reference)
+        raise _unauthorized(host, docker_config_dir, str(ref))
     if response.status_code == 404:
         raise LabError(f"ModelKit {reference} not found in registry {host}")
     if response.status_code != 200 or "Docker-Content-Digest" not in response.headers:

@@ -1,8 +1,10 @@
 """The chain's bash scripts (``scripts/``): where they are, their arguments, how to run them.
 
 The scripts are the one implementation of push, unpack and the ``kit://`` storage
-initializer. The cluster embeds their text in container components; locally they run
-through :func:`run_script`. The argument lists are built here once for both, so a
+initializer; what they share is one prelude, ``scripts/lib/prelude.sh``, which each sources
+from beside itself. The cluster embeds their text, prelude inlined (:func:`script_text`), in
+container components; locally they run from ``scripts/`` (or a copy of it a component
+carries) through :func:`run_script`. The argument lists are built here once for both, so a
 container component (with KFP placeholders) and a local run (with values) call a script
 the same way.
 """
@@ -22,6 +24,10 @@ SCRIPTS_DIR = PROJECT_ROOT / "scripts"
 PUSH_SCRIPT = SCRIPTS_DIR / "push-modelkit.sh"
 UNPACK_SCRIPT = SCRIPTS_DIR / "unpack-modelkit.sh"
 STORAGE_INITIALIZER_SCRIPT = SCRIPTS_DIR / "kit-storage-initializer.sh"
+# What the scripts share (log/die helpers, the reference grammar, kit's 401 and integrity errors).
+PRELUDE = SCRIPTS_DIR / "lib" / "prelude.sh"
+_PRELUDE_BEGIN = "# --- prelude: scripts/lib/prelude.sh"
+_PRELUDE_END = "# --- end of prelude ---\n"
 
 
 class ScriptFailed(LabError):
@@ -35,8 +41,22 @@ class ScriptFailed(LabError):
 
 
 def script_text(path: Path) -> str:
-    """The text of a chain script, as a component embeds it."""
-    return path.read_text()
+    """The text of a chain script as a component embeds it: the prelude inlined.
+
+    A script sources ``lib/prelude.sh`` from beside itself between two marker lines; a
+    container component runs the script as ``bash -c <text>`` on an image without the file,
+    so the lines between the markers become the prelude's text.
+
+    Raises:
+        ValueError: The script has no prelude block.
+    """
+    text = path.read_text()
+    begin = text.find(_PRELUDE_BEGIN)
+    end = text.find(_PRELUDE_END, begin)
+    if begin < 0 or end < 0:
+        raise ValueError(f"{path} has no prelude block ({_PRELUDE_BEGIN!r} ... {_PRELUDE_END.strip()!r})")
+    header_end = text.index("\n", begin) + 1
+    return text[:header_end] + PRELUDE.read_text() + text[end:]
 
 
 def push_arguments(
@@ -91,7 +111,7 @@ def push_arguments(
 
 
 def unpack_arguments(
-    modelkit_reference: Any,
+    modelkit_ref: Any,
     extract_path: Any = "",
     *,
     plain_http: Any = "false",
@@ -105,7 +125,7 @@ def unpack_arguments(
     ``max_bytes`` caps the bytes extracted (the script's default: free space minus 64 MiB).
     """
     arguments = [
-        modelkit_reference,
+        modelkit_ref,
         extract_path,
         "--plain-http",
         plain_http,

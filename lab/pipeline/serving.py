@@ -23,6 +23,7 @@ import requests
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
 from lab.local.processes import OwnedProcess, ensure_port_free, log_tail, wait_until
+from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import STORAGE_INITIALIZER_SCRIPT, run_script, script_environment
 
 MODEL_SERVER = "model-server"
@@ -162,7 +163,7 @@ def initialize_storage(
 
 def serve_modelkit(
     config: LabConfig,
-    modelkit_digest: str,
+    modelkit_ref: ModelKitRef,
     model_name: str,
     *,
     plain_http: bool,
@@ -170,7 +171,7 @@ def serve_modelkit(
     script: Path = STORAGE_INITIALIZER_SCRIPT,
     timeout: float = 60.0,
 ) -> str:
-    """Storage-initialize ``kit://<modelkit_digest>`` and serve it; return the serving URL.
+    """Storage-initialize ``kit://<modelkit_ref>`` and serve it; return the serving URL.
 
     The new model is unpacked beside the served one and swapped in only when complete, so a
     failed fetch leaves the previous model (and server) as they were.
@@ -182,7 +183,7 @@ def serve_modelkit(
     try:
         initialize_storage(
             config,
-            f"kit://{modelkit_digest}",
+            modelkit_ref.uri,
             incoming,
             plain_http=plain_http,
             kit_bin_dir=kit_bin_dir,

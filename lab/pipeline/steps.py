@@ -2,7 +2,8 @@
 
 KFP copies these functions' source into each component (``additional_funcs``), where
 they run in ``python:3.11-slim`` with only the pinned packages: so every function here is
-self-contained. Its imports live in its body, it uses no module-level names, and its
+self-contained. Its imports live in its body, it uses no module-level names (other than
+the shipped functions it calls, which its component ships beside it), and its
 annotations use only builtins and ``typing`` names (the component module has
 ``from typing import *`` but not this module's imports). The lab imports the very same
 functions, which is how the tests exercise the code the cluster runs.
@@ -11,6 +12,9 @@ functions, which is how the tests exercise the code the cluster runs.
 from __future__ import annotations
 
 from typing import Any
+
+# Shipped beside the steps that use them (the ModelKit reference grammar and kit:// prefix).
+from lab.pipeline.modelkit_ref import reference_of_kit_uri, split_modelkit_reference
 
 
 def train_classifier(
@@ -280,7 +284,11 @@ def build_inference_service(name: str, namespace: str, storage_uri: str, model_f
     )
     from kubernetes.client import V1ObjectMeta
 
-    if not storage_uri.startswith("kit://") or "@sha256:" not in storage_uri:
+    try:
+        pinned = bool(split_modelkit_reference(reference_of_kit_uri(storage_uri))["digest"])
+    except ValueError:
+        pinned = False
+    if not pinned:
         raise ValueError(f"storage URI {storage_uri!r} must be kit://host:port/repo@sha256:<digest>")
     return V1beta1InferenceService(
         api_version=constants.KSERVE_V1BETA1,

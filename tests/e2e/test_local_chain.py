@@ -44,9 +44,9 @@ def chain() -> Iterator[tuple[LabConfig, ChainResult]]:
 
 def test_push_hands_on_the_digest_the_registry_has(chain: tuple[LabConfig, ChainResult]) -> None:
     config, result = chain
-    assert result.ref == f"{config.registry_host}/lab/{MODEL}:1.0.0"
+    assert str(result.ref) == f"{config.registry_host}/lab/{MODEL}:1.0.0"
     in_registry = manifest_digest(result.ref, config.docker_config_dir)
-    assert result.digest == f"{config.registry_host}/lab/{MODEL}@{in_registry}"
+    assert str(result.pinned_ref) == f"{config.registry_host}/lab/{MODEL}@{in_registry}"
 
 
 def test_the_model_registry_version_is_the_digest_with_the_run_lineage(
@@ -57,12 +57,13 @@ def test_the_model_registry_version_is_the_digest_with_the_run_lineage(
     version = client.get_model_version(MODEL, "1.0.0")
     artifact = client.get_model_artifact(MODEL, "1.0.0")
     assert version is not None and artifact is not None
-    assert artifact.uri == f"kit://{result.digest}" == result.registration["uri"]
+    assert artifact.uri == f"kit://{result.pinned_ref}" == result.registration["uri"]
     assert (artifact.model_source_kind, artifact.model_source_class) == ("kfp", "pipelinerun")
     assert artifact.model_source_group == "local"
     assert artifact.model_source_id and artifact.model_source_name.startswith(PIPELINE_NAME)
     assert version.id == result.registration["versionID"]
-    assert version.custom_properties["digest"] == result.digest.rpartition("@")[2]
+    assert version.custom_properties["digest"] == result.pinned_ref.digest
+    assert version.custom_properties["digest"] == str(result.pinned_ref).rpartition("@")[2]
     assert "metric_accuracy" in version.custom_properties
 
 

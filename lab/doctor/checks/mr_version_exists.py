@@ -10,6 +10,7 @@ import re
 
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
+from lab.pipeline.chain import VersionPolicy
 
 ALREADY_EXISTS = re.compile(r"[Vv]ersion (?P<version>.+?) already exists")
 
@@ -31,10 +32,10 @@ def detect(evidence: Evidence) -> Result:
         lines,
         [
             "# register a unique version: let the chain suffix the run id, or pick a new one:",
-            "lab demo --version-policy suffix",
+            f"lab demo --version-policy {VersionPolicy.SUFFIX}",
             f'lab demo --version "{version}-$(date +%Y%m%d%H%M%S)"',
             "# or keep the registered version when it is the same ModelKit digest:",
-            "lab demo --version-policy reuse",
+            f"lab demo --version-policy {VersionPolicy.REUSE}",
             "# versions already registered (local mode; kind mode: port-forward the model-registry-service):",
             f"curl -s {api}/registered_models",
         ],
