@@ -27,8 +27,9 @@ from lab import local
 from lab.atomic_files import atomic_write
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
+from lab.local.model_server_process import stop_model_server
 from lab.pipeline.chain import CHAIN, VersionPolicy
-from lab.pipeline.serving import start_model_server, stop_model_server
+from lab.pipeline.serving import start_model_server
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, tool_path
 

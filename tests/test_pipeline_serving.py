@@ -21,19 +21,14 @@ import yaml
 from kfp import dsl
 from kubernetes.client import ApiClient
 
+from lab.local.model_server_process import model_server_process, stop_model_server
 from lab.local.processes import PortTaken, port_is_free
 from lab.pipeline.components import python_components
 from lab.pipeline.local_run import execute_locally
 from lab.pipeline.model_server import find_model_file
 from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import ScriptFailed
-from lab.pipeline.serving import (
-    model_server_process,
-    serve_modelkit,
-    serving_dir,
-    start_model_server,
-    stop_model_server,
-)
+from lab.pipeline.serving import serve_modelkit, serving_dir, start_model_server
 from lab.pipeline.steps import build_inference_service, read_split, train_classifier
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab
 

@@ -68,7 +68,7 @@ def run_compile(args: argparse.Namespace, config: LabConfig, progress: Progress)
 
 def run_stop_server(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
     """Stop the lab's model server (only the one the lab started)."""
-    from lab.pipeline.serving import stop_model_server
+    from lab.local.model_server_process import stop_model_server
 
     print("model server stopped" if stop_model_server(config) else "no model server was running")
     return 0

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.local.components import COMPONENTS, Component
+from lab.local.model_server_process import stop_model_server
 from lab.local.ownership import OWNER_VARIABLE, lab_processes, process_facts
 from lab.local.processes import OwnedProcess, ensure_port_free, log_tail, wait_until
 from lab.progress import Progress
@@ -196,8 +197,6 @@ def down(config: LabConfig, progress: Progress, purge: bool = False) -> list[str
     """
     stopped: list[str] = []
     # The model server `lab demo` leaves running for the user is part of the lab too.
-    from lab.pipeline.serving import stop_model_server
-
     with progress.step("stop model-server"):
         if stop_model_server(config):
             stopped.append("model-server")

@@ -18,11 +18,11 @@ from lab import local
 from lab.config import PROJECT_ROOT, LabConfig
 from lab.engine import choose_mode
 from lab.errors import LabError
+from lab.local.model_server_process import model_server_process, stop_model_server
 from lab.pipeline.chain import CHAIN, VersionPolicy
 from lab.pipeline.definition import DEFAULT_MODEL_NAME
 from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipeline
 from lab.pipeline.registry_access import check_registry_access, manifest_digest
-from lab.pipeline.serving import model_server_process, stop_model_server
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, install_tools, tool_path
 

@@ -22,19 +22,12 @@ import requests
 
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
-from lab.local.processes import OwnedProcess, ensure_port_free, log_tail, wait_until
+from lab.local.model_server_process import MODEL_SERVER, model_server_process, stop_model_server
+from lab.local.processes import ensure_port_free, log_tail, wait_until
 from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import STORAGE_INITIALIZER_SCRIPT, run_script, script_environment
 
-MODEL_SERVER = "model-server"
 PROBE_TIMEOUT = 2.0
-
-
-def model_server_process(config: LabConfig) -> OwnedProcess:
-    """The lab's model server process (pid file and log under ``$LAB_HOME``)."""
-    return OwnedProcess(
-        MODEL_SERVER, config.run_dir / f"{MODEL_SERVER}.pid", config.log_dir / f"{MODEL_SERVER}.log"
-    )
 
 
 def serving_url(config: LabConfig) -> str:
@@ -94,11 +87,6 @@ def model_server_status(config: LabConfig) -> dict[str, object]:
         "model": model,
         "ready": ready,
     }
-
-
-def stop_model_server(config: LabConfig) -> bool:
-    """Stop the lab's model server (only ours, by pid); True if one was running."""
-    return model_server_process(config).stop(timeout=10.0)
 
 
 def start_model_server(config: LabConfig, model_dir: Path, model_name: str, timeout: float = 60.0) -> str:

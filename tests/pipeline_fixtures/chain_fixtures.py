@@ -24,8 +24,8 @@ import requests
 
 from lab import local
 from lab.config import LabConfig, load_config
+from lab.local.model_server_process import stop_model_server
 from lab.local.processes import free_port
-from lab.pipeline.serving import stop_model_server
 from lab.progress import Progress
 from lab.tools import tool_path
 from tests.conftest import TOOLS_BIN, unobtainable_tools
