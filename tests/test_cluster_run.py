@@ -27,24 +27,24 @@ import urllib3
 
 from lab import local
 from lab.errors import LabError
-from lab.pipeline.cluster_run import (
+from lab.pipeline.e2e_checks import (
     CheckFailed,
-    ForwardTarget,
-    RunTimedOut,
     check_in_registry,
     check_inference_service,
-    describe_run_failure,
     find_run_version,
     host_reference,
-    kubectl_forward_argv,
-    port_forwards,
     registered_reference,
+)
+from lab.pipeline.kfp_run import (
+    RunTimedOut,
+    describe_run_failure,
     run_state,
     step_outputs,
     step_states,
     summarize_steps,
     wait_for_run,
 )
+from lab.pipeline.port_forwards import ForwardTarget, kubectl_forward_argv, port_forwards
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab, push_modelkit_raw
 
 RUN_ID = "5f1c2a9e-0b7d-4e43-9a51-3c8f0d2e6b17"
@@ -598,7 +598,8 @@ def test_e2e_help_and_a_bad_timeout() -> None:
 
 
 def test_demo_in_kind_mode_takes_the_same_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from lab.pipeline.demo import demo_arguments, run_on_cluster
+    from lab.pipeline.demo import run_on_cluster
+    from lab.pipeline.run_arguments import demo_arguments
 
     empty = tmp_path / "empty-path"
     empty.mkdir()

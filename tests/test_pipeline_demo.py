@@ -14,7 +14,8 @@ import pytest
 from lab import local
 from lab.config import LabConfig
 from lab.errors import LabError
-from lab.pipeline.demo import record_failure, render_summary
+from lab.pipeline.demo import render_summary
+from lab.pipeline.failure_report import record_failure
 from lab.pipeline.local_run import ChainResult
 from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.registry_access import RegistryUnauthorized, check_registry_access, manifest_digest

@@ -91,7 +91,7 @@ def test_unknown_policy_is_refused() -> None:
 
 def test_the_version_policy_is_read_once_and_reaches_the_pipeline_as_its_word() -> None:
     from lab.cli import build_parser
-    from lab.pipeline.demo import demo_arguments
+    from lab.pipeline.run_arguments import demo_arguments
 
     args = build_parser().parse_args(["demo", "--version-policy", "reuse"])
     assert VersionPolicy(args.version_policy) is VersionPolicy.REUSE

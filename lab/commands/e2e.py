@@ -63,6 +63,6 @@ def run_e2e(args: argparse.Namespace, config: LabConfig, progress: Progress) -> 
             file=sys.stderr,
         )
         return 2
-    from lab.pipeline.cluster_run import run_e2e as e2e
+    from lab.pipeline.cluster_chain import run_e2e as e2e
 
     return e2e(config, progress, timeout=args.timeout or config.cluster_timeout, keep=args.keep)

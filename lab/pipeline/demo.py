@@ -9,73 +9,22 @@ is followed by its diagnosis.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from typing import Any
 
 from lab import local
-from lab.config import PROJECT_ROOT, LabConfig
+from lab.config import LabConfig
 from lab.engine import choose_mode
 from lab.errors import LabError
 from lab.local.model_server_process import model_server_process, stop_model_server
 from lab.pipeline.chain import CHAIN, VersionPolicy
-from lab.pipeline.definition import DEFAULT_MODEL_NAME
+from lab.pipeline.failure_report import clear_recorded_failure, print_diagnosis, record_failure
 from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipeline
 from lab.pipeline.registry_access import check_registry_access, manifest_digest
+from lab.pipeline.run_arguments import demo_arguments
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, install_tools, tool_path
-
-
-def _git(*argv: str) -> str:
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), *argv], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return proc.stdout.strip() if proc.returncode == 0 else ""
-
-
-def demo_arguments(
-    version: str, version_policy: VersionPolicy | str, model_name: str = DEFAULT_MODEL_NAME
-) -> dict[str, Any]:
-    """Pipeline parameters of the demo run; code lineage from this checkout when it is a git repository.
-
-    The version policy becomes the pipeline's string parameter here (a plain name, as the e2e
-    run gives it, is read as a :class:`VersionPolicy` first, so an unknown one fails here).
-    """
-    return {
-        "model_name": model_name,
-        "version": version,
-        "repository": f"lab/{model_name}",
-        "version_policy": VersionPolicy(version_policy).value,
-        "code_repo": _git("config", "--get", "remote.origin.url") or "kubeflow-modelkit-lab",
-        "code_commit": _git("rev-parse", "HEAD"),
-    }
-
-
-def record_failure(config: LabConfig, step: str, error: BaseException | str, **context: object) -> None:
-    """Record the failed step for ``lab doctor``."""
-    from lab.doctor.evidence import record_chain_error
-
-    record_chain_error(config, step, error, **context)
-
-
-def print_diagnosis(config: LabConfig, mode: str) -> None:
-    """Run the doctor after a failure; its own crash never hides the failure."""
-    from lab.doctor import diagnose, render_text
-
-    try:
-        print(render_text(diagnose(config, mode=mode)), file=sys.stderr)
-    except Exception as exc:  # the doctor is a helper here: report, never mask the chain's error
-        print(f"(lab doctor could not run: {type(exc).__name__}: {exc})", file=sys.stderr)
-
-
-def _clear_recorded_failure(config: LabConfig) -> None:
-    from lab.doctor.evidence import clear_chain_error
-
-    clear_chain_error(config)
 
 
 def install_mode_tools(config: LabConfig, mode: str, progress: Progress) -> None:
@@ -185,7 +134,7 @@ def run_demo(
         print(f"ERROR: {exc}", file=sys.stderr)
         print_diagnosis(config, "local")
         return 1
-    _clear_recorded_failure(config)
+    clear_recorded_failure(config)
     if once:
         stop_model_server(config)
     print(render_summary(config, result, arguments["model_name"], time.monotonic() - started, once))
@@ -195,10 +144,11 @@ def run_demo(
 def run_on_cluster(config: LabConfig, progress: Progress, arguments: dict[str, Any]) -> int:
     """Kind mode: provision (idempotent), run the cluster pipeline through its own port-forwards.
 
-    The same run as ``lab e2e`` (:func:`lab.pipeline.cluster_run.run_cluster_chain`), without
+    The same run as ``lab e2e`` (:func:`lab.pipeline.cluster_chain.run_cluster_chain`), without
     the assertions; nothing needs ``lab port-forward`` running.
     """
-    from lab.pipeline.cluster_run import run_cluster_chain
+    # Imported here: the kubernetes client and provisioning load only when the chain runs in kind mode.
+    from lab.pipeline.cluster_chain import run_cluster_chain
 
     # A first run pulls every image and pip-installs each step's packages: allow an hour.
     return run_cluster_chain(config, progress, arguments, timeout=max(config.cluster_timeout, 3600.0))

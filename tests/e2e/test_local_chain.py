@@ -19,9 +19,10 @@ from model_registry import ModelRegistry
 
 from lab.config import LabConfig
 from lab.pipeline.definition import DEFAULT_MODEL_NAME, PIPELINE_NAME
-from lab.pipeline.demo import bring_up_local, demo_arguments
+from lab.pipeline.demo import bring_up_local
 from lab.pipeline.local_run import ChainResult, run_local_pipeline
 from lab.pipeline.registry_access import manifest_digest
+from lab.pipeline.run_arguments import demo_arguments
 from lab.pipeline.serving import serving_dir
 from lab.pipeline.steps import check_predictions, read_split
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab, require
