@@ -27,6 +27,7 @@ import urllib3
 
 from lab import local
 from lab.errors import LabError
+from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.e2e_checks import (
     CheckFailed,
     check_in_registry,
@@ -607,7 +608,7 @@ def test_demo_in_kind_mode_takes_the_same_path(monkeypatch: pytest.MonkeyPatch, 
     config = new_lab()
     try:
         with pytest.raises(LabError) as refused:
-            run_on_cluster(config, QUIET, demo_arguments("1.0.0", "fail"))
+            run_on_cluster(config, QUIET, demo_arguments("1.0.0", VersionPolicy.FAIL))
         assert refused.value.message.startswith("kind mode needs a container engine and none answers")
         assert "`LAB_MODE=local lab demo`" in refused.value.message
     finally:

@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from lab.config import LabConfig
 from lab.engine import probe_engines
 from lab.errors import LabError
+from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.definition import PIPELINE_NAME, compile_pipeline
 from lab.pipeline.e2e_checks import (
     CHECK_STEPS,
@@ -263,7 +264,7 @@ def run_e2e(config: LabConfig, progress: Progress, *, timeout: float, keep: bool
         config,
         progress,
         # suffix: every e2e run registers a version of its own, so lineage points at this run.
-        demo_arguments("1.0.0", "suffix", model_name=E2E_MODEL_NAME),
+        demo_arguments("1.0.0", VersionPolicy.SUFFIX, model_name=E2E_MODEL_NAME),
         timeout=timeout,
         verify=True,
         keep=keep,

@@ -35,6 +35,7 @@ from kubernetes.client.exceptions import ApiException
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.pipeline.definition import MODEL_REGISTRY_SERVICE, MODEL_REGISTRY_SERVICE_PORT
+from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.port_forwards import ForwardTarget, PortForwards
 from lab.pipeline.registry_access import manifest_digest
 from lab.pipeline.serving import initialize_storage
@@ -113,14 +114,18 @@ def registered_reference(version: Any, artifact: Any) -> str:
         CheckFailed: The URI is not a ``kit://...@sha256:`` reference, or the copies differ.
     """
     uri = str(getattr(artifact, "uri", "") or "")
-    if not uri.startswith("kit://") or "@sha256:" not in uri:
+    try:
+        ref: ModelKitRef | None = ModelKitRef.from_uri(uri)
+    except ValueError:
+        ref = None
+    if ref is None or not ref.pinned:
         raise CheckFailed(
             "model-registry",
             f"version {version.name} has artifact URI {uri!r}, expected kit://<registry>/<repo>@sha256:<digest>",
         )
-    reference = uri.removeprefix("kit://")
+    reference = str(ref)
     properties = dict(getattr(version, "custom_properties", None) or {})
-    expected = {"modelkit_reference": reference, "digest": reference.rpartition("@")[2]}
+    expected = {"modelkit_reference": reference, "digest": ref.digest}
     for key, value in expected.items():
         if key in properties and properties[key] != value:
             raise CheckFailed(
@@ -182,16 +187,19 @@ def host_reference(config: LabConfig, reference: str) -> str:
     """The in-cluster digest reference as this machine reaches the same registry.
 
     Raises:
-        CheckFailed: The reference names a registry other than the lab's.
+        CheckFailed: The reference is no ModelKit reference, or names a registry other than the lab's.
     """
-    host, _, rest = reference.partition("/")
-    if host not in registry_hosts(config):
+    try:
+        ref = ModelKitRef.parse(reference)
+    except ValueError as exc:
+        raise CheckFailed("registry", f"the run recorded no ModelKit reference: {exc}") from None
+    if ref.registry not in registry_hosts(config):
         raise CheckFailed(
             "registry",
-            f"the run pushed {reference} to {host}, not to the lab registry "
+            f"the run pushed {reference} to {ref.registry}, not to the lab registry "
             f"({', '.join(registry_hosts(config))})",
         )
-    return f"{config.registry_host}/{rest}"
+    return str(ref.with_registry(config.registry_host))
 
 
 def check_registry_digest(reference: str, reported: str) -> None:
@@ -200,7 +208,7 @@ def check_registry_digest(reference: str, reported: str) -> None:
     Raises:
         CheckFailed: The registry reports another digest.
     """
-    expected = reference.rpartition("@")[2]
+    expected = ModelKitRef.parse(reference).digest
     if reported != expected:
         raise CheckFailed("registry", f"the registry reports {reported} for {reference}, expected {expected}")
 
@@ -285,6 +293,19 @@ def _checked(
     return None
 
 
+def _served_reference(served: str | None) -> str:
+    """The reference in the InferenceService's ``kit://`` storageUri.
+
+    Any other storageUri comes back as it is, so the registry check names it.
+    """
+    if not served:
+        return ""
+    try:
+        return str(ModelKitRef.from_uri(served))
+    except ValueError:
+        return served
+
+
 def verify_run(
     config: LabConfig,
     progress: Progress,
@@ -332,7 +353,9 @@ def verify_run(
             raise CheckFailed(
                 "inference-service", f"the Kubernetes API did not answer: {type(exc).__name__}: {exc}"
             ) from None
-        verified.storage_uri = check_inference_service(isvc, f"kit://{registered}" if registered else None)
+        verified.storage_uri = check_inference_service(
+            isvc, ModelKitRef.parse(registered).uri if registered else None
+        )
         return verified.storage_uri
 
     served = _checked(
@@ -340,7 +363,7 @@ def verify_run(
     )
 
     # Without the Model Registry's copy of the digest, the InferenceService's is the next best.
-    reference = registered or (served or "").removeprefix("kit://")
+    reference = registered or _served_reference(served)
     if not reference:
         failures.append(
             CheckFailed(
@@ -368,7 +391,11 @@ def verify_run(
         try:
             # The reference is the ModelKit exactly as KServe's kit:// storage container fetches it.
             initialize_storage(
-                config, f"kit://{local_reference}", reference_dir, plain_http=True, kit_bin_dir=kit_bin_dir
+                config,
+                ModelKitRef.parse(local_reference).uri,
+                reference_dir,
+                plain_http=True,
+                kit_bin_dir=kit_bin_dir,
             )
             with warnings.catch_warnings():
                 # model.joblib was pickled by the cluster's scikit-learn; the lab's may be newer.

@@ -21,12 +21,13 @@ def _git(*argv: str) -> str:
 
 
 def demo_arguments(
-    version: str, version_policy: VersionPolicy | str, model_name: str = DEFAULT_MODEL_NAME
+    version: str, version_policy: VersionPolicy, model_name: str = DEFAULT_MODEL_NAME
 ) -> dict[str, Any]:
     """Pipeline parameters of the demo run; code lineage from this checkout when it is a git repository.
 
-    The version policy becomes the pipeline's string parameter here (a plain name, as the e2e
-    run gives it, is read as a :class:`VersionPolicy` first, so an unknown one fails here).
+    The version policy becomes the pipeline's string parameter here; it is read as a
+    :class:`VersionPolicy` once more, so a caller that passes a stray word fails here, not in
+    the register step.
     """
     return {
         "model_name": model_name,

@@ -18,6 +18,7 @@ import pytest
 from model_registry import ModelRegistry
 
 from lab.config import LabConfig
+from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.definition import DEFAULT_MODEL_NAME, PIPELINE_NAME
 from lab.pipeline.demo import bring_up_local
 from lab.pipeline.local_run import ChainResult, run_local_pipeline
@@ -37,7 +38,7 @@ def chain() -> Iterator[tuple[LabConfig, ChainResult]]:
     try:
         tools = require(config, "kit", "model-registry")
         bring_up_local(config, QUIET)
-        arguments = demo_arguments("1.0.0", "fail")
+        arguments = demo_arguments("1.0.0", VersionPolicy.FAIL)
         yield config, run_local_pipeline(config, QUIET, arguments, kit_bin_dir=tools["kit"].parent)
     finally:
         destroy(config)
