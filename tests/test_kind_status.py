@@ -29,7 +29,7 @@ from lab.progress import Progress
 from lab.provision import cert_manager, model_registry
 from lab.provision import status as kind_status
 from lab.provision.kube import ClusterUnreachable
-from lab.provision.status import (
+from lab.provision.status_rows import (
     KindComponent,
     NodeContainer,
     RegistryContainer,

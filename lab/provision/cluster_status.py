@@ -16,15 +16,8 @@ from lab.engine import probe_engines
 from lab.progress import Progress
 from lab.provision.kube import ClusterUnreachable, Kube, context_name
 from lab.provision.kwok import SIMULATED_NODE_ANNOTATION
-from lab.provision.status import (
-    _API_ERRORS,
-    API_TIMEOUT,
-    CONNECT_TIMEOUT,
-    KindStatus,
-    collect_kind,
-    component_rows,
-    not_asked_rows,
-)
+from lab.provision.status import _API_ERRORS, API_TIMEOUT, CONNECT_TIMEOUT, collect_kind, component_rows
+from lab.provision.status_rows import KindStatus, not_asked_rows
 
 
 def nodes_row(
