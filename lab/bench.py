@@ -19,12 +19,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lab import bench_transfer as transfer
 from lab import local
 from lab.atomic_files import atomic_write
+from lab.bench_measurement import Measurement, one_line
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
 from lab.local.model_server_process import stop_model_server
@@ -45,33 +47,6 @@ COLD_DEMO, WARM_UP, DOCTOR = (
 QUIET = Progress(quiet=True)
 
 
-@dataclass
-class Measurement:
-    """Samples of one timing (seconds unless ``unit`` says otherwise)."""
-
-    name: str
-    samples: list[float] = field(default_factory=list)
-    unit: str = "s"
-    skipped: str = ""
-    extra: dict[str, float | str] = field(default_factory=dict)
-
-    @property
-    def minimum(self) -> float:
-        """Fastest sample."""
-        return min(self.samples) if self.samples else float("nan")
-
-    @property
-    def median(self) -> float:
-        """Median sample."""
-        return statistics.median(self.samples) if self.samples else float("nan")
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON form with the derived statistics (null when skipped: JSON has no NaN)."""
-        data = asdict(self)
-        data.update(min=self.minimum if self.samples else None, median=self.median if self.samples else None)
-        return data
-
-
 def timed(action: Callable[[], object], repeat: int) -> list[float]:
     """Wall-clock seconds of ``repeat`` runs of ``action``."""
     samples = []
@@ -80,18 +55,6 @@ def timed(action: Callable[[], object], repeat: int) -> list[float]:
         action()
         samples.append(time.perf_counter() - start)
     return samples
-
-
-def one_line(exc: BaseException) -> str:
-    """The one-line reason of an error (a LabError's message without its evidence)."""
-    if isinstance(exc, subprocess.CalledProcessError):
-        output = (exc.stderr or "") + (exc.stdout or "")
-        lines = [line for line in str(output).splitlines() if line.strip()]
-        return f"`{Path(str(exc.cmd[0])).name} {exc.cmd[1]}` exited {exc.returncode}: " + (
-            lines[-1] if lines else "no output"
-        )
-    text = exc.message if isinstance(exc, LabError) else str(exc)
-    return (text.strip().splitlines() or [type(exc).__name__])[0]
 
 
 def run_lab(config: LabConfig, *args: str) -> subprocess.CompletedProcess[str]:
@@ -259,8 +222,6 @@ def run_bench(
 
     Generated files live under ``$LAB_HOME/bench`` and are deleted afterwards, also on failure.
     """
-    from lab import bench_transfer as transfer  # it builds on this module's Measurement
-
     plan: list[tuple[str, str, Callable[[], list[Measurement]]]] = [
         ("demo", COLD_DEMO, lambda: bench_cold_demo(config, repeat)),
         ("warm-up", WARM_UP, lambda: [bench_warm_up(config, repeat)]),

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab import local
-from lab.bench import QUIET, Measurement, one_line
+from lab.bench_measurement import Measurement, one_line
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.pipeline.modelkit_ref import ModelKitRef
@@ -34,9 +34,11 @@ from lab.pipeline.scripts import (
     script_environment,
     unpack_arguments,
 )
+from lab.progress import Progress
 from lab.tools import tool_path
 
 MIB = 1024 * 1024
+QUIET = Progress(quiet=True)
 Phases = dict[str, float]
 
 

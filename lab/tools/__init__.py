@@ -15,11 +15,11 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.progress import Progress
+from lab.tools.control_plane import control_plane_specs
 from lab.tools.sources import (
     DebianPackages,
     GoInstall,
@@ -29,35 +29,7 @@ from lab.tools.sources import (
     SourceUnavailable,
     link_into,
 )
-
-
-class Source(Protocol):
-    """Something that can obtain a tool (see :mod:`lab.tools.sources`)."""
-
-    def describe(self, version: str) -> str:
-        """How this source would obtain the tool."""
-        ...
-
-    def obtain(self, version: str, bin_dir: Path, name: str) -> Path:
-        """Install the tool into ``bin_dir`` or raise SourceUnavailable."""
-        ...
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """A tool, its pinned version, how to read its version and where to get it."""
-
-    name: str
-    version: str
-    modes: frozenset[str]
-    version_argv: tuple[str, ...]
-    # Tools in a Debian package match on the major version; Go-built ones on the exact tag.
-    match_major_only: bool = False
-    system_paths: tuple[str, ...] = ()
-    sources: tuple[Source, ...] = ()
-    remedy: str = ""
-    # Further binaries of the same package linked beside the main one (postgres' initdb, pg_ctl...).
-    companions: tuple[str, ...] = ()
+from lab.tools.spec import ToolSpec
 
 
 @dataclass
@@ -100,9 +72,6 @@ def _goarch() -> str:
 
 def tool_specs(config: LabConfig) -> list[ToolSpec]:
     """Every tool the lab knows, pinned from the config's version matrix."""
-    # Imported here: the control-plane specs build on ToolSpec, defined above.
-    from lab.tools.control_plane import control_plane_specs
-
     return _core_specs(config) + control_plane_specs(config)
 
 

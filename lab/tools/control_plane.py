@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.config import LabConfig
-from lab.tools import ToolSpec
 from lab.tools.sources import GoInstall, SourceUnavailable, _run, install_atomically
+from lab.tools.spec import ToolSpec
 
 # The wrapper's main.go is upstream's own cmd/<name>/<file>.go, so flags and registrations
 # (JSON logging, metrics, time zone data) match the released binaries.
