@@ -8,7 +8,11 @@ implementation of those steps), :mod:`~lab.pipeline.components` and
 :mod:`~lab.pipeline.modelkit_ref` (the ModelKit reference and ``kit://``),
 :mod:`~lab.pipeline.chain` (the declared steps and the version policy),
 :mod:`~lab.pipeline.local_run` (kfp.local runs), :mod:`~lab.pipeline.serving` and
-:mod:`~lab.pipeline.model_server` (local KServe serving), :mod:`~lab.pipeline.demo`.
+:mod:`~lab.pipeline.model_server` (local KServe serving), :mod:`~lab.pipeline.demo`;
+the cluster run: :mod:`~lab.pipeline.cluster_chain` (``lab demo`` in kind mode and ``lab e2e``)
+on :mod:`~lab.pipeline.port_forwards`, :mod:`~lab.pipeline.kfp_run` and
+:mod:`~lab.pipeline.e2e_checks`; shared by both runs: :mod:`~lab.pipeline.run_arguments`
+(the pipeline parameters) and :mod:`~lab.pipeline.failure_report` (a failed step for the doctor).
 
 This package module stays import-light (no kfp): the CLI reads it on every command.
 """
