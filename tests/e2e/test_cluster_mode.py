@@ -22,7 +22,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
-from lab.doctor import diagnose
+from lab.doctor import apply_fixes, diagnose
 from lab.engine import probe_engines
 from lab.progress import Progress
 from lab.provision.actions import Context
@@ -465,15 +465,25 @@ def test_doctor_diagnoses_an_inference_service_not_ready(
     assert "iris" in _text(outcome) and outcome.result.remedy
 
 
-def test_doctor_diagnoses_an_unwired_registry(cluster_lab: ClusterLab) -> None:
+def test_doctor_diagnoses_and_fixes_an_unwired_registry(cluster_lab: ClusterLab) -> None:
     assert _diagnosis(cluster_lab, "local-registry-unwired").result.status == "ok"
     core = client.CoreV1Api(cluster_lab.kube.api)
     core.delete_namespaced_config_map("local-registry-hosting", "kube-public")
     try:
-        outcome = _diagnosis(cluster_lab, "local-registry-unwired")
+        report = diagnose(cluster_lab.config, ["local-registry-unwired"], "cluster")
+        (outcome,) = report.outcomes
         assert outcome.result.status == "fail"
         assert "local-registry-hosting" in _text(outcome)
-        assert "lab up --mode cluster --registry 127.0.0.1:5001" in outcome.result.remedy
+        # The remedy re-applies on this cluster (never `--mode kind`), with the registry it was given.
+        up_line = next(line for line in outcome.result.remedy if line.startswith("lab up"))
+        assert up_line.startswith(f"lab up --mode cluster --kubeconfig {cluster_lab.config.kubeconfig}")
+        assert up_line.endswith("--registry 127.0.0.1:5001")
+        # The doctor's own fix re-runs cluster mode's steps on this cluster and the check passes again.
+        fixed = apply_fixes(report, lambda check, result: True, Progress(quiet=True))
+        (after,) = fixed.outcomes
+        assert after.fix is not None and after.fix.applied, after.fix
+        assert "lab up --mode cluster" in after.fix.message
+        assert after.result.status == "ok"
     finally:
         up_cluster(cluster_lab.config, Progress(quiet=True), dry_run=False)
     assert _diagnosis(cluster_lab, "local-registry-unwired").result.status == "ok"

@@ -1,26 +1,48 @@
-"""Fixes that re-run the idempotent kind provisioning (``lab up --mode kind``)."""
+"""Re-applying the lab's cluster objects: the ``lab up`` of the mode being diagnosed, as a fix or a remedy."""
 
 from __future__ import annotations
 
+import shlex
+
+from lab.config import LabConfig
 from lab.doctor.model import FixContext, FixOutcome
 from lab.errors import LabError
 
 
-def reprovision(ctx: FixContext, what: str, manual: str) -> FixOutcome:
-    """Re-run the kind steps; a step already in its desired state changes nothing.
+def up_command(config: LabConfig, mode: str) -> str:
+    """The ``lab up`` that re-applies the lab on the cluster being diagnosed (kind, or the one given)."""
+    if mode != "cluster":
+        return "lab up --mode kind"
+    words = ["lab", "up", "--mode", "cluster"]
+    for flag, value in (
+        ("--kubeconfig", config.kubeconfig),
+        ("--context", config.kube_context),
+        ("--manifests-dir", config.manifests_dir),
+        ("--registry", config.cluster_registry),
+    ):
+        if value:
+            words += [flag, value]
+    return shlex.join(words)
+
+
+def reprovision(ctx: FixContext, what: str, manual: str = "") -> FixOutcome:
+    """Re-run the mode's provisioning steps; a step already in its desired state changes nothing.
 
     Args:
         ctx: The fix context.
         what: What the re-run is meant to repair (for the message).
-        manual: The command to run by hand when the re-run fails.
+        manual: The command to run by hand when the re-run fails (default: the same ``lab up``).
     """
     # Imported here: the provisioning modules pull in the kubernetes client, which local-mode
     # doctor runs never need.
     from lab.provision import up_kind
+    from lab.provision.cluster_mode import up_cluster
 
+    command = up_command(ctx.config, ctx.mode)
+    up = up_cluster if ctx.mode == "cluster" else up_kind
     try:
-        code = up_kind(ctx.config, ctx.progress, dry_run=False)
+        code = up(ctx.config, ctx.progress, dry_run=False)
     except LabError as exc:
-        return FixOutcome(False, f"`lab up --mode kind` failed: {exc}; to repair by hand: {manual}")
+        return FixOutcome(False, f"`{command}` failed: {exc}; to repair by hand: {manual or command}")
     outcome = "" if code == 0 else f" but it exited {code}"
-    return FixOutcome(code == 0, f"re-ran `lab up --mode kind` ({what}){outcome}")
+    return FixOutcome(code == 0, f"re-ran `{command}` ({what}){outcome}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab.doctor.checks._provision import up_command
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
 
@@ -17,7 +18,7 @@ def detect(evidence: Evidence) -> Result:
     # The lab's secrets step publishes $LAB_HOME/cosign/cosign.{key,pub} as this secret.
     create = [
         f"mkdir -p {keys_dir} && cd {keys_dir} && cosign generate-key-pair",
-        "lab up --mode kind",
+        up_command(evidence.config, evidence.mode),
     ]
     if secret is None:
         return Result.warn(

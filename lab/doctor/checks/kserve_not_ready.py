@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.doctor.checks._provision import up_command
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, Result
 from lab.doctor.workloads import containers, custom_conditions, deployment_lines
@@ -40,7 +41,8 @@ def _log_remedy(text: str, evidence: Evidence, csc_name: str, namespace: str) ->
         return [
             "# kit was refused: give the storage initializer KIT_USER/KIT_PASSWORD from a secret",
             f"kubectl -n {namespace} get secret {secret}  # must exist with the registry user and password",
-            "lab up --mode kind  # re-applies the ClusterStorageContainer with the credentials",
+            f"{up_command(evidence.config, evidence.mode)}"
+            "  # re-applies the ClusterStorageContainer with the credentials",
         ]
     if "not found" in lowered or "manifest unknown" in lowered:
         return [
@@ -63,7 +65,7 @@ def detect(evidence: Evidence) -> Result:
         return Result.fail(
             "KServe is not installed (inferenceservices.serving.kserve.io is not served)",
             [],
-            ["lab up --mode kind"],
+            [up_command(config, evidence.mode)],
         )
     problems: list[str] = []
     facts: list[str] = []
@@ -77,7 +79,7 @@ def detect(evidence: Evidence) -> Result:
     csc = next((c for c in cscs if (c.get("metadata") or {}).get("name") == csc_name), None)
     if csc is None:
         problems.append(f"ClusterStorageContainer {csc_name} does not exist: nothing serves kit:// URIs")
-        remedy.append("lab up --mode kind  # applies the kitops ClusterStorageContainer")
+        remedy.append(f"{up_command(config, evidence.mode)}  # applies the kitops ClusterStorageContainer")
     else:
         spec = csc.get("spec") or {}
         container = spec.get("container") or {}
@@ -99,7 +101,9 @@ def detect(evidence: Evidence) -> Result:
             )
         if "kit://" not in prefixes:
             problems.append(f"ClusterStorageContainer {csc_name} does not claim the kit:// prefix")
-            remedy.append("lab up --mode kind  # re-applies the kitops ClusterStorageContainer")
+            remedy.append(
+                f"{up_command(config, evidence.mode)}  # re-applies the kitops ClusterStorageContainer"
+            )
     not_ready = 0
     for isvc in isvcs:
         meta = isvc.get("metadata") or {}

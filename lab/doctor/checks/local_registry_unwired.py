@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.doctor.checks._provision import reprovision
+from lab.doctor.checks._provision import reprovision, up_command
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
 from lab.doctor.pulls import IN_CLUSTER_REGISTRY_PORT, pull_failures
@@ -37,7 +37,7 @@ def detect_cluster(evidence: Evidence) -> Result:
         problems,
         [
             "lab doctor --fix local-registry-unwired  # or re-run the registry step:",
-            f"lab up --mode cluster --registry {registry}",
+            up_command(evidence.config, "cluster"),
         ],
         fixable=True,
     )
@@ -89,15 +89,15 @@ def detect(evidence: Evidence) -> Result:
         problems + facts,
         [
             "lab doctor --fix local-registry-unwired  # or re-run the registry step:",
-            "lab up --mode kind",
+            up_command(config, evidence.mode),
         ],
         fixable=True,
     )
 
 
 def fix(ctx: FixContext) -> FixOutcome:
-    """Re-run the idempotent kind provisioning, which re-does only the registry wiring."""
-    return reprovision(ctx, "registry wiring", "lab up --mode kind")
+    """Re-run the mode's idempotent provisioning, which re-does only the registry wiring."""
+    return reprovision(ctx, "registry wiring")
 
 
 CHECK = Check(
@@ -109,5 +109,5 @@ CHECK = Check(
     detect=detect,
     modes=frozenset({"kind", "cluster"}),
     fix=fix,
-    fix_description="re-run the registry wiring step (`lab up --mode kind` is idempotent)",
+    fix_description="re-run the registry wiring step (`lab up` is idempotent)",
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lab.atomic_files import atomic_write
 from lab.config import LabConfig, home_settings_file, save_setting
+from lab.doctor.checks._provision import up_command
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
 from lab.doctor.workloads import containers, node_arch, pods_named
@@ -94,10 +95,11 @@ def detect(evidence: Evidence) -> Result:
             [
                 "# try the next older release:",
                 f"LAB_MLMD_FALLBACK_TAG={OLDER_TAG} lab doctor --fix mlmd-segfault",
-                f"LAB_MLMD_PIN={OLDER_TAG} lab up --mode kind",
+                f"LAB_MLMD_PIN={OLDER_TAG} {up_command(config, evidence.mode)}",
             ],
             fixable=True,
         )
+    up = up_command(config, evidence.mode)
     patch = patch_path(config)
     if patch.is_file():
         lines.append(f"image pin already rendered at {patch}, not applied to the cluster yet")
@@ -106,8 +108,8 @@ def detect(evidence: Evidence) -> Result:
         lines,
         [
             f"lab doctor --fix mlmd-segfault  # records the pin in {home_settings_file(config.home)}",
-            "lab up --mode kind  # applies it",
-            f"LAB_MLMD_PIN={fallback} lab up --mode kind  # instead: pin it for one run only",
+            f"{up}  # applies it",
+            f"LAB_MLMD_PIN={fallback} {up}  # instead: pin it for one run only",
         ],
         fixable=True,
     )
@@ -118,11 +120,12 @@ def fix(ctx: FixContext) -> FixOutcome:
     path = patch_path(ctx.config)
     tag = ctx.config.versions.mlmd_fallback_tag
     settings = save_setting(ctx.config.home, "versions", "mlmd_pin", tag)
+    up = up_command(ctx.config, ctx.mode)
     atomic_write(path, render_patch(ctx.config))
     return FixOutcome(
         True,
-        f"pinned ml_metadata_store_server:{tag} in {settings} (patch: {path}); apply: lab up --mode kind "
-        f"(or LAB_MLMD_PIN={tag} lab up --mode kind)",
+        f"pinned ml_metadata_store_server:{tag} in {settings} (patch: {path}); apply: {up} "
+        f"(or LAB_MLMD_PIN={tag} {up})",
     )
 
 
