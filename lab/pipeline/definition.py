@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from kfp import compiler, dsl
 from kfp import kubernetes as kfp_kubernetes
 
+from lab.components import MODEL_REGISTRY, service
 from lab.config import LabConfig
 from lab.pipeline import STEP_OF_TASK
 from lab.pipeline.chain import VersionPolicy
@@ -26,8 +27,9 @@ from lab.pipeline.local_components import local_components
 PIPELINE_NAME = "train-push-register-serve"
 TARGETS = ("local", "cluster")
 DEFAULT_MODEL_NAME = "iris-classifier"
-# The in-cluster Model Registry REST service (lab.provision.model_registry installs it).
-MODEL_REGISTRY_SERVICE, MODEL_REGISTRY_SERVICE_PORT = "model-registry-service", 8080
+# The in-cluster Model Registry REST service (declared in lab.components).
+MODEL_REGISTRY_SERVICE = service(MODEL_REGISTRY).name
+MODEL_REGISTRY_SERVICE_PORT = service(MODEL_REGISTRY).port
 
 
 class ChainOutputs(NamedTuple):

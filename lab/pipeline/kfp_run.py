@@ -16,13 +16,14 @@ from typing import Any
 import urllib3
 from kfp_server_api.exceptions import ApiException as KfpApiException
 
+from lab.components import KFP, service
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.pipeline import CHAIN_STEPS, STEP_OF_TASK
 from lab.pipeline.port_forwards import ForwardTarget
 
-# The KFP API server's HTTP port (the UI on ml-pipeline-ui:80 only proxies it).
-KFP_API_SERVICE, KFP_API_PORT = "ml-pipeline", 8888
+# The KFP API server's HTTP port, declared in lab.components.
+KFP_API_SERVICE, KFP_API_PORT = service(KFP).name, service(KFP).port
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
 
 

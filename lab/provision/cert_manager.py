@@ -5,11 +5,12 @@ from __future__ import annotations
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+from lab.components import CERT_MANAGER
 from lab.provision.actions import Context
 from lab.provision.kube import Deadline, Kube, wait_until
 from lab.provision.manifests import ManifestStep
 
-DEPLOYMENTS = ("cert-manager", "cert-manager-cainjector", "cert-manager-webhook")
+DEPLOYMENTS = CERT_MANAGER.deployments  # declared in lab.components
 
 
 def webhook_problem(kube: Kube, namespace: str) -> str:
@@ -37,7 +38,7 @@ class CertManager(ManifestStep):
     """Install cert-manager and wait until its webhook admits objects."""
 
     name = "cert-manager"
-    overlays = ("cert-manager",)
+    overlays = CERT_MANAGER.overlay_names
 
     def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
         """Deployments not Available, or the webhook not admitting yet."""

@@ -6,17 +6,16 @@ import platform
 
 from kubernetes import client
 
+from lab.components import KFP, service
 from lab.errors import LabError
 from lab.provision.actions import Context
 from lab.provision.kube import Deadline, Kube, wait_until
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 
-# env/platform-agnostic labels everything it installs with this (and only KFP's pods carry it).
-SELECTOR = "application-crd-id=kubeflow-pipelines"
+SELECTOR = KFP.selector  # declared in lab.components
 METADATA_SELECTOR = "component=metadata-grpc-server"
-SERVICE, PORT = "ml-pipeline", 8888
-HEALTH_PATH = "/apis/v2beta1/healthz"
+SERVICE, PORT, HEALTH_PATH = service(KFP).name, service(KFP).port, service(KFP).health_path
 
 
 def metadata_segfault(kube: Kube, namespace: str) -> list[str]:
@@ -62,7 +61,7 @@ class KubeflowPipelines(ManifestStep):
     """Install KFP (cluster-scoped resources first) and wait until its API is healthy."""
 
     name = "Kubeflow Pipelines"
-    overlays = ("kfp-cluster-scoped", "kfp")
+    overlays = KFP.overlay_names
 
     def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
         """KFP pods not Running+Ready, or the API server's healthz not answering."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from lab.components import KSERVE
 from lab.provision.actions import Context
 from lab.provision.kube import Deadline, Kube, Manifest, wait_until
 from lab.provision.manifests import ManifestStep
 from lab.provision.render import storage_container
 
-DEPLOYMENTS = ("kserve-controller-manager",)
+DEPLOYMENTS = KSERVE.deployments  # declared in lab.components
 
 
 class KServe(ManifestStep):
@@ -18,7 +19,7 @@ class KServe(ManifestStep):
     """
 
     name = "KServe"
-    overlays = ("kserve",)
+    overlays = KSERVE.overlay_names
 
     def extra_objects(self, ctx: Context) -> list[Manifest]:
         """The ``kitops`` ClusterStorageContainer for ``kit://`` storage URIs."""

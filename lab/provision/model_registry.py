@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from lab.components import MODEL_REGISTRY, service
 from lab.provision.actions import Context
 from lab.provision.kube import Deadline, Kube, wait_until
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 
-DEPLOYMENTS = ("model-registry-db", "model-registry-deployment", "model-registry-ui")
-SERVICE, PORT = "model-registry-service", 8080
-HEALTH_PATH = "/readyz/health"
+# Declared in lab.components; the selector is the REST server's pods, for the health probe.
+DEPLOYMENTS = MODEL_REGISTRY.deployments
+SERVICE, PORT = service(MODEL_REGISTRY).name, service(MODEL_REGISTRY).port
+HEALTH_PATH = service(MODEL_REGISTRY).health_path
 SELECTOR = "component=model-registry-server"
 
 
@@ -17,7 +19,7 @@ class ModelRegistry(ManifestStep):
     """Install Model Registry and wait until its REST server reports healthy."""
 
     name = "Model Registry"
-    overlays = ("model-registry",)
+    overlays = MODEL_REGISTRY.overlay_names
 
     def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
         """Deployments not Available, or ``/readyz/health`` not answering 200."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from lab.components import all_forwards
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
 from lab.local.processes import port_is_free, raise_keyboard_interrupt, stop_children
@@ -39,15 +40,16 @@ class Forward:
 
 
 def forwards(config: LabConfig) -> list[Forward]:
-    """The endpoints the lab forwards."""
-    ns = config.names.kubeflow_namespace
+    """The endpoints the lab forwards: every component's declared forwards (:mod:`lab.components`)."""
     return [
-        Forward("KFP UI", ns, "svc/ml-pipeline-ui", 80, "kfp_ui"),
-        Forward("Model Registry API", ns, "svc/model-registry-service", 8080, "model_registry"),
-        # The standalone UI expects a kubeflow-userid header; its auth-proxy sidecar (port 8000)
-        # adds it, and the upstream Service still points at the UI container itself.
-        Forward("Model Registry UI", ns, "deployment/model-registry-ui", 8000, "model_registry_ui"),
-        Forward("KFP object store (S3)", ns, "svc/seaweedfs", 9000, "object_store"),
+        Forward(
+            f.label,
+            getattr(config.names, component.namespace_setting),
+            f.target,
+            f.remote_port,
+            f.port_setting,
+        )
+        for component, f in all_forwards()
     ]
 
 

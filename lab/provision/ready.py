@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab.components import COMPONENTS, all_forwards
 from lab.config import LabConfig
 from lab.provision.actions import Context
 from lab.provision.kube import context_name
@@ -10,7 +11,6 @@ from lab.provision.kube import context_name
 def summary_lines(config: LabConfig) -> list[str]:
     """Where the lab's services are, on the host (after `lab port-forward`) and in the cluster."""
     ports, names = config.ports, config.names
-    ns = names.kubeflow_namespace
     where = "context" if config.mode == "cluster" else f"kind {names.cluster}"
     registry = (
         f"registry             {config.registry_host} from the host; localhost:{ports.registry}/... in pod "
@@ -22,13 +22,16 @@ def summary_lines(config: LabConfig) -> list[str]:
         f"cluster              {where} (kubectl --context {context_name(config)})",
         registry,
         "run `lab port-forward` for these:",
-        f"  KFP UI             http://127.0.0.1:{ports.kfp_ui}",
-        f"  Model Registry API http://127.0.0.1:{ports.model_registry}/api/model_registry/v1alpha3",
-        f"  Model Registry UI  http://127.0.0.1:{ports.model_registry_ui}",
-        f"  KFP object store   http://127.0.0.1:{ports.object_store} (S3 API)",
+        *(
+            f"  {f.summary:<18} http://127.0.0.1:{getattr(ports, f.port_setting)}{f.summary_suffix}"
+            for _, f in all_forwards()
+        ),
         "inside the cluster:",
-        f"  KFP API            http://ml-pipeline.{ns}.svc.cluster.local:8888",
-        f"  Model Registry     http://model-registry-service.{ns}.svc.cluster.local:8080",
+        *(
+            f"  {c.service.summary:<18} {c.service.url(getattr(names, c.namespace_setting))}"
+            for c in COMPONENTS
+            if c.service
+        ),
         f"  kit:// serving     ClusterStorageContainer {names.storage_container}",
         f"  pipeline secrets   in namespace {names.pipeline_namespace}",
     ]

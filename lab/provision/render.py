@@ -13,12 +13,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lab.components import COMPONENTS
 from lab.config import LabConfig
 from lab.errors import CommandFailed, LabError
 from lab.provision.files import FileSpec, apply_files, render_template
@@ -31,38 +31,8 @@ from lab.tools import ToolUnavailable, tool_path
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
-class Overlay:
-    """A lab overlay: its directory name and the upstream trees it lists as resources."""
-
-    name: str
-    # (template variable, upstream key, path inside the upstream repository)
-    resources: tuple[tuple[str, str, str], ...]
-
-
-OVERLAYS = (
-    Overlay("cert-manager", (("cert_manager", "kubeflow-manifests", "common/cert-manager/base"),)),
-    Overlay(
-        "kfp-cluster-scoped",
-        (("kfp_cluster_scoped", "kfp", "manifests/kustomize/cluster-scoped-resources"),),
-    ),
-    Overlay("kfp", (("kfp_env", "kfp", "manifests/kustomize/env/platform-agnostic"),)),
-    Overlay(
-        "model-registry",
-        (
-            ("model_registry_db", "model-registry", "manifests/kustomize/overlays/db"),
-            # The standalone UI overlay: no Istio, no Kubeflow dashboard in this lab.
-            ("model_registry_ui", "model-registry", "manifests/kustomize/options/ui/overlays/standalone"),
-        ),
-    ),
-    Overlay(
-        "kserve",
-        (
-            ("kserve", "kserve", "config/overlays/standalone/kserve"),
-            ("kserve_runtimes", "kserve", "config/runtimes"),
-        ),
-    ),
-)
+# The lab overlays in install order, as the components declare them (lab.components).
+OVERLAYS = tuple(overlay for component in COMPONENTS for overlay in component.overlays)
 
 
 def overlay_specs(config: LabConfig, workspace: Workspace) -> list[FileSpec]:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lab.components import COMPONENTS, Component
 from lab.config import LabConfig
-from lab.provision import cert_manager, kfp, kserve, model_registry
 from lab.provision.kube import context_name
 from lab.provision.port_forward import forwards
 
@@ -75,11 +75,6 @@ class RegistryContainer:
     on_kind_network: bool
 
 
-def _service_url(service: str, namespace: str, port: int) -> str:
-    # The same form ready.summary_lines prints for "inside the cluster".
-    return f"http://{service}.{namespace}.svc.cluster.local:{port}"
-
-
 def _forward_url(config: LabConfig, port_setting: str) -> str | None:
     # The host URL `lab port-forward` serves, taken from its own forward list.
     for forward in forwards(config):
@@ -88,46 +83,26 @@ def _forward_url(config: LabConfig, port_setting: str) -> str | None:
     return None
 
 
+def kind_component(config: LabConfig, component: Component) -> KindComponent:
+    """What ``lab status`` judges for one declared component (:mod:`lab.components`)."""
+    namespace = getattr(config.names, component.namespace_setting)
+    # The host URL is the component's first forward in `lab port-forward` order.
+    first = min(component.forwards, key=lambda f: f.order, default=None)
+    return KindComponent(
+        name=component.name,
+        namespace=namespace,
+        deployments=component.deployments,
+        selector="" if component.deployments else component.selector,
+        version=getattr(config.versions, component.version_setting),
+        # The same form ready.summary_lines prints for "inside the cluster".
+        url=component.service.url(namespace) if component.service else None,
+        host_url=_forward_url(config, first.port_setting) if first else None,
+    )
+
+
 def kind_components(config: LabConfig) -> list[KindComponent]:
     """The installed components in install order, with what each provisioning step waits on."""
-    names, versions = config.names, config.versions
-    ns = names.kubeflow_namespace
-    return [
-        KindComponent(
-            name="cert-manager",
-            namespace=names.cert_manager_namespace,
-            deployments=cert_manager.DEPLOYMENTS,
-            selector="",
-            version=versions.cert_manager,
-            url=None,
-        ),
-        KindComponent(
-            name="kfp",
-            namespace=ns,
-            deployments=(),
-            selector=kfp.SELECTOR,
-            version=versions.kfp,
-            url=_service_url(kfp.SERVICE, ns, kfp.PORT),
-            host_url=_forward_url(config, "kfp_ui"),
-        ),
-        KindComponent(
-            name="model-registry",
-            namespace=ns,
-            deployments=model_registry.DEPLOYMENTS,
-            selector="",
-            version=versions.model_registry,
-            url=_service_url(model_registry.SERVICE, ns, model_registry.PORT),
-            host_url=_forward_url(config, "model_registry"),
-        ),
-        KindComponent(
-            name="kserve",
-            namespace=names.kserve_namespace,
-            deployments=kserve.DEPLOYMENTS,
-            selector="",
-            version=versions.kserve,
-            url=None,
-        ),
-    ]
+    return [kind_component(config, component) for component in COMPONENTS]
 
 
 # ---------------------------------------------------------------------------------------------
