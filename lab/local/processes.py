@@ -97,11 +97,6 @@ class OwnedProcess:
         except (ValueError, KeyError, TypeError):
             return PidRecord("corrupt")
 
-    def read_pid(self) -> tuple[int, int] | None:
-        """(pid, start time) recorded when we started it, or None."""
-        record = self.record()
-        return (record.pid, record.start_time) if record.state == "ok" else None
-
     def _recorded_and_ours(self) -> int | None:
         record = self.record()
         if record.state != "ok" or not is_same_live_process(record.pid, record.start_time):

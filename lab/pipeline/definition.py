@@ -223,11 +223,6 @@ def pipeline_target(config: LabConfig, target: str, runtime: LocalRuntime | None
     raise ValueError(f"unknown pipeline target {target!r}; choose one of {', '.join(TARGETS)}")
 
 
-def target_defaults(config: LabConfig, target: str) -> TargetDefaults:
-    """Registry, Model Registry and namespace as seen from the steps of ``target``."""
-    return pipeline_target(config, target).defaults
-
-
 def build_pipeline(config: LabConfig, target: str, runtime: LocalRuntime | None = None) -> Any:
     """The ``train_push_register_serve`` pipeline function for ``target``.
 

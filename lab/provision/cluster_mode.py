@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError
 from kubernetes.dynamic.resource import ResourceList
@@ -236,10 +235,3 @@ def _still_there(kube: Kube, owned: list[tuple[Any, dict[str, Any]]], kept: list
     if left:
         time.sleep(1.0)
     return left
-
-
-def nodes_line(kube: Kube) -> str:
-    """``N nodes (M simulated by kwok)`` for summaries."""
-    nodes = client.CoreV1Api(kube.api).list_node().items
-    simulated = [n for n in nodes if "kwok.x-k8s.io/node" in (n.metadata.annotations or {})]
-    return f"{len(nodes)} nodes ({len(simulated)} simulated by kwok)"
