@@ -97,7 +97,7 @@ CERT_MANAGER = Component(
     ),
     namespace_setting="cert_manager_namespace",
     version_setting="cert_manager",
-    checks=(),  # no doctor check judges cert-manager yet (tests/test_components.py lists the gap)
+    checks=("cert-manager-not-ready",),
     deployments=("cert-manager", "cert-manager-cainjector", "cert-manager-webhook"),
 )
 

@@ -27,10 +27,6 @@ CONFIG = load_config(env={"LAB_HOME": "/tmp/lab-components-unused"})
 NAMES = [component.name for component in COMPONENTS]
 LAB = Path(__file__).resolve().parents[1] / "lab"
 
-# Declared components no doctor check judges yet. Adding a component without a check fails
-# below unless it is named here, on purpose, with the reason.
-WITHOUT_CHECK = {"cert-manager": "no check inspects cert-manager's Deployments yet"}
-
 
 def test_names_are_unique() -> None:
     assert len(set(NAMES)) == len(NAMES)
@@ -72,9 +68,6 @@ def test_status_rows_read_the_declarations() -> None:
 @pytest.mark.parametrize("component", COMPONENTS, ids=NAMES)
 def test_every_component_has_a_doctor_check(component: Component) -> None:
     checks = {check.id: check for check in ALL_CHECKS}
-    if component.name in WITHOUT_CHECK:
-        assert not component.checks, f"{component.name} has checks now: drop it from WITHOUT_CHECK"
-        return
     assert component.checks, f"component {component.name} declares no doctor check"
     for check_id in component.checks:
         assert check_id in checks, f"{component.name}: no doctor check {check_id!r}"

@@ -377,6 +377,51 @@ def test_kfp_ready_when_every_core_component_is_ready(config: LabConfig) -> None
     assert judge(config, "kfp-not-ready", healthy_kfp()).status == "ok"
 
 
+# --- cert-manager-not-ready ---------------------------------------------------------------
+
+CERT_MANAGER_NS = "cert-manager"
+
+
+def healthy_cert_manager(skip: tuple[str, ...] = ()) -> list[object]:
+    """cert-manager's three Deployments with a Ready pod each (minus ``skip``)."""
+    objects: list[object] = []
+    for name in ("cert-manager", "cert-manager-cainjector", "cert-manager-webhook"):
+        if name in skip:
+            continue
+        labels = {"app.kubernetes.io/name": name.removeprefix("cert-manager-") or "cert-manager"}
+        labels["app.kubernetes.io/component"] = name
+        image = f"quay.io/jetstack/{name}:v1.16.1"
+        objects.append(deployment(CERT_MANAGER_NS, name, labels))
+        objects.append(ready_pod(CERT_MANAGER_NS, f"{name}-5c6b8f7d9-k4m2n", name, image, labels))
+    return objects
+
+
+def test_cert_manager_not_ready_names_the_webhook_and_why(config: LabConfig) -> None:
+    labels = {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/component": "cert-manager-webhook"}
+    image = "quay.io/jetstack/cert-manager-webhook:v1.16.1"
+    webhook = status("cert-manager-webhook", image, running(), last_state=terminated(1), restarts=3)
+    objects = [
+        *healthy_cert_manager(skip=("cert-manager-webhook",)),
+        deployment(CERT_MANAGER_NS, "cert-manager-webhook", labels, ready=0),
+        pod(CERT_MANAGER_NS, "cert-manager-webhook-7d9f6c5b8-p2q4r", [webhook], labels=labels),
+    ]
+    result = judge(config, "cert-manager-not-ready", objects)
+
+    assert result.status == "fail"
+    assert "cert-manager-webhook" in result.summary and "cainjector" not in result.summary
+    lines = text(result.evidence)
+    assert f"deployment {CERT_MANAGER_NS}/cert-manager-webhook: 0/1 ready" in lines
+    assert "last state terminated with exit code 1 (Error); restarts 3" in lines
+    assert f"kubectl -n {CERT_MANAGER_NS} describe deployment cert-manager-webhook" in result.remedy
+    assert any(line.startswith("lab up --mode kind") for line in result.remedy)
+
+
+def test_cert_manager_not_installed_and_cert_manager_ready(config: LabConfig) -> None:
+    missing = judge(config, "cert-manager-not-ready", [node()])
+    assert missing.status == "fail" and "not installed" in missing.summary
+    assert judge(config, "cert-manager-not-ready", healthy_cert_manager()).status == "ok"
+
+
 # --- mr-config-error ----------------------------------------------------------------------
 
 # Keys of KFP 2.16.0's pipeline-install-config (base/installs/generic): no embedmdDb.
@@ -689,6 +734,7 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
     objects = [
         node(),
         *healthy_kfp(),
+        *healthy_cert_manager(),
         *kserve_controller(),
         deployment(KUBEFLOW, "model-registry-deployment", mr_labels),
         ready_pod(
@@ -712,6 +758,7 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
         "kind-cluster",
         "kind-dns-imagepull",
         "image-not-found",
+        "cert-manager-not-ready",
         "local-registry-unwired",
         "mlmd-segfault",
         "pvc-pending",

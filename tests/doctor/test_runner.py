@@ -52,7 +52,9 @@ def test_checks_are_declared_with_groups_and_unique_ids() -> None:
     assert len(ids) == len(set(ids))
     assert {check.group for check in ALL_CHECKS} == set(GROUPS)
     assert [c.id for c in select(["kfp-not-ready", "docker-missing"])] == ["docker-missing", "kfp-not-ready"]
-    with pytest.raises(UnknownCheck, match="unknown check id\\(s\\) nope; known: cosign-keys-missing"):
+    with pytest.raises(
+        UnknownCheck, match="unknown check id\\(s\\) nope; known: cert-manager-not-ready, cosign-keys-missing"
+    ):
         select(["nope"])
     with pytest.raises(ValueError, match="group 'network' is not one of"):
         Check("x", "x", "network", "x", lambda evidence: Result.ok("x"))

@@ -21,6 +21,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from lab.components import CERT_MANAGER
 from lab.config import LabConfig
 from lab.doctor import apply_fixes, diagnose
 from lab.engine import probe_engines
@@ -284,6 +285,9 @@ def restore_pod(cluster_lab: ClusterLab) -> Iterator[list[Any]]:
     wait_until(
         lambda: cluster_lab.kube.deployments_not_available(
             "kubeflow", ["metadata-grpc-deployment", "model-registry-deployment"]
+        )
+        + cluster_lab.kube.deployments_not_available(
+            cluster_lab.config.names.cert_manager_namespace, CERT_MANAGER.deployments
         ),
         Deadline(120),
         "restored Deployments not Available",
@@ -304,6 +308,24 @@ def test_doctor_diagnoses_metadata_grpc_exit_139(cluster_lab: ClusterLab, restor
     assert outcome.result.status == "fail"
     assert pod.metadata.name in _text(outcome) and "139" in _text(outcome)
     assert any("LAB_MLMD_PIN" in line or "mlmd" in line for line in outcome.result.remedy)
+
+
+def test_doctor_diagnoses_cert_manager_webhook_not_ready(cluster_lab: ClusterLab, restore_pod: list[Any]) -> None:
+    assert _diagnosis(cluster_lab, "cert-manager-not-ready").result.status == "ok"
+    namespace = cluster_lab.config.names.cert_manager_namespace
+    pod = _pod(cluster_lab, namespace, "cert-manager-webhook-")
+    waiting = {
+        "reason": "CrashLoopBackOff",
+        "message": f"back-off 40s restarting failed container={pod.spec.containers[0].name} "
+        f"pod={pod.metadata.name}",
+    }
+    _patch_status(cluster_lab, pod, _kubelet_status(pod, waiting, last_exit=1))
+    restore_pod.append(pod)
+    outcome = _diagnosis(cluster_lab, "cert-manager-not-ready")
+    assert outcome.result.status == "fail"
+    assert "cert-manager-webhook" in outcome.result.summary
+    assert pod.metadata.name in _text(outcome) and "CrashLoopBackOff" in _text(outcome)
+    assert any(line.startswith("lab up --mode cluster") for line in outcome.result.remedy)
 
 
 @pytest.fixture(scope="module")

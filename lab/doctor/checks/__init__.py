@@ -6,6 +6,7 @@ Adding a check is adding a module with a ``CHECK`` and one line here.
 from __future__ import annotations
 
 from lab.doctor.checks import (
+    cert_manager_not_ready,
     cosign_keys_missing,
     database_health,
     disk_space,
@@ -52,6 +53,8 @@ ALL_CHECKS: tuple[Check, ...] = tuple(
         mr_database_version,
         mr_config_error,
         mr_version_exists,
+        # cert-manager
+        cert_manager_not_ready,
         # kfp
         kfp_not_ready,
         mlmd_segfault,

@@ -1,0 +1,54 @@
+"""cert-manager-not-ready: cert-manager's Deployments are not all Running and Ready.
+
+KServe's webhooks (and the serving runtimes applied through them) need the serving
+certificates cert-manager issues; while its webhook is down, no Issuer or Certificate is
+admitted and ``lab up`` stops at the cert-manager or KServe step.
+"""
+
+from __future__ import annotations
+
+from lab.components import CERT_MANAGER
+from lab.doctor.checks._provision import up_command
+from lab.doctor.evidence import Evidence
+from lab.doctor.model import Check, Result
+from lab.doctor.workloads import deployment_lines
+
+
+def detect(evidence: Evidence) -> Result:
+    """Readiness of each declared cert-manager Deployment and its pods."""
+    namespace = getattr(evidence.config.names, CERT_MANAGER.namespace_setting)
+    deployments, pods = evidence.deployments(), evidence.pods()
+    lines, not_ready = [], []
+    for name in CERT_MANAGER.deployments:
+        ready, detail = deployment_lines(namespace, name, deployments, pods)
+        lines.extend(detail)
+        if not ready:
+            not_ready.append(name)
+    if not not_ready:
+        return Result.ok(f"{', '.join(CERT_MANAGER.deployments)} Running and Ready", lines)
+    missing = all(line.endswith("does not exist") for line in lines)
+    summary = (
+        f"cert-manager is not installed in namespace {namespace}"
+        if missing
+        else f"cert-manager is not ready: {', '.join(not_ready)} not Running+Ready"
+    )
+    return Result.fail(
+        summary + " (KServe's webhooks need its certificates)",
+        lines,
+        [
+            f"kubectl -n {namespace} get pods",
+            *(f"kubectl -n {namespace} describe deployment {name}" for name in not_ready[:2]),
+            f"kubectl -n {namespace} wait --for=condition=Available deployment --all --timeout=300s",
+            f"{up_command(evidence.config, evidence.mode)}  # re-applies cert-manager and waits for its webhook",
+        ],
+    )
+
+
+CHECK = Check(
+    id="cert-manager-not-ready",
+    title="cert-manager ready",
+    group="cert-manager",
+    inspects="deployments cert-manager, cert-manager-cainjector, cert-manager-webhook and their pods",
+    detect=detect,
+    modes=frozenset({"kind", "cluster"}),
+)
