@@ -27,7 +27,6 @@ from lab.config import LabConfig, load_config
 from lab.progress import Progress
 from lab.provision.actions import Context, print_plan
 from lab.provision.create import kind_actions
-from lab.provision.files import render_template
 from lab.provision.kube import object_key
 from lab.provision.render import (
     build_overlay,
@@ -38,6 +37,7 @@ from lab.provision.render import (
 )
 from lab.provision.sources import rewrite_remote_references, upstreams
 from lab.provision.workspace import Workspace
+from lab.templates import render_template
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 

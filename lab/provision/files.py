@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.connect import connect_all
 from pyinfra.api.exceptions import PyinfraError
@@ -22,7 +21,7 @@ from pyinfra.api.operations import run_ops
 from pyinfra.operations import files
 
 from lab.errors import LabError
-from lab.provision.workspace import TEMPLATES
+from lab.templates import render_template
 
 LOCAL = "@local"
 
@@ -43,17 +42,6 @@ class FileSpec:
         return f"write {self.dest} {source}"
 
 
-def render_template(template: str, **values: Any) -> str:
-    """Render ``templates/<template>`` the way pyinfra's ``files.template`` does."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    return env.get_template(template).render(**values)
-
-
 def _operations(specs: Sequence[FileSpec], hosts: Sequence[str]) -> tuple[State, list[tuple[FileSpec, Any]]]:
     state = State(Inventory((list(hosts), {})), Config())
     try:
@@ -67,25 +55,16 @@ def _operations(specs: Sequence[FileSpec], hosts: Sequence[str]) -> tuple[State,
         )
     planned = []
     for spec in specs:
-        if spec.template:
-            result = add_op(
-                state,
-                files.template,
-                name=spec.describe(),
-                src=str(TEMPLATES / spec.template),
-                dest=spec.dest,
-                mode=spec.mode,
-                **spec.values,
-            )
-        else:
-            result = add_op(
-                state,
-                files.put,
-                name=spec.describe(),
-                src=io.BytesIO(spec.content.encode()),
-                dest=spec.dest,
-                mode=spec.mode,
-            )
+        # Rendered by the lab's one renderer, then written like any other content.
+        text = render_template(spec.template, **spec.values) if spec.template else spec.content
+        result = add_op(
+            state,
+            files.put,
+            name=spec.describe(),
+            src=io.BytesIO(text.encode()),
+            dest=spec.dest,
+            mode=spec.mode,
+        )
         planned.append((spec, result))
     return state, planned
 

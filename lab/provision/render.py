@@ -21,10 +21,11 @@ import yaml
 from lab.components import COMPONENTS
 from lab.config import LabConfig
 from lab.errors import CommandFailed, LabError
-from lab.provision.files import FileSpec, apply_files, render_template
+from lab.provision.files import FileSpec, apply_files
 from lab.provision.kube import Manifest
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
+from lab.templates import render_template
 from lab.tools import ToolUnavailable, tool_path
 
 # libyaml when present: KServe's CRDs alone are tens of thousands of lines.

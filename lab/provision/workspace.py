@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import PROJECT_ROOT, LabConfig
-
-TEMPLATES = PROJECT_ROOT / "templates"
+from lab.config import LabConfig
 
 
 @dataclass(frozen=True)
