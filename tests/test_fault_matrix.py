@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ from lab.doctor import diagnose
 from lab.local.components import COMPONENTS
 from lab.progress import Progress
 from lab.provision.actions import Context
-from lab.provision.preflight import check_disk, check_registry_port
+from lab.provision.preflight import Preflight
 from lab.tools import expected_work, tool_specs
 from tests.conftest import make_config, make_home
 
@@ -472,23 +473,29 @@ def test_doctor_port_conflict_remedy_is_one_consistent_command(config: LabConfig
     assert moved != config.ports.registry and f"{moved} is free now" in command
 
 
+def _preflight(config: LabConfig, check_id: str) -> Any:
+    # Preflight judges with the doctor's own check of that id.
+    outcomes = Preflight().outcomes(Context(config, QUIET))
+    return next(o for o in outcomes if o.check.id == check_id).result
+
+
 def test_kind_preflight_names_the_labs_own_registry(config: LabConfig, require_tool) -> None:
     require_tool("registry")
     local.up(config, QUIET, ("registry",))
-    finding = check_registry_port(Context(config, QUIET))
-    assert not finding.ok
-    assert "this lab's local-mode registry" in finding.detail and "lab down" in finding.remedy
-    assert "another program" not in finding.detail
+    finding = _preflight(config, "kind-registry-port")
+    assert finding.status == "fail"
+    assert "this lab's local-mode registry" in finding.summary and "lab down" in "\n".join(finding.remedy)
+    assert "another program" not in finding.summary
 
 
 def test_preflight_and_doctor_judge_disk_space_alike(config: LabConfig) -> None:
-    (finding,) = check_disk(Context(config, QUIET))
+    finding = _preflight(config, "disk-space")
     doctor = diagnose(config, ["disk-space"], mode="kind").outcome("disk-space").result
     verdict = judge_free_space(shutil.disk_usage(config.home).free, "kind")
-    assert finding.ok == (verdict.level != "fail") and doctor.status == verdict.level
+    assert (finding.status != "fail") == (verdict.level != "fail") and doctor.status == verdict.level
     # The same sentence (threshold included) from the one judge, whatever the free bytes were.
     judged = verdict.summary.split("GiB free", 1)[1]
-    assert judged in finding.detail and judged in doctor.summary
+    assert judged in finding.summary and judged in doctor.summary
 
 
 # --- soak ---------------------------------------------------------------------------------

@@ -109,8 +109,12 @@ def run_doctor(args: argparse.Namespace, config: LabConfig, progress: Progress) 
             config = with_cluster_target(config, args, "cluster")
         report = diagnose(config, args.checks or None, args.mode)
         if args.fix:
+            # Imported here: provisioning pulls in the kubernetes client, which a local-mode
+            # doctor run never needs.
+            from lab.provision import reprovision
+
             consent, refusal = _consent(args)
-            report = apply_fixes(report, consent, progress, refusal=refusal)
+            report = apply_fixes(report, consent, progress, refusal=refusal, reprovision=reprovision)
         if args.bundle:
             path = write_bundle(report, Path(args.bundle))
             progress.info(f"bundle written to {path}")

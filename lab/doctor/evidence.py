@@ -21,6 +21,7 @@ import json
 import platform
 import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -49,13 +50,16 @@ from lab.doctor.facts import (  # noqa: F401  (re-exported)
     PortFact,
     SecretFacts,
     SysctlFact,
+    ToolFact,
     docker_auth_hosts,
     env_prefix,
     is_root,
 )
 from lab.engine import EngineProbe, choose_mode, probe_container_engine
+from lab.errors import LabError
 from lab.local.ownership import owner_of
 from lab.local.processes import listening_pid, log_tail, port_is_free, process_command
+from lab.tools import kustomize_argv, tool_path
 
 T = TypeVar("T")
 
@@ -220,6 +224,55 @@ class Evidence(ClusterFacts):
             return DiskFact(str(path), usage.free, usage.total)
 
         return self._memo("host/disk", read)
+
+    def _engine_output(self, *argv: str) -> str:
+        probe = self.engine()
+        if not probe.answers:
+            return ""
+        try:
+            done = subprocess.run(
+                [probe.engine, *argv],
+                capture_output=True,
+                text=True,
+                timeout=ENGINE_PROBE_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    def engine_disk(self) -> DiskFact | None:
+        """Free space where Docker keeps images, when that directory is visible here (not in a VM)."""
+
+        def read() -> DiskFact | None:
+            if self.engine().engine != "docker":
+                return None
+            root = self._engine_output("info", "--format", "{{.DockerRootDir}}")
+            if not root or not Path(root).exists():
+                return None
+            usage = shutil.disk_usage(root)
+            return DiskFact(root, usage.free, usage.total)
+
+        return self._memo("host/engine-disk", read)
+
+    def published_port(self, container: str, port: int) -> str:
+        """What ``<engine> port <container> <port>`` prints: empty when unpublished or no engine."""
+        return self._memo(
+            f"host/published/{container}/{port}", lambda: self._engine_output("port", container, str(port))
+        )
+
+    def tool(self, name: str) -> ToolFact:
+        """How the lab runs ``name`` (``kustomize``: the pinned one, else kubectl's), or why it cannot."""
+
+        def read() -> ToolFact:
+            try:
+                if name == "kustomize":
+                    return ToolFact(name, " ".join(kustomize_argv(self.config)))
+                return ToolFact(name, str(tool_path(self.config, name)))
+            except LabError as exc:  # ToolUnavailable included
+                return ToolFact(name, "", exc.message)
+
+        return self._memo(f"host/tool/{name}", read)
 
     def arch(self) -> str:
         """The host CPU architecture (``uname -m``)."""

@@ -56,6 +56,15 @@ class ModuleFact:
 
 
 @dataclass(frozen=True)
+class ToolFact:
+    """Whether a tool the lab runs is installed: how it is run, or why it cannot be."""
+
+    name: str
+    command: str  # the path (or argv) when installed, else empty
+    problem: str = ""
+
+
+@dataclass(frozen=True)
 class DiskFact:
     """Free space on the filesystem holding ``path``."""
 

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from lab.doctor.model import Check, FixContext, FixOutcome, Result
+from lab.doctor.model import Check, FixContext, FixOutcome, Reprovision, Result
 from lab.doctor.runner import Report, run_checks
 from lab.progress import Progress
 
@@ -22,7 +22,14 @@ def fix_candidates(report: Report) -> list[tuple[Check, Result]]:
     ]
 
 
-def apply_fixes(report: Report, consent: Consent, progress: Progress, *, refusal: str = "declined") -> Report:
+def apply_fixes(
+    report: Report,
+    consent: Consent,
+    progress: Progress,
+    *,
+    refusal: str = "declined",
+    reprovision: Reprovision | None = None,
+) -> Report:
     """Apply each fix the user consents to, then re-run every check of the report.
 
     Args:
@@ -30,6 +37,8 @@ def apply_fixes(report: Report, consent: Consent, progress: Progress, *, refusal
         consent: Asked once per fix; False leaves it alone.
         progress: Where fixes announce themselves.
         refusal: The message recorded when consent is not given.
+        reprovision: The mode's ``lab up``, for fixes that re-apply the lab
+            (:func:`lab.provision.reprovision`); without it they say what to run.
 
     Returns:
         A new report from fresh evidence, each fixed check carrying its :class:`FixOutcome`.
@@ -44,7 +53,7 @@ def apply_fixes(report: Report, consent: Consent, progress: Progress, *, refusal
             outcomes[check.id] = FixOutcome(False, refusal)
             continue
         assert check.fix is not None
-        context = FixContext(evidence.config, report.mode, evidence, result, progress)
+        context = FixContext(evidence.config, report.mode, evidence, result, progress, reprovision)
         try:
             with progress.step(f"fix {check.id}: {check.fix_description}"):
                 outcomes[check.id] = check.fix(context)

@@ -94,15 +94,25 @@ class FixOutcome:
     message: str
 
 
+# ``lab up`` of a cluster mode (kind or cluster): (config, mode, progress) -> exit code. The
+# caller that owns provisioning (``lab doctor``) injects it into fixes that re-apply the lab,
+# so the doctor never imports provisioning (whose preflight runs the doctor's checks).
+Reprovision = Callable[["LabConfig", str, "Progress"], int]
+
+
 @dataclass
 class FixContext:
-    """What a fix gets: the config, the resolved mode, the evidence and the finding it fixes."""
+    """What a fix gets: the config, the resolved mode, the evidence, the finding it fixes.
+
+    ``reprovision`` is the mode's ``lab up``, when the caller injected one.
+    """
 
     config: LabConfig
     mode: str
     evidence: Evidence
     result: Result
     progress: Progress
+    reprovision: Reprovision | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ class Context:
     # Test seam: where the inotify limits are read from.
     proc_root: Path = Path("/proc")
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    # kind, or cluster (any cluster a kubeconfig reaches): what the doctor's checks judge as.
+    mode: str = "kind"
     workspace: Workspace = field(init=False)
     _engine: ContainerEngine | None = field(default=None, init=False)
     _engine_evidence: list[str] | None = field(default=None, init=False)

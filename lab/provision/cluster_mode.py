@@ -92,7 +92,7 @@ def cluster_actions() -> list[Action]:
 
 def up_cluster(config: LabConfig, progress: Progress, *, dry_run: bool) -> int:
     """Install (or bring back in line) the lab on the configured cluster; a second run changes nothing."""
-    ctx = Context(config, progress)
+    ctx = Context(config, progress, mode="cluster")
     sources = ManifestSources(config, ctx.workspace).describe()
     target = f"context {context_name(config) or '(current)'}" + (
         f" of {config.kubeconfig}" if config.kubeconfig else ""

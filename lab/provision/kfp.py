@@ -2,59 +2,15 @@
 
 from __future__ import annotations
 
-import platform
-
-from kubernetes import client
-
 from lab.components import KFP, service
-from lab.errors import LabError
 from lab.provision.actions import Context
+from lab.provision.diagnosis import cluster_source, failure, run_doctor_checks
 from lab.provision.kube import Deadline, Kube, wait_until
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 
 SELECTOR = KFP.selector  # declared in lab.components
-METADATA_SELECTOR = "component=metadata-grpc-server"
 SERVICE, PORT, HEALTH_PATH = service(KFP).name, service(KFP).port, service(KFP).health_path
-
-
-def metadata_segfault(kube: Kube, namespace: str) -> list[str]:
-    """Evidence of metadata-grpc exiting with 139 (SIGSEGV): failure mode mlmd-segfault."""
-    evidence = []
-    pods = client.CoreV1Api(kube.api).list_namespaced_pod(namespace, label_selector=METADATA_SELECTOR).items
-    for pod in pods:
-        for status in pod.status.container_statuses or []:
-            last = status.last_state.terminated if status.last_state else None
-            if last is not None and last.exit_code == 139:
-                evidence.append(
-                    f"pod {pod.metadata.name} container {status.name}: last exit code 139, "
-                    f"{status.restart_count} restarts, image {status.image}"
-                )
-    return evidence
-
-
-def segfault_error(ctx: Context, evidence: list[str]) -> LabError:
-    """The mlmd-segfault finding with the remedy that fits this host."""
-    versions = ctx.config.versions
-    arch = platform.machine().lower()
-    if arch in ("arm64", "aarch64"):
-        return LabError(
-            f"metadata-grpc crashes (exit 139): {versions.mlmd_image} is published for amd64 only "
-            f"and this host is {arch}; KFP's metadata server cannot run here (an upstream limitation), "
-            "use an amd64 machine or `lab up --mode local`",
-            evidence,
-        )
-    if versions.mlmd_pin:
-        return LabError(
-            f"metadata-grpc crashes (exit 139) even with {versions.mlmd_image}:{versions.mlmd_pin}; "
-            f"try an older tag, e.g. LAB_MLMD_PIN=1.12.0 lab up --mode kind",
-            evidence,
-        )
-    return LabError(
-        f"metadata-grpc crashes (exit 139): {versions.mlmd_image}:{versions.mlmd_tag} fails on this host; "
-        f"pin the older server: LAB_MLMD_PIN={versions.mlmd_fallback_tag} lab up --mode kind",
-        evidence,
-    )
 
 
 class KubeflowPipelines(ManifestStep):
@@ -75,11 +31,14 @@ class KubeflowPipelines(ManifestStep):
     def wait_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
         """KFP's own readiness rule: all pods ready for several consecutive polls, then healthz."""
         namespace = ctx.config.names.kubeflow_namespace
+        cluster = cluster_source(ctx)
 
         def stop_on_segfault(kube: Kube) -> None:
-            evidence = metadata_segfault(kube, namespace)
-            if evidence:
-                raise segfault_error(ctx, evidence)
+            # metadata-grpc exiting with 139 never heals by waiting: the doctor's mlmd-segfault
+            # check judges it, with the remedy that fits this host's architecture and pin.
+            error = failure(run_doctor_checks(ctx, ["mlmd-segfault"], cluster), "Kubeflow Pipelines")
+            if error is not None:
+                raise error
 
         kube.wait_pods_ready(namespace, SELECTOR, deadline, consecutive=3, check=stop_on_segfault)
         wait_until(lambda: self.not_ready(ctx, kube), deadline, "KFP API is not healthy")

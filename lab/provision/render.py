@@ -8,9 +8,7 @@ or the staged mirror), builds them with kustomize and adds the few objects it ow
 
 from __future__ import annotations
 
-import functools
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,7 +24,7 @@ from lab.provision.kube import Manifest
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
 from lab.templates import render_template
-from lab.tools import ToolUnavailable, tool_path
+from lab.tools import kustomize_argv
 
 # libyaml when present: KServe's CRDs alone are tens of thousands of lines.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,22 +60,6 @@ def prepare_overlays(config: LabConfig, workspace: Workspace) -> list[str]:
     """Stage the mirror (if any) and write the overlays; returns what changed."""
     changes = ["staged manifest mirror"] if stage_mirror(config, workspace) else []
     return changes + apply_files(overlay_specs(config, workspace))
-
-
-@functools.lru_cache(maxsize=8)
-def kustomize_argv(config: LabConfig) -> tuple[str, ...]:
-    """The pinned kustomize from ``$LAB_HOME/bin``, else ``kubectl kustomize``."""
-    try:
-        return (str(tool_path(config, "kustomize")), "build")
-    except ToolUnavailable as missing:
-        kubectl = shutil.which("kubectl")
-        if kubectl:
-            return (kubectl, "kustomize")
-        raise LabError(
-            f"kustomize {config.versions.kustomize} is needed to build the manifests: "
-            "run `lab tools install --mode kind`",
-            [str(missing)],
-        ) from None
 
 
 def kustomize_build(config: LabConfig, directory: Path) -> list[Manifest]:

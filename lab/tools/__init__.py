@@ -8,6 +8,7 @@ naming the tool, every path tried and what to install.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import re
@@ -372,3 +373,19 @@ def tool_path(config: LabConfig, name: str) -> Path:
             f"run `lab tools install --mode {mode}`, or register a binary you have: {add_command(spec)}"
         )
     return Path(status.path)
+
+
+@functools.lru_cache(maxsize=8)
+def kustomize_argv(config: LabConfig) -> tuple[str, ...]:
+    """The pinned kustomize from ``$LAB_HOME/bin``, else ``kubectl kustomize``."""
+    try:
+        return (str(tool_path(config, "kustomize")), "build")
+    except ToolUnavailable as missing:
+        kubectl = shutil.which("kubectl")
+        if kubectl:
+            return (kubectl, "kustomize")
+        raise LabError(
+            f"kustomize {config.versions.kustomize} is needed to build the manifests: "
+            "run `lab tools install --mode kind`",
+            [str(missing)],
+        ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from lab.config import LabConfig
 from lab.doctor import Evidence, apply_fixes, diagnose
 from lab.doctor.model import Result
 from lab.progress import Progress
+from tests.conftest import make_config
 
 INOTIFY = Path("/proc/sys/fs/inotify")
 
@@ -101,3 +103,21 @@ def test_disk_space_reports_the_filesystem_of_lab_home(config: LabConfig) -> Non
     result = judge(config, "disk-space", "local")
     assert result.status in ("ok", "warn", "fail")
     assert "GiB free of" in result.evidence[0] and str(config.home) in result.evidence[0]
+
+
+def test_kind_tools_name_the_missing_tool_and_the_install_command(tmp_path: Path) -> None:
+    result = judge(make_config(tmp_path / "empty-home"), "kind-tools", "kind")
+    assert result.status == "fail" and "kind" in result.summary.split(" not installed")[0]
+    assert any(line.startswith("kind: kind ") and "not installed" in line for line in result.evidence)
+    assert result.remedy == ("lab tools install --mode kind",)
+
+
+def test_kind_registry_port_held_by_another_program(config: LabConfig) -> None:
+    assert judge(config, "kind-registry-port", "kind").status == "ok"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", config.ports.registry))
+        squatter.listen()
+        result = judge(config, "kind-registry-port", "kind")
+    assert result.status == "fail" and "another program" in result.summary
+    assert any("LAB_REGISTRY_PORT=<port> lab up --mode kind" in line for line in result.remedy)
+    assert judge(config, "kind-registry-port", "local").status == "skipped"

@@ -26,6 +26,7 @@ from lab.config import LabConfig
 from lab.doctor import apply_fixes, diagnose
 from lab.engine import probe_engines
 from lab.progress import Progress
+from lab.provision import reprovision
 from lab.provision.actions import Context
 from lab.provision.cluster_mode import cluster_actions, down_cluster, owned_objects, up_cluster
 from lab.provision.cluster_status import collect_cluster
@@ -283,11 +284,13 @@ def restore_pod(cluster_lab: ClusterLab) -> Iterator[list[Any]]:
             if exc.status != 404:
                 raise
     wait_until(
-        lambda: cluster_lab.kube.deployments_not_available(
-            "kubeflow", ["metadata-grpc-deployment", "model-registry-deployment"]
-        )
-        + cluster_lab.kube.deployments_not_available(
-            cluster_lab.config.names.cert_manager_namespace, CERT_MANAGER.deployments
+        lambda: (
+            cluster_lab.kube.deployments_not_available(
+                "kubeflow", ["metadata-grpc-deployment", "model-registry-deployment"]
+            )
+            + cluster_lab.kube.deployments_not_available(
+                cluster_lab.config.names.cert_manager_namespace, CERT_MANAGER.deployments
+            )
         ),
         Deadline(120),
         "restored Deployments not Available",
@@ -310,7 +313,9 @@ def test_doctor_diagnoses_metadata_grpc_exit_139(cluster_lab: ClusterLab, restor
     assert any("LAB_MLMD_PIN" in line or "mlmd" in line for line in outcome.result.remedy)
 
 
-def test_doctor_diagnoses_cert_manager_webhook_not_ready(cluster_lab: ClusterLab, restore_pod: list[Any]) -> None:
+def test_doctor_diagnoses_cert_manager_webhook_not_ready(
+    cluster_lab: ClusterLab, restore_pod: list[Any]
+) -> None:
     assert _diagnosis(cluster_lab, "cert-manager-not-ready").result.status == "ok"
     namespace = cluster_lab.config.names.cert_manager_namespace
     pod = _pod(cluster_lab, namespace, "cert-manager-webhook-")
@@ -501,7 +506,7 @@ def test_doctor_diagnoses_and_fixes_an_unwired_registry(cluster_lab: ClusterLab)
         assert up_line.startswith(f"lab up --mode cluster --kubeconfig {cluster_lab.config.kubeconfig}")
         assert up_line.endswith("--registry 127.0.0.1:5001")
         # The doctor's own fix re-runs cluster mode's steps on this cluster and the check passes again.
-        fixed = apply_fixes(report, lambda check, result: True, Progress(quiet=True))
+        fixed = apply_fixes(report, lambda check, result: True, Progress(quiet=True), reprovision=reprovision)
         (after,) = fixed.outcomes
         assert after.fix is not None and after.fix.applied, after.fix
         assert "lab up --mode cluster" in after.fix.message

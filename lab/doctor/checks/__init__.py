@@ -16,6 +16,8 @@ from lab.doctor.checks import (
     kfp_not_ready,
     kind_cluster,
     kind_dns_imagepull,
+    kind_registry_port,
+    kind_tools,
     kserve_not_ready,
     local_registry_unwired,
     mlmd_segfault,
@@ -41,6 +43,8 @@ ALL_CHECKS: tuple[Check, ...] = tuple(
         inotify_limits,
         disk_space,
         port_conflict,
+        kind_registry_port,
+        kind_tools,
         kind_dns_imagepull,
         # registry
         registry_health,

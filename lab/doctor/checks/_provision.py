@@ -28,20 +28,19 @@ def up_command(config: LabConfig, mode: str) -> str:
 def reprovision(ctx: FixContext, what: str, manual: str = "") -> FixOutcome:
     """Re-run the mode's provisioning steps; a step already in its desired state changes nothing.
 
+    The steps come injected (``ctx.reprovision``): provisioning's preflight runs the doctor's
+    checks, so the doctor does not import provisioning.
+
     Args:
         ctx: The fix context.
         what: What the re-run is meant to repair (for the message).
         manual: The command to run by hand when the re-run fails (default: the same ``lab up``).
     """
-    # Imported here: the provisioning modules pull in the kubernetes client, which local-mode
-    # doctor runs never need.
-    from lab.provision import up_kind
-    from lab.provision.cluster_mode import up_cluster
-
     command = up_command(ctx.config, ctx.mode)
-    up = up_cluster if ctx.mode == "cluster" else up_kind
+    if ctx.reprovision is None:
+        return FixOutcome(False, f"cannot re-run provisioning from here; run: {manual or command}")
     try:
-        code = up(ctx.config, ctx.progress, dry_run=False)
+        code = ctx.reprovision(ctx.config, ctx.mode, ctx.progress)
     except LabError as exc:
         return FixOutcome(False, f"`{command}` failed: {exc}; to repair by hand: {manual or command}")
     outcome = "" if code == 0 else f" but it exited {code}"

@@ -39,7 +39,7 @@ def detect(evidence: Evidence) -> Result:
             f"kubectl -n {namespace} get pods",
             *(f"kubectl -n {namespace} describe deployment {name}" for name in not_ready[:2]),
             f"kubectl -n {namespace} wait --for=condition=Available deployment --all --timeout=300s",
-            f"{up_command(evidence.config, evidence.mode)}  # re-applies cert-manager and waits for its webhook",
+            f"{up_command(evidence.config, evidence.mode)}  # re-applies cert-manager, waits for its webhook",
         ],
     )
 

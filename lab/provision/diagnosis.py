@@ -1,0 +1,58 @@
+"""Provisioning asks the doctor: preflight and crash handling run the doctor's own checks.
+
+One judge per failure mode: a step that must stop on a host problem or a known crash runs the
+declared check (:mod:`lab.doctor.checks`) and reports its id, evidence and remedy, rather than
+judging the same facts with its own thresholds and words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lab.doctor import ClusterSource, Evidence, Outcome, diagnose
+from lab.doctor.model import SYMBOLS
+from lab.errors import LabError
+from lab.provision.actions import Context
+
+
+def run_doctor_checks(
+    ctx: Context, ids: Sequence[str], cluster: ClusterSource | None = None
+) -> list[Outcome]:
+    """The named doctor checks, judged now on fresh evidence for the mode being provisioned.
+
+    A step that asks on every poll passes one ``cluster`` (:func:`cluster_source`), so each
+    poll reads fresh objects through the same connection.
+    """
+    evidence = Evidence(ctx.config, mode=ctx.mode, cluster=cluster, proc_root=ctx.proc_root)
+    return diagnose(ctx.config, list(ids), evidence=evidence).outcomes
+
+
+def cluster_source(ctx: Context) -> ClusterSource:
+    """The doctor's connection to the cluster being provisioned."""
+    return Evidence(ctx.config, mode=ctx.mode).cluster_source()
+
+
+def outcome_lines(outcome: Outcome) -> list[str]:
+    """``✓ id: summary``; a failure or warning adds its evidence and ``to fix:`` remedy lines."""
+    result = outcome.result
+    lines = [f"{SYMBOLS[result.status]} {outcome.check.title} ({outcome.check.id}): {result.summary}"]
+    if result.status in ("fail", "warn"):
+        lines += [f"    {line}" for line in result.evidence]
+        lines += [f"    to fix: {line}" for line in result.remedy]
+    return lines
+
+
+def failure(outcomes: Sequence[Outcome], what: str) -> LabError | None:
+    """A LabError naming the failed checks, every finding as its details (None when nothing failed)."""
+    failed = [o for o in outcomes if o.result.status == "fail"]
+    if not failed:
+        return None
+    first = failed[0]
+    fix = next((line for line in first.result.remedy if not line.startswith("#")), "")
+    ids = (
+        f"{len(failed)} checks ({', '.join(o.check.id for o in failed)}); first, " if len(failed) > 1 else ""
+    )
+    message = f"{what} failed: {ids}{first.check.id}: {first.result.summary}" + (
+        f"; to fix: {fix}" if fix else ""
+    )
+    return LabError(message, [line for o in failed for line in outcome_lines(o)])
