@@ -72,17 +72,28 @@ class Component:
     ``config.versions``. ``overlays`` are what :mod:`lab.provision.render` builds (in order),
     each naming keys of :func:`lab.provision.sources.upstreams`, which still pins the
     upstream repositories.
+
+    Provisioning builds one step per component (:mod:`lab.provision.component_step`), named
+    ``step``, in :data:`COMPONENTS` order: it applies the overlays, waits for the workloads,
+    showing the problems of the ``pods`` label picks (default ``selector``, else the whole
+    namespace) every ``poll_interval`` seconds, and for the Service's health path.
+    ``hooks`` names the component's special behaviour in :data:`lab.provision.create.HOOKS`
+    (empty for a plain component).
     """
 
     name: str
+    step: str
     overlays: tuple[Overlay, ...]
     namespace_setting: str
     version_setting: str
     checks: tuple[str, ...]
     deployments: tuple[str, ...] = ()
     selector: str = ""
+    pods: str = ""
     service: Service | None = None
     forwards: tuple[Forward, ...] = ()
+    hooks: str = ""
+    poll_interval: float = 5.0
 
     @property
     def overlay_names(self) -> tuple[str, ...]:
@@ -92,6 +103,7 @@ class Component:
 
 CERT_MANAGER = Component(
     name="cert-manager",
+    step="cert-manager",
     overlays=(
         Overlay("cert-manager", (("cert_manager", "kubeflow-manifests", "common/cert-manager/base"),)),
     ),
@@ -99,10 +111,13 @@ CERT_MANAGER = Component(
     version_setting="cert_manager",
     checks=("cert-manager-not-ready",),
     deployments=("cert-manager", "cert-manager-cainjector", "cert-manager-webhook"),
+    hooks="cert-manager",  # ready once its webhook admits a dry-run Issuer
+    poll_interval=3.0,
 )
 
 KFP = Component(
     name="kfp",
+    step="Kubeflow Pipelines",
     overlays=(
         Overlay(
             "kfp-cluster-scoped",
@@ -115,6 +130,7 @@ KFP = Component(
     checks=("kfp-not-ready", "mlmd-segfault"),
     # env/platform-agnostic labels everything it installs with this (and only KFP's pods carry it).
     selector="application-crd-id=kubeflow-pipelines",
+    hooks="kfp",  # its pods ready for consecutive polls; stops on metadata-grpc's exit 139
     # The KFP API server's HTTP port (the UI on ml-pipeline-ui:80 only proxies it).
     service=Service("ml-pipeline", 8888, "/apis/v2beta1/healthz", "KFP API"),
     forwards=(
@@ -133,6 +149,7 @@ KFP = Component(
 
 MODEL_REGISTRY = Component(
     name="model-registry",
+    step="Model Registry",
     overlays=(
         Overlay(
             "model-registry",
@@ -147,6 +164,7 @@ MODEL_REGISTRY = Component(
     version_setting="model_registry",
     checks=("model-registry-health", "mr-config-error"),
     deployments=("model-registry-db", "model-registry-deployment", "model-registry-ui"),
+    pods="component=model-registry-server",  # the REST server: its problems, its health probe
     service=Service("model-registry-service", 8080, "/readyz/health", "Model Registry"),
     forwards=(
         Forward(
@@ -173,6 +191,7 @@ MODEL_REGISTRY = Component(
 
 KSERVE = Component(
     name="kserve",
+    step="KServe",
     overlays=(
         Overlay(
             "kserve",
@@ -186,6 +205,7 @@ KSERVE = Component(
     version_setting="kserve",
     checks=("kserve-not-ready",),
     deployments=("kserve-controller-manager",),
+    hooks="kserve",  # adds the kitops ClusterStorageContainer
 )
 
 # Install order: the provisioning steps, ``lab status`` and the doctor's kind rows follow it.

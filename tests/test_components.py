@@ -1,8 +1,9 @@
 """The component declarations (lab.components) are the one home of each component's identity.
 
 Enumerates the declared components and fails when one lacks its ``lab status`` row, its
-provisioning step or a doctor check, or names a setting, upstream or check that does not
-exist; and checks that every Service, port and forward the lab uses comes from a declaration.
+install step (built from the declaration, with the hooks it names) or a doctor check, or
+names a setting, upstream or check that does not exist; and checks that every Service, port
+and forward the lab uses comes from a declaration.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from lab.pipeline import definition, e2e_checks, kfp_run
 from lab.progress import Progress
 from lab.provision import port_forward, ready, render, sources
 from lab.provision import status as kind_status
-from lab.provision.create import stack_actions
+from lab.provision.component_step import ComponentStep
+from lab.provision.create import HOOKS, stack_actions
 from lab.provision.manifests import ManifestStep
 from lab.provision.status_rows import kind_components, unreachable_rows
 
@@ -94,6 +96,22 @@ def test_every_component_is_installed_in_declared_order() -> None:
     assert [overlay.name for overlay in render.OVERLAYS] == declared
     applied = [name for step in stack_actions() if isinstance(step, ManifestStep) for name in step.overlays]
     assert applied == declared
+
+
+def test_every_component_has_an_install_step_built_from_its_declaration() -> None:
+    steps = [step for step in stack_actions() if isinstance(step, ComponentStep)]
+    assert [step.component for step in steps] == list(COMPONENTS), "a component without its install step"
+    for step in steps:
+        component = step.component
+        assert step.name == component.step and step.overlays == component.overlay_names
+        if component.hooks:
+            assert component.hooks in HOOKS, f"{component.name}: no hooks {component.hooks!r}"
+            assert step.hooks is HOOKS[component.hooks]
+    # A hook no declaration names is dead code.
+    assert set(HOOKS) == {c.hooks for c in COMPONENTS if c.hooks}
+    # The pipeline wiring comes after every component.
+    names = [step.name for step in stack_actions()]
+    assert names[len(COMPONENTS) :] == ["pipeline secrets", "ready"]
 
 
 def test_port_forward_and_ready_read_the_declarations() -> None:

@@ -1,8 +1,9 @@
 """Cluster mode ("kind mode"): provision the whole lab on a local kind cluster.
 
-The public surface is two functions; the steps live in one module each
-(preflight, cluster, registry, cert_manager, kfp, model_registry, kserve, secrets, ready)
-and run in the order :func:`lab.provision.create.kind_actions` lists them.
+The public surface is a few functions; the steps live in one module each (preflight, cluster,
+registry, secrets, ready), except the components': one generic step per declared component
+(:mod:`lab.provision.component_step`, with the hooks cert_manager, kfp and kserve), in the order
+:func:`lab.provision.create.kind_actions` lists them.
 """
 
 from __future__ import annotations

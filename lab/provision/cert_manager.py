@@ -1,16 +1,17 @@
-"""cert-manager, from kubeflow/manifests' vendored copy; KServe's webhooks need its certificates."""
+"""cert-manager's provisioning hook: ready only once its webhook admits objects.
+
+KServe's webhooks need its certificates. The step itself is the generic
+:class:`~lab.provision.component_step.ComponentStep` of :data:`lab.components.CERT_MANAGER`.
+"""
 
 from __future__ import annotations
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from lab.components import CERT_MANAGER
 from lab.provision.actions import Context
-from lab.provision.kube import Deadline, Kube, wait_until
-from lab.provision.manifests import ManifestStep
-
-DEPLOYMENTS = CERT_MANAGER.deployments  # declared in lab.components
+from lab.provision.component_step import Hooks
+from lab.provision.kube import Kube
 
 
 def webhook_problem(kube: Kube, namespace: str) -> str:
@@ -34,21 +35,10 @@ def webhook_problem(kube: Kube, namespace: str) -> str:
     return ""
 
 
-class CertManager(ManifestStep):
-    """Install cert-manager and wait until its webhook admits objects."""
-
-    name = "cert-manager"
-    overlays = CERT_MANAGER.overlay_names
+class CertManagerHooks(Hooks):
+    """Once the Deployments are Available, wait until the webhook admits a dry-run Issuer."""
 
     def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
-        """Deployments not Available, or the webhook not admitting yet."""
-        namespace = ctx.config.names.cert_manager_namespace
-        waiting = kube.deployments_not_available(namespace, DEPLOYMENTS)
-        if waiting:
-            return waiting
-        problem = webhook_problem(kube, namespace)
+        """The webhook not admitting yet."""
+        problem = webhook_problem(kube, ctx.config.names.cert_manager_namespace)
         return [problem] if problem else []
-
-    def wait_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
-        """Poll until the webhook admits a dry-run Issuer."""
-        wait_until(lambda: self.not_ready(ctx, kube), deadline, "cert-manager is not ready")

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+from lab.components import COMPONENTS
 from lab.config import LabConfig
 from lab.progress import Progress
 from lab.provision.actions import Action, Context, print_plan, run_actions
-from lab.provision.cert_manager import CertManager
+from lab.provision.cert_manager import CertManagerHooks
 from lab.provision.cluster import CreateCluster
-from lab.provision.kfp import KubeflowPipelines
-from lab.provision.kserve import KServe
-from lab.provision.model_registry import ModelRegistry
+from lab.provision.component_step import ComponentStep, Hooks
+from lab.provision.kfp import KfpHooks
+from lab.provision.kserve import KServeHooks
 from lab.provision.preflight import Preflight
 from lab.provision.ready import Ready
 from lab.provision.registry import LocalRegistry
 from lab.provision.secrets import PipelineSecrets
 from lab.provision.sources import ManifestSources
 
+# The special behaviour a component's declaration names (``Component.hooks``).
+HOOKS: dict[str, Hooks] = {"cert-manager": CertManagerHooks(), "kfp": KfpHooks(), "kserve": KServeHooks()}
+
+
+def component_steps() -> list[ComponentStep]:
+    """One step per declared component, in declaration order, with the hooks it names."""
+    return [ComponentStep(c, HOOKS[c.hooks] if c.hooks else None) for c in COMPONENTS]
+
 
 def stack_actions() -> list[Action]:
-    """The stack on a reachable cluster, in order (kind and cluster mode); a component is one line here."""
-    return [
-        CertManager(),
-        KubeflowPipelines(),
-        ModelRegistry(),
-        KServe(),
-        PipelineSecrets(),
-        Ready(),
-    ]
+    """The stack on a reachable cluster, in order (kind and cluster mode): the components, then wiring."""
+    return [*component_steps(), PipelineSecrets(), Ready()]
 
 
 def kind_actions() -> list[Action]:

@@ -1,38 +1,21 @@
-"""KServe in Standard (RawDeployment) mode, plus the ``kit://`` storage container."""
+"""KServe's provisioning hook: the ``kit://`` storage container beside KServe's own objects.
+
+The serving runtimes go through KServe's validating webhook, which only answers once the
+controller runs; the apply retries them until it does. The step itself is the generic
+:class:`~lab.provision.component_step.ComponentStep` of :data:`lab.components.KSERVE`.
+"""
 
 from __future__ import annotations
 
-from lab.components import KSERVE
 from lab.provision.actions import Context
-from lab.provision.kube import Deadline, Kube, Manifest, wait_until
-from lab.provision.manifests import ManifestStep
+from lab.provision.component_step import Hooks
+from lab.provision.kube import Manifest
 from lab.provision.render import storage_container
 
-DEPLOYMENTS = KSERVE.deployments  # declared in lab.components
 
-
-class KServe(ManifestStep):
-    """Install KServe and the KitOps ClusterStorageContainer; wait for the controller.
-
-    The serving runtimes go through KServe's validating webhook, which only answers once
-    the controller runs; the apply retries them until it does.
-    """
-
-    name = "KServe"
-    overlays = KSERVE.overlay_names
+class KServeHooks(Hooks):
+    """Add the KitOps ClusterStorageContainer."""
 
     def extra_objects(self, ctx: Context) -> list[Manifest]:
         """The ``kitops`` ClusterStorageContainer for ``kit://`` storage URIs."""
         return [storage_container(ctx.config)]
-
-    def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
-        """The controller (and its webhook) not Available."""
-        namespace = ctx.config.names.kserve_namespace
-        waiting = kube.deployments_not_available(namespace, DEPLOYMENTS)
-        return waiting + (kube.pod_problems(namespace)[:3] if waiting else [])
-
-    def wait_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
-        """Poll until the controller Deployment is Available."""
-        wait_until(
-            lambda: self.not_ready(ctx, kube), deadline, "KServe controller is not ready", interval=5.0
-        )

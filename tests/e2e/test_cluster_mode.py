@@ -242,6 +242,16 @@ def _patch_status(lab: ClusterLab, pod: Any, body: dict[str, Any]) -> None:
     core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace, body)
 
 
+def _crash_loop(lab: ClusterLab, pod: Any, *, last_exit: int, backoff: str) -> None:
+    """The status a kubelet writes for a container that keeps exiting with ``last_exit``."""
+    waiting = {
+        "reason": "CrashLoopBackOff",
+        "message": f"back-off {backoff} restarting failed container={pod.spec.containers[0].name} "
+        f"pod={pod.metadata.name}",
+    }
+    _patch_status(lab, pod, _kubelet_status(pod, waiting, last_exit=last_exit))
+
+
 def _event(lab: ClusterLab, pod: Any, reason: str, message: str) -> None:
     core = client.CoreV1Api(lab.kube.api)
     core.create_namespaced_event(
@@ -300,12 +310,7 @@ def restore_pod(cluster_lab: ClusterLab) -> Iterator[list[Any]]:
 def test_doctor_diagnoses_metadata_grpc_exit_139(cluster_lab: ClusterLab, restore_pod: list[Any]) -> None:
     assert _diagnosis(cluster_lab, "mlmd-segfault").result.status == "ok"
     pod = _pod(cluster_lab, "kubeflow", "metadata-grpc-deployment-")
-    waiting = {
-        "reason": "CrashLoopBackOff",
-        "message": f"back-off 5m0s restarting failed container={pod.spec.containers[0].name} "
-        f"pod={pod.metadata.name}",
-    }
-    _patch_status(cluster_lab, pod, _kubelet_status(pod, waiting, last_exit=139))
+    _crash_loop(cluster_lab, pod, last_exit=139, backoff="5m0s")
     restore_pod.append(pod)
     outcome = _diagnosis(cluster_lab, "mlmd-segfault")
     assert outcome.result.status == "fail"
@@ -319,12 +324,7 @@ def test_doctor_diagnoses_cert_manager_webhook_not_ready(
     assert _diagnosis(cluster_lab, "cert-manager-not-ready").result.status == "ok"
     namespace = cluster_lab.config.names.cert_manager_namespace
     pod = _pod(cluster_lab, namespace, "cert-manager-webhook-")
-    waiting = {
-        "reason": "CrashLoopBackOff",
-        "message": f"back-off 40s restarting failed container={pod.spec.containers[0].name} "
-        f"pod={pod.metadata.name}",
-    }
-    _patch_status(cluster_lab, pod, _kubelet_status(pod, waiting, last_exit=1))
+    _crash_loop(cluster_lab, pod, last_exit=1, backoff="40s")
     restore_pod.append(pod)
     outcome = _diagnosis(cluster_lab, "cert-manager-not-ready")
     assert outcome.result.status == "fail"

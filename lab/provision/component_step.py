@@ -1,0 +1,93 @@
+"""One provisioning step per declared component: apply its overlays, wait until it is ready.
+
+The step is built from the component's declaration (:mod:`lab.components`): the overlays it
+applies, the Deployments (or labelled pods) that must be ready, the pods whose problems are
+shown while waiting, the Service whose health path must answer. What a component needs beyond
+that is a :class:`Hooks` its declaration names (``Component.hooks``) and
+:data:`lab.provision.create.HOOKS` holds; a plain component has none.
+"""
+
+from __future__ import annotations
+
+from lab.components import Component
+from lab.provision.actions import Context
+from lab.provision.kube import Deadline, Kube, Manifest, wait_until
+from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
+from lab.provision.manifests import ManifestStep
+
+
+class Hooks:
+    """A component's special provisioning behaviour; the defaults are a plain component's."""
+
+    def extra_objects(self, ctx: Context) -> list[Manifest]:
+        """Objects the lab adds to the component's own (none by default)."""
+        return []
+
+    def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
+        """What else must hold once the workloads are up (nothing by default)."""
+        return []
+
+    def wait_ready(self, step: ComponentStep, ctx: Context, kube: Kube, deadline: Deadline) -> None:
+        """How to wait (by default the step's own poll of :meth:`ComponentStep.not_ready`)."""
+        step.wait_until_ready(ctx, kube, deadline)
+
+
+class ComponentStep(ManifestStep):
+    """Install a declared component and wait until it serves; ``name`` is ``Component.step``."""
+
+    def __init__(self, component: Component, hooks: Hooks | None = None) -> None:
+        self.component = component
+        self.hooks = hooks or Hooks()
+        self.name = component.step
+        self.overlays = component.overlay_names
+
+    def namespace(self, ctx: Context) -> str:
+        """The component's namespace (its ``namespace_setting``)."""
+        return str(getattr(ctx.config.names, self.component.namespace_setting))
+
+    def extra_objects(self, ctx: Context) -> list[Manifest]:
+        """The hook's objects."""
+        return self.hooks.extra_objects(ctx)
+
+    def health(self, ctx: Context, kube: Kube) -> str | None:
+        """The Service's health problem: "" when it answers (or none is declared), None on kwok."""
+        service = self.component.service
+        if service is None:
+            return ""
+        pods = self.component.pods or self.component.selector
+        namespace = self.namespace(ctx)
+        return health_problem(kube, namespace, pods, service.name, service.port, service.health_path)
+
+    def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
+        """Workloads not ready (with their pods' problems), then the hook's conditions, then health."""
+        component, namespace = self.component, self.namespace(ctx)
+        if component.deployments:
+            waiting = kube.deployments_not_available(namespace, component.deployments)
+            if waiting:
+                return waiting + kube.pod_problems(namespace, component.pods or component.selector)[:3]
+        else:
+            problems = kube.pod_problems(namespace, component.selector)
+            if problems:
+                return problems
+        extra = self.hooks.not_ready(ctx, kube)
+        if extra:
+            return extra
+        problem = self.health(ctx, kube)
+        return [problem] if problem else []
+
+    def wait_until_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
+        """Poll :meth:`not_ready` until it is empty; say when the health probe cannot apply."""
+        wait_until(
+            lambda: self.not_ready(ctx, kube),
+            deadline,
+            f"{self.name} is not ready",
+            interval=self.component.poll_interval,
+        )
+        service = self.component.service
+        if service is not None and self.health(ctx, kube) is None:
+            probe = f"{service.name}:{service.port}{service.health_path}"
+            ctx.progress.info(f"   health probe {probe} {NOT_APPLICABLE_ON_KWOK}")
+
+    def wait_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
+        """The hook's wait (by default :meth:`wait_until_ready`)."""
+        self.hooks.wait_ready(self, ctx, kube, deadline)
