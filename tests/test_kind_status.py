@@ -26,7 +26,7 @@ from kubernetes.client import (
 from lab import local
 from lab.config import LabConfig, load_config
 from lab.progress import Progress
-from lab.provision import cert_manager, model_registry
+from lab.provision.create import component_steps
 from lab.provision import status as kind_status
 from lab.provision.kube import ClusterUnreachable
 from lab.provision.status_rows import (
@@ -77,8 +77,9 @@ def available(status: str, reason: str, message: str) -> V1DeploymentCondition:
 
 
 def test_components_reuse_what_provisioning_waits_on() -> None:
-    assert COMPONENTS["cert-manager"].deployments == cert_manager.DEPLOYMENTS
-    assert COMPONENTS["model-registry"].deployments == model_registry.DEPLOYMENTS
+    waits_on = {step.component.name: step.component.deployments for step in component_steps()}
+    assert COMPONENTS["cert-manager"].deployments == waits_on["cert-manager"]
+    assert COMPONENTS["model-registry"].deployments == waits_on["model-registry"]
     assert COMPONENTS["kfp"].selector == "application-crd-id=kubeflow-pipelines"
     assert [c.version for c in COMPONENTS.values()] == [
         CONFIG.versions.cert_manager,
@@ -93,7 +94,7 @@ def test_components_reuse_what_provisioning_waits_on() -> None:
 def test_all_deployments_ready_is_ready() -> None:
     ns = CONFIG.names.cert_manager_namespace
     ok = [available("True", "MinimumReplicasAvailable", "")]
-    deps = [deployment(name, ns, conditions=ok) for name in cert_manager.DEPLOYMENTS]
+    deps = [deployment(name, ns, conditions=ok) for name in COMPONENTS["cert-manager"].deployments]
     row = deployment_row(COMPONENTS["cert-manager"], deps).as_dict()
     assert row["state"] == "ready", row
     assert row["version"] == CONFIG.versions.cert_manager and row["pid"] is None
