@@ -33,12 +33,13 @@ def cluster_source(ctx: Context) -> ClusterSource:
 
 
 def outcome_lines(outcome: Outcome) -> list[str]:
-    """``✓ id: summary``; a failure or warning adds its evidence and ``to fix:`` remedy lines."""
+    """``✓ title (id): summary``; a failure or warning adds its evidence, then its remedy block."""
     result = outcome.result
     lines = [f"{SYMBOLS[result.status]} {outcome.check.title} ({outcome.check.id}): {result.summary}"]
     if result.status in ("fail", "warn"):
         lines += [f"    {line}" for line in result.evidence]
-        lines += [f"    to fix: {line}" for line in result.remedy]
+        if result.remedy:
+            lines += ["    to fix:", *(f"      {line}" for line in result.remedy)]
     return lines
 
 
