@@ -26,8 +26,8 @@ from kubernetes.client import (
 from lab import local
 from lab.config import LabConfig, load_config
 from lab.progress import Progress
-from lab.provision.create import component_steps
 from lab.provision import status as kind_status
+from lab.provision.create import component_steps
 from lab.provision.kube import ClusterUnreachable
 from lab.provision.status_rows import (
     KindComponent,
