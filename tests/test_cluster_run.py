@@ -349,8 +349,8 @@ def inference_service(
     """An InferenceService as CustomObjectsApi returns it: the serve step's spec plus KServe's status."""
     from kserve import KnativeCondition
 
+    from lab.kube import to_manifest
     from lab.pipeline.steps import build_inference_service
-    from lab.provision.kube import to_manifest
 
     isvc = to_manifest(build_inference_service("iris-classifier-e2e", "kubeflow", storage_uri, "sklearn"))
     isvc["metadata"].update(generation=1, resourceVersion="4242", uid="0d3c")

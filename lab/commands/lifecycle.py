@@ -139,8 +139,8 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
     """
     mode = args.mode or config.mode
     if mode == "cluster":
+        from lab.kube import context_name
         from lab.provision.cluster_status import collect_cluster
-        from lab.provision.kube import context_name
 
         config = with_cluster_target(config, args, mode)
         cluster_rows = [s.as_dict() for s in collect_cluster(config)]

@@ -31,9 +31,10 @@ LOG_LINES = 500
 def _plain(value: Any) -> Any:
     """JSON-able form: kubernetes models as the API writes them, dataclasses as dicts."""
     if hasattr(value, "openapi_types"):
-        from kubernetes.client import ApiClient
+        # Imported here: the door loads the kubernetes client, slow to import.
+        from lab.kube import to_manifest
 
-        return ApiClient().sanitize_for_serialization(value)
+        return to_manifest(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):

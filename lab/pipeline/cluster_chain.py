@@ -17,12 +17,11 @@ from typing import Any
 
 import urllib3
 from kfp_server_api.exceptions import ApiException as KfpApiException
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
 from lab.engine import probe_engines
 from lab.errors import LabError
+from lab.kube import ApiError, Kube, context_name
 from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.definition import PIPELINE_NAME, compile_pipeline
 from lab.pipeline.e2e_checks import (
@@ -48,7 +47,6 @@ from lab.pipeline.port_forwards import kubectl_forward_argv, port_forwards
 from lab.pipeline.run_arguments import demo_arguments
 from lab.progress import Progress
 from lab.provision import up_kind
-from lab.provision.kube import Kube, context_name
 from lab.tools import tool_path
 
 # The model e2e runs under: its own Model Registry model, repository and InferenceService,
@@ -247,13 +245,10 @@ def run_cluster_chain(
     return 0
 
 
-def _delete_inference_service(kube: Any, namespace: str, name: str) -> str:
-
+def _delete_inference_service(kube: Kube, namespace: str, name: str) -> str:
     try:
-        k8s.CustomObjectsApi(kube.api).delete_namespaced_custom_object(
-            KSERVE_GROUP, KSERVE_VERSION, namespace, ISVC_PLURAL, name
-        )
-    except ApiException as exc:
+        kube.delete_custom_object(KSERVE_GROUP, KSERVE_VERSION, namespace, ISVC_PLURAL, name)
+    except ApiError as exc:
         return f"could not be deleted ({exc.status} {exc.reason}); delete it with kubectl"
     return "deleted (--keep leaves it)"
 

@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.kube import ApiError, Kube
 from lab.pipeline.definition import MODEL_REGISTRY_SERVICE, MODEL_REGISTRY_SERVICE_PORT
 from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.port_forwards import ForwardTarget, PortForwards
@@ -42,6 +41,7 @@ from lab.pipeline.serving import initialize_storage
 from lab.pipeline.steps import check_predictions
 from lab.progress import Progress
 from lab.provision.secrets import docker_config_json, registry_hosts
+from lab.readiness import custom_conditions, inference_service_ready
 
 T = TypeVar("T")
 
@@ -159,9 +159,8 @@ def check_inference_service(isvc: Mapping[str, Any], expected_storage_uri: str |
             f"{where} serves {storage or 'no storageUri'}, but the run pushed {expected_storage_uri}",
         )
     status = isvc.get("status") or {}
-    conditions = status.get("conditions") or []
-    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
-    if ready is None or ready.get("status") != "True":
+    conditions = custom_conditions(isvc)
+    if not inference_service_ready(isvc):
         not_true = [
             f"{c.get('type')}={c.get('status')}"
             + (f" {c.get('reason')}" if c.get("reason") else "")
@@ -309,7 +308,7 @@ def _served_reference(served: str | None) -> str:
 def verify_run(
     config: LabConfig,
     progress: Progress,
-    kube: Any,
+    kube: Kube,
     forwards: PortForwards,
     run_id: str,
     model_name: str,
@@ -341,10 +340,8 @@ def verify_run(
 
     def inference_service() -> str:
         try:
-            isvc = k8s.CustomObjectsApi(kube.api).get_namespaced_custom_object(
-                KSERVE_GROUP, KSERVE_VERSION, namespace, ISVC_PLURAL, model_name
-            )
-        except ApiException as exc:
+            isvc = kube.custom_object(KSERVE_GROUP, KSERVE_VERSION, namespace, ISVC_PLURAL, model_name)
+        except ApiError as exc:
             raise CheckFailed(
                 "inference-service",
                 f"InferenceService {namespace}/{model_name} could not be read: {exc.status} {exc.reason}",

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
 from lab.components import CERT_MANAGER
+from lab.deadline import Deadline, wait_until
+from lab.kube import ApiError, KindNotServed, Kube
 from lab.provision.actions import Context
-from lab.provision.kube import Deadline, Kube, wait_until
 from lab.provision.manifests import ManifestStep
 
 DEPLOYMENTS = CERT_MANAGER.deployments  # declared in lab.components
@@ -27,9 +25,9 @@ def webhook_problem(kube: Kube, namespace: str) -> str:
     }
     try:
         kube.apply(probe, dry_run=True)
-    except ResourceNotFoundError:
+    except KindNotServed:
         return "cert-manager CRDs are not served yet"
-    except ApiException as exc:
+    except ApiError as exc:
         return f"cert-manager webhook refused a dry-run Issuer: {exc.status} {exc.reason}"
     return ""
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import platform
 
-from kubernetes import client
-
 from lab.components import KFP, service
+from lab.deadline import Deadline, wait_until
 from lab.errors import LabError
+from lab.kube import Kube
 from lab.provision.actions import Context
-from lab.provision.kube import Deadline, Kube, wait_until
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 
@@ -21,8 +20,7 @@ SERVICE, PORT, HEALTH_PATH = service(KFP).name, service(KFP).port, service(KFP).
 def metadata_segfault(kube: Kube, namespace: str) -> list[str]:
     """Evidence of metadata-grpc exiting with 139 (SIGSEGV): failure mode mlmd-segfault."""
     evidence = []
-    pods = client.CoreV1Api(kube.api).list_namespaced_pod(namespace, label_selector=METADATA_SELECTOR).items
-    for pod in pods:
+    for pod in kube.pods(namespace, METADATA_SELECTOR):
         for status in pod.status.container_statuses or []:
             last = status.last_state.terminated if status.last_state else None
             if last is not None and last.exit_code == 139:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from lab.components import KSERVE
+from lab.deadline import Deadline, wait_until
+from lab.kube import Kube
+from lab.kube_objects import Manifest
 from lab.provision.actions import Context
-from lab.provision.kube import Deadline, Kube, Manifest, wait_until
 from lab.provision.manifests import ManifestStep
 from lab.provision.render import storage_container
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from lab.components import MODEL_REGISTRY, service
+from lab.deadline import Deadline, wait_until
+from lab.kube import Kube
 from lab.provision.actions import Context
-from lab.provision.kube import Deadline, Kube, wait_until
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 

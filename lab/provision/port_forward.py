@@ -12,9 +12,9 @@ from typing import IO
 from lab.components import all_forwards
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
+from lab.kube import Kube, context_name
 from lab.local.processes import port_is_free, raise_keyboard_interrupt, stop_children
 from lab.progress import Progress
-from lab.provision.kube import Kube, context_name
 from lab.tools import tool_path
 
 

@@ -22,14 +22,15 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
+from lab.deadline import Deadline, wait_until
 from lab.doctor import apply_fixes, diagnose
 from lab.engine import probe_engines
+from lab.kube_objects import OWNER_LABEL, field_manager
 from lab.progress import Progress
 from lab.provision.actions import Context
 from lab.provision.cluster_mode import cluster_actions, down_cluster, owned_objects, up_cluster
 from lab.provision.cluster_status import collect_cluster
 from lab.provision.control_plane import COMPONENTS, ControlPlane
-from lab.provision.kube import OWNER_LABEL, Deadline, field_manager, wait_until
 from lab.provision.kwok import health_problem, on_simulated_nodes
 from lab.provision.manifests import ManifestStep
 from lab.provision.secrets import PipelineSecrets
