@@ -27,6 +27,7 @@ import urllib3
 
 from lab import local
 from lab.errors import LabError
+from lab.local.processes import free_port
 from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.e2e_checks import (
     CheckFailed,
@@ -45,7 +46,7 @@ from lab.pipeline.kfp_run import (
     summarize_steps,
     wait_for_run,
 )
-from lab.pipeline.port_forwards import ForwardTarget, kubectl_forward_argv, port_forwards
+from lab.port_forwards import ForwardTarget, kubectl_forward_argv, port_forwards
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab, push_modelkit_raw
 
 RUN_ID = "5f1c2a9e-0b7d-4e43-9a51-3c8f0d2e6b17"
@@ -485,6 +486,27 @@ def test_the_kubectl_command_forwards_on_loopback_through_the_lab_context() -> N
         "svc/ml-pipeline",
         "40123:8888",
     ]
+
+
+def test_cluster_mode_forwards_name_their_kubeconfig() -> None:
+    argv = kubectl_forward_argv("kubectl", "shared", "/home/me/shared.kubeconfig")(TARGET, 40123)
+    assert argv[:5] == ["kubectl", "--kubeconfig", "/home/me/shared.kubeconfig", "--context", "shared"]
+
+
+def test_lab_port_forward_opens_on_its_configured_port_without_waiting(tmp_path: Path) -> None:
+    # `lab port-forward` starts before the pods may answer and revives its forwards instead.
+    (tmp_path / "healthz").write_text("ok")
+    port = free_port()
+    with port_forwards(http_server(tmp_path), tmp_path / "logs", log_prefix="port-forward") as forwards:
+        forward = forwards.open(TARGET, port, wait=False)
+        assert forward.local_port == port
+        for _ in range(100):
+            if answers(port):
+                break
+            time.sleep(0.1)
+        assert requests.get(f"{forward.url}/healthz", timeout=5).text == "ok"
+    assert not answers(port)
+    assert (tmp_path / "logs" / "port-forward-kfp-api.log").is_file()
 
 
 def test_forwards_answer_inside_the_block_and_are_stopped_after_it(tmp_path: Path) -> None:

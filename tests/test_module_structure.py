@@ -156,3 +156,18 @@ def test_one_cluster_unreachable_error() -> None:
         if isinstance(node, ast.ClassDef) and node.name == "ClusterUnreachable"
     ]
     assert len(defined) == 1 and defined[0].startswith("lab/errors.py:"), defined
+
+
+def test_one_port_forward_implementation() -> None:
+    # `lab port-forward` and the cluster run share lab/port_forwards.py; no other module builds
+    # a kubectl port-forward command line, so a second supervisor of forward children cannot
+    # grow unnoticed.
+    spelled = [
+        f"{path.relative_to(LAB.parent)}:{node.lineno}"
+        for module, path in lab_modules().items()
+        if module != "lab.port_forwards"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.List | ast.Tuple)
+        and any(isinstance(item, ast.Constant) and item.value == "port-forward" for item in node.elts)
+    ]
+    assert not spelled, f"build on lab.port_forwards instead: {spelled}"

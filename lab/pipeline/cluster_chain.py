@@ -1,7 +1,7 @@
 """The chain on the kind cluster: one implementation for ``lab demo`` (kind mode) and ``lab e2e``.
 
 :func:`run_cluster_chain` provisions idempotently (:func:`lab.provision.up_kind`), opens
-``kubectl port-forward`` children for this run only (:mod:`lab.pipeline.port_forwards`),
+``kubectl port-forward`` children for this run only (:mod:`lab.port_forwards`),
 compiles the cluster pipeline, submits it to KFP through the forwarded API
 (``svc/ml-pipeline:8888``) and waits for the run (:mod:`lab.pipeline.kfp_run`). ``lab demo``
 stops there; ``lab e2e`` (``verify=True``) then asserts what the run must have left behind
@@ -43,8 +43,8 @@ from lab.pipeline.kfp_run import (
     ui_run_url,
     wait_for_run,
 )
-from lab.pipeline.port_forwards import kubectl_forward_argv, port_forwards
 from lab.pipeline.run_arguments import demo_arguments
+from lab.port_forwards import kubectl_forward_argv, port_forwards
 from lab.progress import Progress
 from lab.provision import up_kind
 from lab.tools import tool_path
@@ -173,7 +173,8 @@ def run_cluster_chain(
     except LabError as exc:
         return fail("up", exc)
 
-    with port_forwards(kubectl_forward_argv(kubectl, context_name(config)), config.log_dir) as forwards:
+    argv = kubectl_forward_argv(kubectl, context_name(config), config.kubeconfig)
+    with port_forwards(argv, config.log_dir) as forwards:
         try:
             api = forwards.open(kfp_api_target(config))
             with progress.step("submit pipeline run"):

@@ -35,10 +35,10 @@ from lab.errors import LabError
 from lab.kube import ApiError, Kube
 from lab.pipeline.definition import MODEL_REGISTRY_SERVICE, MODEL_REGISTRY_SERVICE_PORT
 from lab.pipeline.modelkit_ref import ModelKitRef
-from lab.pipeline.port_forwards import ForwardTarget, PortForwards
 from lab.pipeline.registry_access import manifest_digest
 from lab.pipeline.serving import initialize_storage
 from lab.pipeline.steps import check_predictions
+from lab.port_forwards import ForwardTarget, PortForwards
 from lab.progress import Progress
 from lab.provision.secrets import docker_config_json, registry_hosts
 from lab.readiness import custom_conditions, inference_service_ready
