@@ -77,7 +77,8 @@ def kubectl_forward_argv(kubectl: Path | str, context: str, kubeconfig: str = ""
     return argv
 
 
-def _answers(port: int, timeout: float = 1.0) -> bool:
+def answers(port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts a connection on 127.0.0.1:``port``."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
@@ -134,7 +135,7 @@ class PortForwards:
         while time.monotonic() < deadline:
             if forward.process.poll() is not None:
                 return False
-            if _answers(forward.local_port):
+            if answers(forward.local_port):
                 # kubectl ends the forward when the pod refuses a connection, and accepting could
                 # be a stranger that took the port: the child must still be alive a moment later.
                 time.sleep(0.3)

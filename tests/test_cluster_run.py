@@ -14,7 +14,6 @@ import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -46,7 +45,7 @@ from lab.pipeline.kfp_run import (
     summarize_steps,
     wait_for_run,
 )
-from lab.port_forwards import ForwardTarget, kubectl_forward_argv, port_forwards
+from lab.port_forwards import ForwardTarget, answers, kubectl_forward_argv, port_forwards
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab, push_modelkit_raw
 
 RUN_ID = "5f1c2a9e-0b7d-4e43-9a51-3c8f0d2e6b17"
@@ -440,14 +439,6 @@ def test_the_pushed_digest_is_checked_in_a_real_registry() -> None:
 
 
 # --- port-forwards -------------------------------------------------------------------------
-
-
-def answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 TARGET = ForwardTarget("KFP API", "kubeflow", "svc/ml-pipeline", 8888)

@@ -285,14 +285,6 @@ sys.exit(command.forward_ports(load_config(), Progress()))
 """
 
 
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def test_port_forward_serves_every_endpoint_until_sigterm(tmp_path: Path) -> None:
     import signal
     import subprocess
@@ -300,6 +292,7 @@ def test_port_forward_serves_every_endpoint_until_sigterm(tmp_path: Path) -> Non
     import time
 
     from lab.local.processes import free_port
+    from lab.port_forwards import answers
     from lab.provision.port_forward import forwards
 
     kubectl = tmp_path / "kubectl"
@@ -318,13 +311,13 @@ def test_port_forward_serves_every_endpoint_until_sigterm(tmp_path: Path) -> Non
     )
     try:
         deadline = time.monotonic() + 20
-        while not all(_answers(port) for port in ports) and time.monotonic() < deadline:
+        while not all(answers(port) for port in ports) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert all(_answers(port) for port in ports), ports
+        assert all(answers(port) for port in ports), ports
     finally:
         child.send_signal(signal.SIGTERM)
         output, _ = child.communicate(timeout=20)
     assert child.returncode == 0, output
     assert "stopping port-forwards" in output
-    assert not any(_answers(port) for port in ports)
+    assert not any(answers(port) for port in ports)
     assert len(list(config.log_dir.glob("port-forward-*.log"))) == len(ports)
