@@ -13,9 +13,12 @@ import subprocess
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lab.errors import ClusterUnreachable
+
+if TYPE_CHECKING:
+    from lab.kube import Kube
 
 # Kinds listed cluster-wide; the lab's cluster is small, one list per kind is cheap.
 KINDS = ("pods", "events", "pvcs", "storageclasses", "deployments", "nodes")
@@ -156,9 +159,9 @@ class LiveCluster:
         self.kubeconfig = kubeconfig
         self.description = f"context {context}" + (f" ({kubeconfig})" if kubeconfig else "")
         self._lock = threading.Lock()
-        self._kube: Any = None
+        self._kube: Kube | None = None
 
-    def _client(self) -> Any:
+    def _client(self) -> Kube:
         with self._lock:
             if self._kube is None:
                 # Imported here: the door loads the kubernetes client, slow to import.
