@@ -10,6 +10,7 @@ path with a harmless HTTP server standing in for kubectl.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -487,6 +488,20 @@ def test_the_kubectl_command_forwards_on_loopback_through_the_lab_context() -> N
     ]
 
 
+def test_cluster_mode_forwards_through_its_own_kubeconfig() -> None:
+    argv = kubectl_forward_argv("/lab/bin/kubectl", "lab-control-plane", "/k/config")(TARGET, 40123)
+    assert argv[:5] == ["/lab/bin/kubectl", "--kubeconfig", "/k/config", "--context", "lab-control-plane"]
+
+
+def test_cluster_mode_asks_the_registry_it_was_given() -> None:
+    config = dataclasses.replace(new_lab(), mode="cluster", cluster_registry="registry.example:5000")
+    try:
+        pushed = f"registry.example:5000/lab/iris-classifier-e2e@{DIGEST}"
+        assert host_reference(config, pushed) == pushed
+    finally:
+        destroy(config)
+
+
 def test_forwards_answer_inside_the_block_and_are_stopped_after_it(tmp_path: Path) -> None:
     (tmp_path / "healthz").write_text("ok")
     sigterm_before = signal.getsignal(signal.SIGTERM)
@@ -589,7 +604,14 @@ def test_e2e_help_and_a_bad_timeout() -> None:
         env=os.environ,
     )
     assert shown.returncode == 0
-    for option in ("--mode {kind,local}", "--timeout SECONDS", "--keep"):
+    for option in (
+        "--mode {kind,cluster,local}",
+        "--kubeconfig FILE",
+        "--context CONTEXT",
+        "--registry HOST:PORT",
+        "--timeout SECONDS",
+        "--keep",
+    ):
         assert option in shown.stdout
     refused = subprocess.run(
         [sys.executable, "-m", "lab", "e2e", "--timeout", "0"], capture_output=True, text=True, timeout=60

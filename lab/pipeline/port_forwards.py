@@ -51,12 +51,16 @@ class OpenForward:
 ForwardArgv = Callable[[ForwardTarget, int], list[str]]
 
 
-def kubectl_forward_argv(kubectl: Path | str, context: str) -> ForwardArgv:
-    """The ``kubectl port-forward`` command for a target, bound to loopback only."""
+def kubectl_forward_argv(kubectl: Path | str, context: str, kubeconfig: str = "") -> ForwardArgv:
+    """The ``kubectl port-forward`` command for a target, bound to loopback only.
+
+    ``kubeconfig``: cluster mode's own file; kind's context is in the default one.
+    """
 
     def argv(target: ForwardTarget, local_port: int) -> list[str]:
         return [
             str(kubectl),
+            *(["--kubeconfig", kubeconfig] if kubeconfig else []),
             "--context",
             context,
             "--namespace",
