@@ -10,6 +10,7 @@ path with a harmless HTTP server standing in for kubectl.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -500,6 +501,15 @@ def test_lab_port_forward_opens_on_its_configured_port_without_waiting(tmp_path:
     assert (tmp_path / "logs" / "port-forward-kfp-api.log").is_file()
 
 
+def test_cluster_mode_asks_the_registry_it_was_given() -> None:
+    config = dataclasses.replace(new_lab(), mode="cluster", cluster_registry="registry.example:5000")
+    try:
+        pushed = f"registry.example:5000/lab/iris-classifier-e2e@{DIGEST}"
+        assert host_reference(config, pushed) == pushed
+    finally:
+        destroy(config)
+
+
 def test_forwards_answer_inside_the_block_and_are_stopped_after_it(tmp_path: Path) -> None:
     (tmp_path / "healthz").write_text("ok")
     sigterm_before = signal.getsignal(signal.SIGTERM)
@@ -602,7 +612,14 @@ def test_e2e_help_and_a_bad_timeout() -> None:
         env=os.environ,
     )
     assert shown.returncode == 0
-    for option in ("--mode {kind,local}", "--timeout SECONDS", "--keep"):
+    for option in (
+        "--mode {kind,cluster,local}",
+        "--kubeconfig FILE",
+        "--context CONTEXT",
+        "--registry HOST:PORT",
+        "--timeout SECONDS",
+        "--keep",
+    ):
         assert option in shown.stdout
     refused = subprocess.run(
         [sys.executable, "-m", "lab", "e2e", "--timeout", "0"], capture_output=True, text=True, timeout=60

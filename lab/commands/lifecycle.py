@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from lab import local
-from lab.commands.cluster import add_cluster_arguments, with_cluster_target
+from lab.commands.cluster import add_cluster_arguments, add_registry_argument, with_cluster_target
 from lab.config import LabConfig
 from lab.engine import choose_mode, probe_container_engine
 from lab.errors import LabError
@@ -38,12 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cluster of --kubeconfig/--context (default: LAB_MODE or auto)",
     )
     add_cluster_arguments(up)
-    up.add_argument(
-        "--registry",
-        default=None,
-        metavar="HOST:PORT",
-        help="cluster mode: the OCI registry the cluster's pods use (LAB_CLUSTER_REGISTRY)",
-    )
+    add_registry_argument(up)
     up.add_argument(
         "--components",
         type=_components,

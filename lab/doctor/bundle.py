@@ -24,6 +24,7 @@ from typing import Any
 from lab.doctor.evidence import REDACTED, chain_error_path
 from lab.doctor.render import render_json, render_text
 from lab.doctor.runner import Report
+from lab.images import image_pins
 
 LOG_LINES = 500
 
@@ -66,6 +67,7 @@ def _versions(report: Report) -> dict[str, Any]:
             packages[name] = None
     return {
         "matrix": dataclasses.asdict(config.versions),
+        "images": [pin.as_dict() for pin in image_pins(config.versions)],
         "python": sys.version,
         "platform": platform.platform(),
         "machine": platform.machine(),

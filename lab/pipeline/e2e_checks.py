@@ -48,6 +48,14 @@ T = TypeVar("T")
 KSERVE_GROUP, KSERVE_VERSION, ISVC_PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 
 
+# Each assertion -> its progress line, in the order verify_run makes them.
+CHECK_TITLES = {
+    "model-registry": "check: Model Registry version with lineage to the run",
+    "inference-service": "check: InferenceService Ready",
+    "registry": "check: ModelKit digest in the registry",
+    "predictions": "check: V1 and V2 predictions",
+}
+
 # Each assertion -> the chain step whose work it checks (what ``lab doctor`` is told failed).
 CHECK_STEPS = {
     "registry": "push",
@@ -198,7 +206,9 @@ def host_reference(config: LabConfig, reference: str) -> str:
             f"the run pushed {reference} to {ref.registry}, not to the lab registry "
             f"({', '.join(registry_hosts(config))})",
         )
-    return str(ref.with_registry(config.registry_host))
+    # Cluster mode has no registry of its own: --registry is the one name both sides use.
+    cluster_registry = config.cluster_registry if config.mode == "cluster" else ""
+    return str(ref.with_registry(cluster_registry or config.registry_host))
 
 
 def check_registry_digest(reference: str, reported: str) -> None:
@@ -334,9 +344,7 @@ def verify_run(
         verified.version, verified.version_id = str(version.name), str(version.id)
         return registered_reference(version, artifact)
 
-    registered = _checked(
-        progress, "check: Model Registry version with lineage to the run", "model-registry", failures, lineage
-    )
+    registered = _checked(progress, CHECK_TITLES["model-registry"], "model-registry", failures, lineage)
 
     def inference_service() -> str:
         try:
@@ -356,7 +364,7 @@ def verify_run(
         return verified.storage_uri
 
     served = _checked(
-        progress, "check: InferenceService Ready", "inference-service", failures, inference_service
+        progress, CHECK_TITLES["inference-service"], "inference-service", failures, inference_service
     )
 
     # Without the Model Registry's copy of the digest, the InferenceService's is the next best.
@@ -374,7 +382,7 @@ def verify_run(
 
     local_reference = _checked(
         progress,
-        "check: ModelKit digest in the registry",
+        CHECK_TITLES["registry"],
         "registry",
         failures,
         lambda: check_in_registry(config, reference),
@@ -411,5 +419,5 @@ def verify_run(
             shutil.rmtree(reference_dir, ignore_errors=True)
         verified.rows, verified.accuracy = int(result["rows"]), float(result["accuracy"])
 
-    _checked(progress, "check: V1 and V2 predictions", "predictions", failures, predictions)
+    _checked(progress, CHECK_TITLES["predictions"], "predictions", failures, predictions)
     return verified, failures
