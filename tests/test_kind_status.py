@@ -25,10 +25,10 @@ from kubernetes.client import (
 
 from lab import local
 from lab.config import LabConfig, load_config
+from lab.errors import ClusterUnreachable
 from lab.progress import Progress
 from lab.provision import status as kind_status
 from lab.provision.create import component_steps
-from lab.provision.kube import ClusterUnreachable
 from lab.provision.status_rows import (
     KindComponent,
     NodeContainer,
@@ -221,7 +221,7 @@ def test_unreachable_api_server_is_a_row_not_an_error(monkeypatch: pytest.Monkey
     monkeypatch.setattr(kind_status, "cluster_exists", lambda ctx: True)
     monkeypatch.setattr(kind_status, "node_names", lambda ctx: [f"{CONFIG.names.cluster}-control-plane"])
 
-    def refuse(config: LabConfig, timeout: float = 10.0) -> None:
+    def refuse(config: LabConfig, timeout: float = 10.0, **_options: object) -> None:
         raise ClusterUnreachable("the API server of context kind-kubeflow-lab does not answer", ["refused"])
 
     monkeypatch.setattr(kind_status.Kube, "connect", refuse)

@@ -24,10 +24,10 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, all_versions
 
 from lab.config import LabConfig, load_config
+from lab.kube_objects import object_key
 from lab.progress import Progress
 from lab.provision.actions import Context, print_plan
 from lab.provision.create import kind_actions
-from lab.provision.kube import object_key
 from lab.provision.render import (
     build_overlay,
     kustomize_build,

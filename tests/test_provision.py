@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import io
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,60 @@ def test_down_without_an_engine_says_to_start_docker(tmp_path: Path) -> None:
     with pytest.raises(LabError) as down:
         down_kind(lab_config(tmp_path), Progress(quiet=True), purge=False)
     assert "start Docker" in down.value.message
+
+
+FAKE_KUBECTL = """#!{python}
+# Stands in for `kubectl port-forward ... LOCAL:REMOTE`: serves HTTP on LOCAL until stopped.
+import sys, http.server
+local = int(sys.argv[-1].split(":")[0])
+http.server.HTTPServer(("127.0.0.1", local), http.server.SimpleHTTPRequestHandler).serve_forever()
+"""
+
+RUN_PORT_FORWARD = """
+import sys
+from pathlib import Path
+import lab.provision.port_forward as command
+from lab.config import load_config
+from lab.progress import Progress
+command.Kube.connect = lambda config: None  # no cluster here: kubectl is the fake
+command.tool_path = lambda config, name: Path(sys.argv[1])
+sys.exit(command.forward_ports(load_config(), Progress()))
+"""
+
+
+def test_port_forward_serves_every_endpoint_until_sigterm(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lab.local.processes import free_port
+    from lab.port_forwards import answers
+    from lab.provision.port_forward import forwards
+
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text(FAKE_KUBECTL.format(python=sys.executable))
+    kubectl.chmod(0o755)
+    home = tmp_path / "home"
+    env = {f.env_variable: str(free_port()) for f in forwards(lab_config(home))}
+    config = lab_config(home, **env)
+    ports = [f.local_port(config) for f in forwards(config)]
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUN_PORT_FORWARD, str(kubectl)],
+        env={**os.environ, "LAB_HOME": str(home), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not all(answers(port) for port in ports) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(answers(port) for port in ports), ports
+    finally:
+        child.send_signal(signal.SIGTERM)
+        output, _ = child.communicate(timeout=20)
+    assert child.returncode == 0, output
+    assert "stopping port-forwards" in output
+    assert not any(answers(port) for port in ports)
+    assert len(list(config.log_dir.glob("port-forward-*.log"))) == len(ports)

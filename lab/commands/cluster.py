@@ -77,6 +77,16 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_registry_argument(parser: argparse.ArgumentParser) -> None:
+    """--registry, for the commands that install into (or run on) a cluster-mode lab."""
+    parser.add_argument(
+        "--registry",
+        default=None,
+        metavar="HOST:PORT",
+        help="cluster mode: the OCI registry the cluster's pods use (LAB_CLUSTER_REGISTRY)",
+    )
+
+
 def with_cluster_target(config: LabConfig, args: argparse.Namespace, mode: str) -> LabConfig:
     """The config with ``--mode cluster`` and its --kubeconfig/--context/--registry applied."""
     kubeconfig = getattr(args, "kubeconfig", None)

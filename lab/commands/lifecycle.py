@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from lab import local
-from lab.commands.cluster import add_cluster_arguments, with_cluster_target
+from lab.commands.cluster import add_cluster_arguments, add_registry_argument, with_cluster_target
 from lab.config import LabConfig
 from lab.engine import choose_mode, probe_container_engine
 from lab.errors import LabError
@@ -38,12 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cluster of --kubeconfig/--context (default: LAB_MODE or auto)",
     )
     add_cluster_arguments(up)
-    up.add_argument(
-        "--registry",
-        default=None,
-        metavar="HOST:PORT",
-        help="cluster mode: the OCI registry the cluster's pods use (LAB_CLUSTER_REGISTRY)",
-    )
+    add_registry_argument(up)
     up.add_argument(
         "--components",
         type=_components,
@@ -139,8 +134,8 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
     """
     mode = args.mode or config.mode
     if mode == "cluster":
+        from lab.kube import context_name
         from lab.provision.cluster_status import collect_cluster
-        from lab.provision.kube import context_name
 
         config = with_cluster_target(config, args, mode)
         cluster_rows = [s.as_dict() for s in collect_cluster(config)]

@@ -8,6 +8,7 @@ import json
 from lab.config import LabConfig
 from lab.engine import choose_mode
 from lab.errors import UsageError
+from lab.images import image_lines
 from lab.progress import Progress
 from lab.tools import inspect_tool, install_tools, specs_for_mode, tool_specs
 
@@ -99,4 +100,7 @@ def run_list(args: argparse.Namespace, config: LabConfig, progress: Progress) ->
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:
         print("  ".join(str(row[c] or "-").ljust(widths[c]) for c in columns))
+    print("\nimages the lab names (tag, then digest):")
+    for line in image_lines(config.versions):
+        print(f"  {line}")
     return 0

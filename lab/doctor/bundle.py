@@ -24,6 +24,7 @@ from typing import Any
 from lab.doctor.evidence import REDACTED, chain_error_path
 from lab.doctor.render import render_json, render_text
 from lab.doctor.runner import Report
+from lab.images import image_pins
 
 LOG_LINES = 500
 
@@ -31,9 +32,10 @@ LOG_LINES = 500
 def _plain(value: Any) -> Any:
     """JSON-able form: kubernetes models as the API writes them, dataclasses as dicts."""
     if hasattr(value, "openapi_types"):
-        from kubernetes.client import ApiClient
+        # Imported here: the door loads the kubernetes client, slow to import.
+        from lab.kube import to_manifest
 
-        return ApiClient().sanitize_for_serialization(value)
+        return to_manifest(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
@@ -65,6 +67,7 @@ def _versions(report: Report) -> dict[str, Any]:
             packages[name] = None
     return {
         "matrix": dataclasses.asdict(config.versions),
+        "images": [pin.as_dict() for pin in image_pins(config.versions)],
         "python": sys.version,
         "platform": platform.platform(),
         "machine": platform.machine(),

@@ -1,7 +1,7 @@
 """Where cluster evidence comes from: the one interface, a live kind cluster, recorded objects.
 
 Every cluster fact the doctor judges goes through :class:`ClusterSource`. The live source
-asks the API server with the ``kubernetes`` client (short timeouts) and the kind node
+asks the API server through :class:`lab.kube.Kube` (the one door, short timeouts) and the kind node
 containers through the container engine; :class:`RecordedCluster` serves objects built with
 the client's own models (``V1Pod``, ``CoreV1Event``...) exactly as the API returns them, so
 every failure mode can be judged without a cluster (tests, replaying a bundle).
@@ -13,7 +13,12 @@ import subprocess
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lab.errors import ClusterUnreachable
+
+if TYPE_CHECKING:
+    from lab.kube import Kube
 
 # Kinds listed cluster-wide; the lab's cluster is small, one list per kind is cheap.
 KINDS = ("pods", "events", "pvcs", "storageclasses", "deployments", "nodes")
@@ -33,10 +38,6 @@ _MODEL_KINDS = {
 
 API_TIMEOUT = (3.0, 10.0)  # (connect, read) seconds for every API call
 ENGINE_TIMEOUT = 8.0
-
-
-class ClusterUnreachable(Exception):
-    """The cluster (or the part of it asked for) cannot be inspected; the message says why."""
 
 
 class ClusterSource(Protocol):
@@ -150,7 +151,7 @@ class RecordedCluster:
 
 
 class LiveCluster:
-    """The lab's kind cluster, through the kubernetes client and the container engine."""
+    """The lab's cluster, through the door (:mod:`lab.kube`) and the container engine."""
 
     def __init__(self, context: str, engine: str = "", kubeconfig: Path | None = None) -> None:
         self.context = context
@@ -158,35 +159,29 @@ class LiveCluster:
         self.kubeconfig = kubeconfig
         self.description = f"context {context}" + (f" ({kubeconfig})" if kubeconfig else "")
         self._lock = threading.Lock()
-        self._api: Any = None
+        self._kube: Kube | None = None
 
-    def _client(self) -> Any:
+    def _client(self) -> Kube:
         with self._lock:
-            if self._api is None:
-                from kubernetes import config as kube_config
+            if self._kube is None:
+                # Imported here: the door loads the kubernetes client, slow to import.
+                from lab.kube import Kube
 
-                try:
-                    self._api = kube_config.new_client_from_config(
-                        config_file=str(self.kubeconfig) if self.kubeconfig else None, context=self.context
-                    )
-                except (kube_config.ConfigException, OSError, TypeError, ValueError) as exc:
-                    raise ClusterUnreachable(
-                        f"no usable kubeconfig context {self.context!r}: {exc}"
-                    ) from None
-            return self._api
+                config_file = str(self.kubeconfig) if self.kubeconfig else None
+                self._kube = Kube.from_kubeconfig(config_file, self.context, timeout=API_TIMEOUT)
+            return self._kube
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+        from lab.kube import TRANSPORT_ERRORS, ApiError
 
         try:
-            return fn(*args, _request_timeout=API_TIMEOUT, **kwargs)
-        except ApiException as exc:
+            return fn(*args, **kwargs)
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise ClusterUnreachable(f"{what}: API server answered {exc.status} {exc.reason}") from None
-        except (HTTPError, OSError) as exc:
-            host = getattr(getattr(self._api, "configuration", None), "host", "?")
+        except TRANSPORT_ERRORS as exc:
+            host = self._kube.host if self._kube is not None else "?"
             reason = getattr(exc, "reason", None) or exc
             raise ClusterUnreachable(
                 f"{what}: API server {host} ({self.description}) does not answer: {reason}"
@@ -194,66 +189,30 @@ class LiveCluster:
 
     def objects(self, kind: str) -> list[Any]:
         """List one kind across namespaces."""
-        from kubernetes import client
-
-        api = self._client()
-        core, apps, storage = client.CoreV1Api(api), client.AppsV1Api(api), client.StorageV1Api(api)
-        calls = {
-            "pods": core.list_pod_for_all_namespaces,
-            "events": core.list_event_for_all_namespaces,
-            "pvcs": core.list_persistent_volume_claim_for_all_namespaces,
-            "storageclasses": storage.list_storage_class,
-            "deployments": apps.list_deployment_for_all_namespaces,
-            "nodes": core.list_node,
-        }
-        answer = self._call(f"list {kind}", calls[kind])
-        return list(answer.items) if answer is not None else []
+        answer = self._call(f"list {kind}", self._client().cluster_wide, kind)
+        return list(answer) if answer is not None else []
 
     def config_map(self, namespace: str, name: str) -> Any | None:
         """Read one ConfigMap."""
-        from kubernetes import client
-
-        return self._call(
-            f"read configmap {namespace}/{name}",
-            client.CoreV1Api(self._client()).read_namespaced_config_map,
-            name,
-            namespace,
-        )
+        return self._call(f"read configmap {namespace}/{name}", self._client().config_map, namespace, name)
 
     def secret(self, namespace: str, name: str) -> Any | None:
         """Read one Secret (the Evidence layer keeps only its key names)."""
-        from kubernetes import client
-
-        return self._call(
-            f"read secret {namespace}/{name}",
-            client.CoreV1Api(self._client()).read_namespaced_secret,
-            name,
-            namespace,
-        )
+        return self._call(f"read secret {namespace}/{name}", self._client().secret, namespace, name)
 
     def custom_objects(self, group: str, version: str, plural: str) -> list[dict[str, Any]] | None:
         """List custom objects cluster-wide; None when the CRD is not installed."""
-        from kubernetes import client
-
-        answer = self._call(
-            f"list {plural}.{group}",
-            client.CustomObjectsApi(self._client()).list_cluster_custom_object,
-            group,
-            version,
-            plural,
-        )
-        return None if answer is None else list(answer.get("items", []))
+        answer = self._call(f"list {plural}.{group}", self._client().custom_objects, group, version, plural)
+        return None if answer is None else list(answer)
 
     def pod_log(self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int) -> str:
         """Read a container's log tail."""
-        from kubernetes import client
-
         text = self._call(
             f"log of {namespace}/{pod} container {container}",
-            client.CoreV1Api(self._client()).read_namespaced_pod_log,
-            pod,
+            self._client().pod_log,
             namespace,
-            container=container,
+            pod,
+            container,
             previous=previous,
             tail_lines=tail_lines,
         )

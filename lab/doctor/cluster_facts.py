@@ -56,7 +56,7 @@ class ClusterFacts:
     @property
     def cluster_context(self) -> str:
         """The lab cluster's kubeconfig context (kind's, or the one cluster mode was given)."""
-        from lab.provision.kube import context_name
+        from lab.kube import context_name
 
         return context_name(self.config)
 

@@ -38,7 +38,7 @@ from lab.doctor.chain_errors import (  # noqa: F401  (re-exported)
     read_chain_error,
     record_chain_error,
 )
-from lab.doctor.cluster import ClusterSource, ClusterUnreachable
+from lab.doctor.cluster import ClusterSource
 from lab.doctor.cluster_facts import ClusterFacts, EvidenceUnavailable
 from lab.doctor.facts import (  # noqa: F401  (re-exported)
     DOCKER_CONFIG_KEYS,
@@ -56,7 +56,7 @@ from lab.doctor.facts import (  # noqa: F401  (re-exported)
     is_root,
 )
 from lab.engine import EngineProbe, choose_mode, probe_container_engine
-from lab.errors import LabError
+from lab.errors import ClusterUnreachable, LabError
 from lab.local.ownership import owner_of
 from lab.local.processes import listening_pid, log_tail, port_is_free, process_command
 from lab.tools import kustomize_argv, tool_path

@@ -1,7 +1,9 @@
 """Reading pods, events and deployments the way ``kubectl describe`` would, as evidence lines.
 
 Pure functions over kubernetes client models: no API calls here, so every judgement can be
-tested on objects filled exactly as the API returns them.
+tested on objects filled exactly as the API returns them. Whether a pod or Deployment is ready
+is judged by :mod:`lab.readiness` (shared with provisioning waits and ``lab status``); this
+module turns what is not ready into evidence lines.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from lab.readiness import condition, desired_replicas, pod_ready, ready_replicas
 
 
 def ref(obj: Any) -> str:
@@ -105,23 +109,6 @@ def containers(pod: Any) -> list[ContainerState]:
     return out
 
 
-def condition(obj_status: Any, kind: str) -> Any | None:
-    """The condition of ``kind`` on a pod/node status, or None."""
-    for cond in (obj_status.conditions or []) if obj_status else []:
-        if cond.type == kind:
-            return cond
-    return None
-
-
-def pod_ready(pod: Any) -> bool:
-    """Running and Ready, or Succeeded (the rule of KFP's own readiness script)."""
-    phase = pod.status.phase if pod.status else None
-    if phase == "Succeeded":
-        return True
-    ready = condition(pod.status, "Ready")
-    return phase == "Running" and ready is not None and ready.status == "True"
-
-
 def pod_problem_lines(pod: Any) -> list[str]:
     """Why a pod is not ready: phase, scheduling, and each container that is not ready."""
     phase = pod.status.phase if pod.status else "Unknown"
@@ -167,9 +154,7 @@ def deployment_pods(deployment: Any, pods: Iterable[Any]) -> list[Any]:
 
 def deployment_ready(deployment: Any) -> tuple[int, int]:
     """(ready replicas, desired replicas)."""
-    desired = deployment.spec.replicas if deployment.spec and deployment.spec.replicas is not None else 1
-    ready = (deployment.status.ready_replicas or 0) if deployment.status else 0
-    return int(ready), int(desired)
+    return ready_replicas(deployment), desired_replicas(deployment)
 
 
 def deployment_lines(
@@ -227,9 +212,3 @@ def node_arch(node: Any) -> str:
     if info is not None and info.architecture:
         return str(info.architecture)
     return str((node.metadata.labels or {}).get("kubernetes.io/arch", "unknown"))
-
-
-def custom_conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """``status.conditions`` of a custom object dict."""
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return [c for c in conditions if isinstance(c, dict)]

@@ -10,7 +10,7 @@ implementation of those steps), :mod:`~lab.pipeline.components` and
 :mod:`~lab.pipeline.local_run` (kfp.local runs), :mod:`~lab.pipeline.serving` and
 :mod:`~lab.pipeline.model_server` (local KServe serving), :mod:`~lab.pipeline.demo`;
 the cluster run: :mod:`~lab.pipeline.cluster_chain` (``lab demo`` in kind mode and ``lab e2e``)
-on :mod:`~lab.pipeline.port_forwards`, :mod:`~lab.pipeline.kfp_run` and
+on :mod:`~lab.port_forwards`, :mod:`~lab.pipeline.kfp_run` and
 :mod:`~lab.pipeline.e2e_checks`; shared by both runs: :mod:`~lab.pipeline.run_arguments`
 (the pipeline parameters) and :mod:`~lab.pipeline.failure_report` (a failed step for the doctor).
 

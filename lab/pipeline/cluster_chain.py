@@ -1,11 +1,13 @@
-"""The chain on the kind cluster: one implementation for ``lab demo`` (kind mode) and ``lab e2e``.
+"""The chain on a cluster: one implementation for ``lab demo`` (kind mode) and ``lab e2e`` (kind, cluster).
 
-:func:`run_cluster_chain` provisions idempotently (:func:`lab.provision.up_kind`), opens
-``kubectl port-forward`` children for this run only (:mod:`lab.pipeline.port_forwards`),
+:func:`run_cluster_chain` provisions idempotently (:func:`lab.provision.up_kind`, or in cluster
+mode :func:`lab.provision.cluster_mode.up_cluster`), opens
+``kubectl port-forward`` children for this run only (:mod:`lab.port_forwards`),
 compiles the cluster pipeline, submits it to KFP through the forwarded API
 (``svc/ml-pipeline:8888``) and waits for the run (:mod:`lab.pipeline.kfp_run`). ``lab demo``
 stops there; ``lab e2e`` (``verify=True``) then asserts what the run must have left behind
-(:mod:`lab.pipeline.e2e_checks`).
+(:mod:`lab.pipeline.e2e_checks`); in cluster mode it first asserts the platform, and on kwok
+nodes stops there, incomplete (:mod:`lab.pipeline.cluster_e2e`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from typing import Any
 
 import urllib3
 from kfp_server_api.exceptions import ApiException as KfpApiException
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
 from lab.engine import probe_engines
 from lab.errors import LabError
+from lab.kube import ApiError, Kube, context_name
 from lab.pipeline.chain import VersionPolicy
+from lab.pipeline.cluster_e2e import check_platform, report_incomplete, serving_is_simulated
 from lab.pipeline.definition import PIPELINE_NAME, compile_pipeline
 from lab.pipeline.e2e_checks import (
     CHECK_STEPS,
@@ -44,11 +46,11 @@ from lab.pipeline.kfp_run import (
     ui_run_url,
     wait_for_run,
 )
-from lab.pipeline.port_forwards import kubectl_forward_argv, port_forwards
 from lab.pipeline.run_arguments import demo_arguments
+from lab.port_forwards import kubectl_forward_argv, port_forwards
 from lab.progress import Progress
 from lab.provision import up_kind
-from lab.provision.kube import Kube, context_name
+from lab.provision.cluster_mode import up_cluster
 from lab.tools import tool_path
 
 # The model e2e runs under: its own Model Registry model, repository and InferenceService,
@@ -98,6 +100,16 @@ def failing_pods(config: LabConfig, run_id: str, model_name: str) -> list[str]:
     return lines
 
 
+def _mode(config: LabConfig) -> str:
+    return "cluster" if config.mode == "cluster" else "kind"
+
+
+def _where(config: LabConfig) -> str:
+    if config.mode == "cluster":
+        return f"context {context_name(config)}"
+    return f"kind cluster {config.names.cluster}"
+
+
 def _fail(
     config: LabConfig,
     step: str,
@@ -116,7 +128,7 @@ def _fail(
         print(
             f"  run {run_id}: {ui_run_url(config, run_id)} (while `lab port-forward` runs)", file=sys.stderr
         )
-    print_diagnosis(config, "kind")
+    print_diagnosis(config, _mode(config))
     pods = failing_pods(config, run_id, model_name)
     print("Pods not Running/Ready:" if pods else "No failing pods in the lab namespaces.", file=sys.stderr)
     for line in pods:
@@ -134,7 +146,11 @@ def run_cluster_chain(
     keep: bool = True,
     engine_remedy: str = "or run the chain in local mode (`LAB_MODE=local lab demo`)",
 ) -> int:
-    """Provision the kind lab, run the cluster pipeline through port-forwards, optionally verify.
+    """Provision the lab, run the cluster pipeline through port-forwards, optionally verify.
+
+    Kind mode unless ``config.mode`` is ``cluster``: then the cluster of ``config.kubeconfig``
+    and ``config.kube_context``, the platform asserted first (``verify``), the run pushing to
+    ``config.cluster_registry`` when one is given.
 
     Args:
         config: The lab config.
@@ -147,13 +163,18 @@ def run_cluster_chain(
 
     Returns:
         0 when the run succeeded (and every assertion held), 1 otherwise (after printing the
-        error, the doctor's diagnosis and the failing pods).
+        error, the doctor's diagnosis and the failing pods), 2 when ``verify`` found the serving
+        pods on kwok nodes: every assertion that can run there held, the rest did not run.
 
     Raises:
         LabError: No container engine, or a tool the run needs is not installed.
     """
     started = time.monotonic()
-    require_container_engine(engine_remedy)
+    cluster_mode = config.mode == "cluster"
+    if not cluster_mode:
+        require_container_engine(engine_remedy)
+    elif config.cluster_registry:
+        arguments = {**arguments, "registry": config.cluster_registry}
     # Before provisioning: a missing tool should not surface after ten minutes of work.
     kubectl = tool_path(config, "kubectl")
     kit_bin_dir = tool_path(config, "kit").parent if verify else config.bin_dir
@@ -166,16 +187,24 @@ def run_cluster_chain(
         return _fail(config, step, error, run_id=run_id, model_name=model_name, context=context, also=also)
 
     try:
-        status = up_kind(config, progress, dry_run=False)
+        status = (up_cluster if cluster_mode else up_kind)(config, progress, dry_run=False)
         if status != 0:
             return status
         kube = Kube.connect(config)
+        if cluster_mode and verify:
+            platform = check_platform(config, progress, kube)
+            if platform.failures:
+                first = platform.failures[0]
+                return fail("up", first, also=platform.failures[1:])
+            if serving_is_simulated(config, kube):
+                return report_incomplete(config, progress, platform)
         with progress.step("compile pipeline"):
             package = compile_pipeline(config, config.home / "pipelines" / f"{PIPELINE_NAME}.yaml")
     except LabError as exc:
         return fail("up", exc)
 
-    with port_forwards(kubectl_forward_argv(kubectl, context_name(config)), config.log_dir) as forwards:
+    forward_argv = kubectl_forward_argv(kubectl, context_name(config), config.kubeconfig)
+    with port_forwards(forward_argv, config.log_dir) as forwards:
         try:
             api = forwards.open(kfp_api_target(config))
             with progress.step("submit pipeline run"):
@@ -230,10 +259,11 @@ def run_cluster_chain(
     print(
         "\n".join(
             [
-                f"End-to-end check passed on kind cluster {config.names.cluster} in "
+                f"End-to-end check passed on {_where(config)} in "
                 f"{time.monotonic() - started:.0f}s: run {run_id} SUCCEEDED",
                 f"  steps             {summarize_steps(run)}",
-                f"  ModelKit          {verified.reference} is in the registry ({config.registry_host})",
+                f"  ModelKit          {verified.reference} is in the registry"
+                + ("" if cluster_mode else f" ({config.registry_host})"),
                 f"  Model Registry    {model_name} version {verified.version} (id {verified.version_id}), "
                 f"model_source_kind kfp, model_source_id {run_id}",
                 f"  InferenceService  {config.names.pipeline_namespace}/{model_name} Ready, serving "
@@ -247,19 +277,19 @@ def run_cluster_chain(
     return 0
 
 
-def _delete_inference_service(kube: Any, namespace: str, name: str) -> str:
-
+def _delete_inference_service(kube: Kube, namespace: str, name: str) -> str:
     try:
-        k8s.CustomObjectsApi(kube.api).delete_namespaced_custom_object(
-            KSERVE_GROUP, KSERVE_VERSION, namespace, ISVC_PLURAL, name
-        )
-    except ApiException as exc:
+        kube.delete_custom_object(KSERVE_GROUP, KSERVE_VERSION, namespace, ISVC_PLURAL, name)
+    except ApiError as exc:
         return f"could not be deleted ({exc.status} {exc.reason}); delete it with kubectl"
     return "deleted (--keep leaves it)"
 
 
 def run_e2e(config: LabConfig, progress: Progress, *, timeout: float, keep: bool = False) -> int:
-    """``lab e2e --mode kind``: the demo's cluster run under its own model name, then the assertions."""
+    """``lab e2e``: the demo's cluster run under its own model name, then the assertions.
+
+    Kind mode, or cluster mode when ``config.mode`` is ``cluster``.
+    """
     return run_cluster_chain(
         config,
         progress,

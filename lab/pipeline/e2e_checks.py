@@ -29,24 +29,32 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.kube import ApiError, Kube
 from lab.pipeline.definition import MODEL_REGISTRY_SERVICE, MODEL_REGISTRY_SERVICE_PORT
 from lab.pipeline.modelkit_ref import ModelKitRef
-from lab.pipeline.port_forwards import ForwardTarget, PortForwards
 from lab.pipeline.registry_access import manifest_digest
 from lab.pipeline.serving import initialize_storage
 from lab.pipeline.steps import check_predictions
+from lab.port_forwards import ForwardTarget, PortForwards
 from lab.progress import Progress
 from lab.provision.secrets import docker_config_json, registry_hosts
+from lab.readiness import custom_conditions, inference_service_ready
 
 T = TypeVar("T")
 
 KSERVE_GROUP, KSERVE_VERSION, ISVC_PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 
+
+# Each assertion -> its progress line, in the order verify_run makes them.
+CHECK_TITLES = {
+    "model-registry": "check: Model Registry version with lineage to the run",
+    "inference-service": "check: InferenceService Ready",
+    "registry": "check: ModelKit digest in the registry",
+    "predictions": "check: V1 and V2 predictions",
+}
 
 # Each assertion -> the chain step whose work it checks (what ``lab doctor`` is told failed).
 CHECK_STEPS = {
@@ -159,9 +167,8 @@ def check_inference_service(isvc: Mapping[str, Any], expected_storage_uri: str |
             f"{where} serves {storage or 'no storageUri'}, but the run pushed {expected_storage_uri}",
         )
     status = isvc.get("status") or {}
-    conditions = status.get("conditions") or []
-    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
-    if ready is None or ready.get("status") != "True":
+    conditions = custom_conditions(isvc)
+    if not inference_service_ready(isvc):
         not_true = [
             f"{c.get('type')}={c.get('status')}"
             + (f" {c.get('reason')}" if c.get("reason") else "")
@@ -199,7 +206,9 @@ def host_reference(config: LabConfig, reference: str) -> str:
             f"the run pushed {reference} to {ref.registry}, not to the lab registry "
             f"({', '.join(registry_hosts(config))})",
         )
-    return str(ref.with_registry(config.registry_host))
+    # Cluster mode has no registry of its own: --registry is the one name both sides use.
+    cluster_registry = config.cluster_registry if config.mode == "cluster" else ""
+    return str(ref.with_registry(cluster_registry or config.registry_host))
 
 
 def check_registry_digest(reference: str, reported: str) -> None:
@@ -309,7 +318,7 @@ def _served_reference(served: str | None) -> str:
 def verify_run(
     config: LabConfig,
     progress: Progress,
-    kube: Any,
+    kube: Kube,
     forwards: PortForwards,
     run_id: str,
     model_name: str,
@@ -335,16 +344,12 @@ def verify_run(
         verified.version, verified.version_id = str(version.name), str(version.id)
         return registered_reference(version, artifact)
 
-    registered = _checked(
-        progress, "check: Model Registry version with lineage to the run", "model-registry", failures, lineage
-    )
+    registered = _checked(progress, CHECK_TITLES["model-registry"], "model-registry", failures, lineage)
 
     def inference_service() -> str:
         try:
-            isvc = k8s.CustomObjectsApi(kube.api).get_namespaced_custom_object(
-                KSERVE_GROUP, KSERVE_VERSION, namespace, ISVC_PLURAL, model_name
-            )
-        except ApiException as exc:
+            isvc = kube.custom_object(KSERVE_GROUP, KSERVE_VERSION, namespace, ISVC_PLURAL, model_name)
+        except ApiError as exc:
             raise CheckFailed(
                 "inference-service",
                 f"InferenceService {namespace}/{model_name} could not be read: {exc.status} {exc.reason}",
@@ -359,7 +364,7 @@ def verify_run(
         return verified.storage_uri
 
     served = _checked(
-        progress, "check: InferenceService Ready", "inference-service", failures, inference_service
+        progress, CHECK_TITLES["inference-service"], "inference-service", failures, inference_service
     )
 
     # Without the Model Registry's copy of the digest, the InferenceService's is the next best.
@@ -377,7 +382,7 @@ def verify_run(
 
     local_reference = _checked(
         progress,
-        "check: ModelKit digest in the registry",
+        CHECK_TITLES["registry"],
         "registry",
         failures,
         lambda: check_in_registry(config, reference),
@@ -414,5 +419,5 @@ def verify_run(
             shutil.rmtree(reference_dir, ignore_errors=True)
         verified.rows, verified.accuracy = int(result["rows"]), float(result["accuracy"])
 
-    _checked(progress, "check: V1 and V2 predictions", "predictions", failures, predictions)
+    _checked(progress, CHECK_TITLES["predictions"], "predictions", failures, predictions)
     return verified, failures

@@ -20,7 +20,7 @@ from lab.components import KFP, service
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.pipeline import CHAIN_STEPS, STEP_OF_TASK
-from lab.pipeline.port_forwards import ForwardTarget
+from lab.port_forwards import ForwardTarget
 
 # The KFP API server's HTTP port, declared in lab.components.
 KFP_API_SERVICE, KFP_API_PORT = service(KFP).name, service(KFP).port

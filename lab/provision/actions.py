@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 import urllib3
-from kubernetes.client.exceptions import ApiException
 
 from lab.config import LabConfig
+from lab.deadline import Deadline
 from lab.engine import ContainerEngine, probe_engines, require_engine
-from lab.errors import LabError
+from lab.errors import ClusterUnreachable, LabError
+from lab.kube import ApiError, Kube
+from lab.kube_objects import Manifest
 from lab.progress import Progress
-from lab.provision.kube import ClusterUnreachable, Deadline, Kube, Manifest
 from lab.provision.workspace import Workspace
 
 
@@ -126,7 +127,7 @@ class StepFailed(LabError):
 def _as_lab_error(exc: BaseException) -> LabError | None:
     if isinstance(exc, LabError):
         return exc
-    if isinstance(exc, ApiException):
+    if isinstance(exc, ApiError):
         body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
         return LabError(
             f"the Kubernetes API answered {exc.status} {exc.reason}", body.strip().splitlines()[-10:]

@@ -6,12 +6,9 @@ KServe's webhooks need its certificates. The step itself is the generic
 
 from __future__ import annotations
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
+from lab.kube import ApiError, KindNotServed, Kube
 from lab.provision.actions import Context
 from lab.provision.component_step import Hooks
-from lab.provision.kube import Kube
 
 
 def webhook_problem(kube: Kube, namespace: str) -> str:
@@ -28,9 +25,9 @@ def webhook_problem(kube: Kube, namespace: str) -> str:
     }
     try:
         kube.apply(probe, dry_run=True)
-    except ResourceNotFoundError:
+    except KindNotServed:
         return "cert-manager CRDs are not served yet"
-    except ApiException as exc:
+    except ApiError as exc:
         return f"cert-manager webhook refused a dry-run Issuer: {exc.status} {exc.reason}"
     return ""
 

@@ -14,15 +14,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.dynamic.exceptions import NotFoundError
-from kubernetes.dynamic.resource import ResourceList
-
 from lab.config import LabConfig
+from lab.deadline import Deadline, wait_until
+from lab.kube import ApiError, Kube, NotFound, context_name
+from lab.kube_objects import OWNER_LABEL, field_manager
 from lab.progress import Progress
 from lab.provision.actions import Action, Context, print_plan, run_actions
 from lab.provision.create import stack_actions
-from lab.provision.kube import OWNER_LABEL, Deadline, Kube, context_name, field_manager, wait_until
 from lab.provision.registry import hosting_configmap
 from lab.provision.sources import ManifestSources
 
@@ -35,7 +33,7 @@ class ClusterAccess:
     def is_done(self, ctx: Context) -> bool:
         """Connecting is the whole step (ClusterUnreachable names the context otherwise)."""
         kube = ctx.kube()
-        ctx.progress.info(f"   context {context_name(ctx.config)}: {kube.api.configuration.host}")
+        ctx.progress.info(f"   context {context_name(ctx.config)}: {kube.host}")
         return True
 
     def execute(self, ctx: Context) -> None:
@@ -44,7 +42,7 @@ class ClusterAccess:
     def plan(self, ctx: Context) -> list[str]:
         """The context and server the lab would use."""
         kube = ctx.kube_if_reachable()
-        where = kube.api.configuration.host if kube else "does not answer"
+        where = kube.host if kube else "does not answer"
         return [
             f"use context {context_name(ctx.config)} ({where}); nothing is created for the cluster itself"
         ]
@@ -129,12 +127,8 @@ _SYSTEM_OBJECTS = {"kube-root-ca.crt"}
 def _listable(kube: Kube) -> Iterator[Any]:
     # One version per kind: the group's preferred one where it serves the kind, else any
     # (KServe's ClusterStorageContainer exists only in v1alpha1, next to a preferred v1beta1).
-    resources = [r for r in kube.dynamic.resources.search() if not isinstance(r, ResourceList)]
     seen: set[tuple[str, str]] = set()
-    for resource in sorted(resources, key=lambda r: not r.preferred):
-        verbs = set(getattr(resource, "verbs", None) or [])
-        if "/" in (resource.name or "") or not {"list", "delete"} <= verbs:
-            continue
+    for resource in sorted(kube.listable_resources(), key=lambda r: not r.preferred):
         key = (resource.group, resource.kind)
         if key not in seen:
             seen.add(key)
@@ -148,7 +142,7 @@ def owned_objects(kube: Kube) -> list[tuple[Any, dict[str, Any]]]:
     for resource in _listable(kube):
         try:
             items = resource.get(label_selector=selector).to_dict().get("items") or []
-        except (ApiException, NotFoundError):
+        except (ApiError, NotFound):
             continue
         found += [(resource, {"kind": resource.kind, **item}) for item in items]
     return found
@@ -175,7 +169,7 @@ def _delete(resource: Any, obj: dict[str, Any]) -> None:
         resource.delete(
             name=meta["name"], namespace=meta.get("namespace"), body={"propagationPolicy": "Background"}
         )
-    except NotFoundError:
+    except NotFound:
         pass
 
 
@@ -229,7 +223,7 @@ def _still_there(kube: Kube, owned: list[tuple[Any, dict[str, Any]]], kept: list
             continue
         try:
             resource.get(name=meta["name"], namespace=meta.get("namespace"))
-        except NotFoundError:
+        except NotFound:
             continue
         left.append(f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']}")
     if left:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kubernetes import client
-
 from lab.config import LabConfig
 from lab.engine import probe_engines
+from lab.errors import ClusterUnreachable
+from lab.kube import API_ERRORS, Kube, context_name
 from lab.progress import Progress
-from lab.provision.kube import ClusterUnreachable, Kube, context_name
 from lab.provision.kwok import SIMULATED_NODE_ANNOTATION
-from lab.provision.status import _API_ERRORS, API_TIMEOUT, CONNECT_TIMEOUT, collect_kind, component_rows
+from lab.provision.status import API_TIMEOUT, CONNECT_TIMEOUT, collect_kind, component_rows
 from lab.provision.status_rows import KindStatus, not_asked_rows
+from lab.readiness import node_ready
 
 
 def nodes_row(
@@ -28,15 +28,7 @@ def nodes_row(
     context = f"context {context_name(config)}"
     if nodes is None:
         return KindStatus("cluster", "unreachable", api_url, version, f"{context}; {error}")
-    not_ready = []
-    for node in nodes:
-        ready = (
-            next((c for c in (node.status.conditions or []) if c.type == "Ready"), None)
-            if node.status
-            else None
-        )
-        if ready is None or ready.status != "True":
-            not_ready.append(f"node {node.metadata.name} not Ready")
+    not_ready = [f"node {node.metadata.name} not Ready" for node in nodes if not node_ready(node)]
     if not nodes:
         return KindStatus(
             "cluster", "unhealthy", api_url, version, f"{context}; the API server lists no nodes"
@@ -51,30 +43,30 @@ def nodes_row(
 def list_nodes(kube: Kube) -> tuple[list[Any] | None, str]:
     """The nodes, or None and why they could not be listed."""
     try:
-        return client.CoreV1Api(kube.api).list_node(_request_timeout=API_TIMEOUT).items, ""
-    except _API_ERRORS as exc:
+        return kube.nodes(), ""
+    except API_ERRORS as exc:
         return None, f"listing nodes failed: {exc}"
 
 
 def collect_cluster(config: LabConfig) -> list[KindStatus]:
     """The cluster row and the component rows, read-only; an unreachable cluster is a row, not an error."""
     try:
-        kube = Kube.connect(config, timeout=CONNECT_TIMEOUT)
+        kube = Kube.connect(config, timeout=CONNECT_TIMEOUT, read_timeout=API_TIMEOUT)
     except ClusterUnreachable as exc:
         why = " ".join([exc.message, *exc.details])
         return [nodes_row(config, None, None, why), *not_asked_rows(config, "the API server does not answer")]
     nodes, error = list_nodes(kube)
-    return [nodes_row(config, nodes, str(kube.api.configuration.host), error), *component_rows(config, kube)]
+    return [nodes_row(config, nodes, kube.host, error), *component_rows(config, kube)]
 
 
 def rows_without_engine(config: LabConfig, why: str) -> list[KindStatus] | None:
     """Kind-mode rows from the API server alone (None when it does not answer either)."""
     try:
-        kube = Kube.connect(config, timeout=CONNECT_TIMEOUT)
+        kube = Kube.connect(config, timeout=CONNECT_TIMEOUT, read_timeout=API_TIMEOUT)
     except ClusterUnreachable:
         return None
     nodes, error = list_nodes(kube)
-    cluster = nodes_row(config, nodes, str(kube.api.configuration.host), error)
+    cluster = nodes_row(config, nodes, kube.host, error)
     registry = KindStatus(
         "kind-registry",
         "unreachable",

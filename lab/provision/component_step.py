@@ -10,8 +10,10 @@ that is a :class:`Hooks` its declaration names (``Component.hooks``) and
 from __future__ import annotations
 
 from lab.components import Component
+from lab.deadline import Deadline, wait_until
+from lab.kube import Kube
+from lab.kube_objects import Manifest
 from lab.provision.actions import Context
-from lab.provision.kube import Deadline, Kube, Manifest, wait_until
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 

@@ -23,13 +23,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubernetes import client
-from kubernetes import config as kubeconfig
-from kubernetes.client.exceptions import ApiException
-
 from lab.atomic_files import atomic_write
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.kube import ApiError, Kube
 from lab.local.processes import OwnedProcess, free_port, log_tail, port_is_free
 from lab.tools import tool_path
 from lab.tools.control_plane import kwok_stages_dir
@@ -333,60 +330,49 @@ def start_control_plane(config: LabConfig, root: Path | None = None, first_port:
             if name == "kube-apiserver":
                 _wait(plane, name, lambda: _readyz(plane, ports["apiserver"]), config.start_timeout)
     _wait(plane, "kube-apiserver", lambda: _readyz(plane, ports["apiserver"]), config.start_timeout)
-    api = kubeconfig.new_client_from_config(config_file=str(plane.kubeconfig), context=CONTEXT)
-    _wait(plane, "kube-controller-manager", lambda: _default_service_account(api), config.start_timeout)
-    ensure_nodes_and_volumes(api, plane)
+    kube = Kube.from_kubeconfig(str(plane.kubeconfig), CONTEXT)
+    _wait(plane, "kube-controller-manager", lambda: _default_service_account(kube), config.start_timeout)
+    ensure_nodes_and_volumes(kube, plane)
     return plane
 
 
-def _default_service_account(api: client.ApiClient) -> str:
+def _default_service_account(kube: Kube) -> str:
     # Pods are refused until the service-account controller made the namespace's account.
     try:
-        client.CoreV1Api(api).read_namespaced_service_account("default", "default")
-    except ApiException as exc:
+        kube.service_account("default", "default")
+    except ApiError as exc:
         return f"ServiceAccount default/default: {exc.status} {exc.reason}"
     return ""
 
 
-def ensure_nodes_and_volumes(api: client.ApiClient, plane: ControlPlane) -> None:
+def ensure_nodes_and_volumes(kube: Kube, plane: ControlPlane) -> None:
     """Kwok Nodes (no taint, so every workload schedules) and static hostPath PersistentVolumes."""
-    core = client.CoreV1Api(api)
     capacity = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "500Gi"}
     for index in range(NODES):
         name = f"kwok-node-{index}"
-        node = client.V1Node(
-            metadata=client.V1ObjectMeta(
-                name=name,
-                annotations={KWOK_NODE_ANNOTATION[0]: KWOK_NODE_ANNOTATION[1]},
-                labels={
-                    "type": "kwok",
-                    "kubernetes.io/hostname": name,
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": "amd64",
-                },
-            ),
-            status=client.V1NodeStatus(capacity=capacity, allocatable=capacity),
-        )
-        _create_if_absent(lambda n=node: core.create_node(n))
+        metadata = {
+            "name": name,
+            "annotations": {KWOK_NODE_ANNOTATION[0]: KWOK_NODE_ANNOTATION[1]},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            },
+        }
+        status = {"capacity": capacity, "allocatable": capacity}
+        kube.create_if_absent({"apiVersion": "v1", "kind": "Node", "metadata": metadata, "status": status})
     for index in range(STATIC_VOLUMES):
-        volume = client.V1PersistentVolume(
-            metadata=client.V1ObjectMeta(name=f"lab-static-pv-{index}", labels={"lab/static": "true"}),
-            spec=client.V1PersistentVolumeSpec(
-                capacity={"storage": VOLUME_SIZE},
-                access_modes=["ReadWriteOnce"],
-                persistent_volume_reclaim_policy="Retain",
-                host_path=client.V1HostPathVolumeSource(path=str(plane.root / "volumes" / str(index))),
-            ),
+        spec = {
+            "capacity": {"storage": VOLUME_SIZE},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": str(plane.root / "volumes" / str(index))},
+        }
+        metadata = {"name": f"lab-static-pv-{index}", "labels": {"lab/static": "true"}}
+        kube.create_if_absent(
+            {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": metadata, "spec": spec}
         )
-        _create_if_absent(lambda v=volume: core.create_persistent_volume(v))
-
-
-def _create_if_absent(create: object) -> None:
-    try:
-        create()  # type: ignore[operator]
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
 
 
 def stop_control_plane(plane: ControlPlane) -> list[str]:

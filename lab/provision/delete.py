@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import shutil
 
-from kubernetes import config as kubeconfig
-from kubernetes.config.config_exception import ConfigException
-
 from lab.config import LabConfig
 from lab.engine import EngineUnavailable
 from lab.errors import LabError
+from lab.kube import context_name, kubeconfig_contexts
 from lab.progress import Progress
 from lab.provision.actions import Action, Context, run_actions
 from lab.provision.cluster import cluster_exists, run_kind
-from lab.provision.kube import context_name
 from lab.provision.registry import volume_name
 
 
 def context_in_kubeconfig(config: LabConfig) -> bool:
     """Whether the kubeconfig still has the lab's context."""
-    try:
-        contexts, _current = kubeconfig.list_kube_config_contexts()
-    except (ConfigException, FileNotFoundError, OSError):
-        return False
-    return any(c.get("name") == context_name(config) for c in contexts or [])
+    return context_name(config) in kubeconfig_contexts()
 
 
 class DeleteCluster:

@@ -43,17 +43,17 @@ def outcome_lines(outcome: Outcome) -> list[str]:
     return lines
 
 
-def failure(outcomes: Sequence[Outcome], what: str) -> LabError | None:
-    """A LabError naming the failed checks, every finding as its details (None when nothing failed)."""
+def failure(outcomes: Sequence[Outcome]) -> LabError | None:
+    """A LabError naming the failed checks, every finding as its details (None when nothing failed).
+
+    The step's name leads the printed error already (``step '…' failed: ``); the check's id follows.
+    """
     failed = [o for o in outcomes if o.result.status == "fail"]
     if not failed:
         return None
     first = failed[0]
     fix = next((line for line in first.result.remedy if not line.startswith("#")), "")
-    ids = (
-        f"{len(failed)} checks ({', '.join(o.check.id for o in failed)}); first, " if len(failed) > 1 else ""
-    )
-    message = f"{what} failed: {ids}{first.check.id}: {first.result.summary}" + (
-        f"; to fix: {fix}" if fix else ""
-    )
+    ids = ", ".join(o.check.id for o in failed)
+    others = f"{len(failed)} checks failed ({ids}); first, " if len(failed) > 1 else ""
+    message = f"{others}{first.check.id}: {first.result.summary}" + (f"; to fix: {fix}" if fix else "")
     return LabError(message, [line for o in failed for line in outcome_lines(o)])

@@ -8,10 +8,11 @@ itself is the generic :class:`~lab.provision.component_step.ComponentStep` of
 from __future__ import annotations
 
 from lab.components import KFP
+from lab.deadline import Deadline
+from lab.kube import Kube
 from lab.provision.actions import Context
 from lab.provision.component_step import ComponentStep, Hooks
 from lab.provision.diagnosis import cluster_source, failure, run_doctor_checks
-from lab.provision.kube import Deadline, Kube
 
 
 class KfpHooks(Hooks):
@@ -25,7 +26,7 @@ class KfpHooks(Hooks):
         def stop_on_segfault(kube: Kube) -> None:
             # metadata-grpc exiting with 139 never heals by waiting: the doctor's mlmd-segfault
             # check judges it, with the remedy that fits this host's architecture and pin.
-            error = failure(run_doctor_checks(ctx, ["mlmd-segfault"], cluster), step.name)
+            error = failure(run_doctor_checks(ctx, ["mlmd-segfault"], cluster))
             if error is not None:
                 raise error
 

@@ -7,9 +7,9 @@ controller runs; the apply retries them until it does. The step itself is the ge
 
 from __future__ import annotations
 
+from lab.kube_objects import Manifest
 from lab.provision.actions import Context
 from lab.provision.component_step import Hooks
-from lab.provision.kube import Manifest
 from lab.provision.render import storage_container
 
 

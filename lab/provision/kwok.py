@@ -8,11 +8,7 @@ applicable (visibly) instead of failing or silently passing; everything else is 
 
 from __future__ import annotations
 
-import urllib3
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
-from lab.provision.kube import Kube, api_error_text
+from lab.kube import TRANSPORT_ERRORS, ApiError, Kube, api_error_text
 
 SIMULATED_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 NOT_APPLICABLE_ON_KWOK = "not applicable: the pods run on kwok (simulated) nodes, where nothing serves"
@@ -20,13 +16,12 @@ NOT_APPLICABLE_ON_KWOK = "not applicable: the pods run on kwok (simulated) nodes
 
 def on_simulated_nodes(kube: Kube, namespace: str, selector: str) -> bool:
     """Whether every selected pod is bound to a kwok node (False when there are none)."""
-    core = client.CoreV1Api(kube.api)
-    pods = core.list_namespaced_pod(namespace, label_selector=selector).items
+    pods = kube.pods(namespace, selector)
     if not pods:
         return False
     simulated = {
         node.metadata.name
-        for node in core.list_node().items
+        for node in kube.nodes()
         if SIMULATED_NODE_ANNOTATION in (node.metadata.annotations or {})
     }
     return all(pod.spec.node_name in simulated for pod in pods)
@@ -43,6 +38,6 @@ def health_problem(
         return None
     try:
         kube.service_get(namespace, service, port, path)
-    except (ApiException, urllib3.exceptions.HTTPError) as exc:
+    except (ApiError, *TRANSPORT_ERRORS) as exc:
         return f"{service}:{port}{path}: {api_error_text(exc)}"
     return ""

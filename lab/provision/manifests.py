@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab.deadline import Deadline
+from lab.kube import Kube
+from lab.kube_objects import Manifest, field_manager
 from lab.provision.actions import Context
 from lab.provision.files import FileSpec, plan_files
-from lab.provision.kube import Deadline, Kube, Manifest, field_manager
 from lab.provision.render import build_overlay, overlay_specs, prepare_overlays, summarize
 from lab.provision.sources import ManifestSources, mirror_is_staged
 from lab.provision.workspace import Workspace

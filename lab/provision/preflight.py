@@ -29,7 +29,7 @@ class Preflight:
 
     def execute(self, ctx: Context) -> None:
         """Raise with every failed check's evidence and remedy."""
-        error = failure(self.outcomes(ctx), "preflight")
+        error = failure(self.outcomes(ctx))
         if error is not None:
             raise error
 

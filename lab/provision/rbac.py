@@ -10,10 +10,8 @@ Role and RoleBinding next to the pipeline secrets.
 
 from __future__ import annotations
 
-from kubernetes import client
-
 from lab.config import LabConfig
-from lab.provision.kube import Manifest, to_manifest
+from lab.kube_objects import Manifest
 
 # KFP's platform-agnostic install names the ServiceAccount its pipeline pods run as.
 PIPELINE_RUNNER_SERVICE_ACCOUNT = "pipeline-runner"
@@ -27,8 +25,8 @@ _RBAC_GROUP = "rbac.authorization.k8s.io"
 _LABELS = {"app.kubernetes.io/managed-by": "kubeflow-modelkit-lab"}
 
 
-def _metadata(namespace: str) -> client.V1ObjectMeta:
-    return client.V1ObjectMeta(name=RUNNER_KSERVE_ROLE, namespace=namespace, labels=dict(_LABELS))
+def _metadata(namespace: str) -> dict[str, object]:
+    return {"name": RUNNER_KSERVE_ROLE, "namespace": namespace, "labels": dict(_LABELS)}
 
 
 def runner_rbac_objects(config: LabConfig) -> list[Manifest]:
@@ -44,27 +42,25 @@ def runner_rbac_objects(config: LabConfig) -> list[Manifest]:
         The Role, then the RoleBinding, as plain manifests ready for server-side apply.
     """
     namespace = config.names.pipeline_namespace
-    role = client.V1Role(
-        api_version=f"{_RBAC_GROUP}/v1",
-        kind="Role",
-        metadata=_metadata(namespace),
-        rules=[
-            client.V1PolicyRule(
-                api_groups=[KSERVE_GROUP],
-                resources=["inferenceservices"],
-                verbs=list(INFERENCE_SERVICE_VERBS),
-            )
+    role = {
+        "apiVersion": f"{_RBAC_GROUP}/v1",
+        "kind": "Role",
+        "metadata": _metadata(namespace),
+        "rules": [
+            {
+                "apiGroups": [KSERVE_GROUP],
+                "resources": ["inferenceservices"],
+                "verbs": list(INFERENCE_SERVICE_VERBS),
+            }
         ],
-    )
-    binding = client.V1RoleBinding(
-        api_version=f"{_RBAC_GROUP}/v1",
-        kind="RoleBinding",
-        metadata=_metadata(namespace),
-        role_ref=client.V1RoleRef(api_group=_RBAC_GROUP, kind="Role", name=RUNNER_KSERVE_ROLE),
-        subjects=[
-            client.RbacV1Subject(
-                kind="ServiceAccount", name=PIPELINE_RUNNER_SERVICE_ACCOUNT, namespace=namespace
-            )
+    }
+    binding = {
+        "apiVersion": f"{_RBAC_GROUP}/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(namespace),
+        "roleRef": {"apiGroup": _RBAC_GROUP, "kind": "Role", "name": RUNNER_KSERVE_ROLE},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": PIPELINE_RUNNER_SERVICE_ACCOUNT, "namespace": namespace}
         ],
-    )
-    return [to_manifest(role), to_manifest(binding)]
+    }
+    return [role, binding]

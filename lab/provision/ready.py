@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lab.components import COMPONENTS, all_forwards
 from lab.config import LabConfig
+from lab.kube import context_name
 from lab.provision.actions import Context
-from lab.provision.kube import context_name
 
 
 def summary_lines(config: LabConfig) -> list[str]:

@@ -12,13 +12,12 @@ import hashlib
 import json
 
 import bcrypt
-from kubernetes import client
 
 from lab.config import LabConfig
+from lab.kube_objects import Manifest
 from lab.provision.actions import Context
 from lab.provision.cluster import node_names
 from lab.provision.files import FileSpec, apply_files, plan_files
-from lab.provision.kube import Manifest, to_manifest
 from lab.provision.workspace import Workspace
 
 SPEC_LABEL = "io.kubeflow-modelkit-lab.registry-spec"
@@ -113,14 +112,12 @@ def hosting_configmap(config: LabConfig, host: str = "") -> Manifest:
     """``kube-public/local-registry-hosting``: tells tools where the cluster's registry is."""
     host = host or f"localhost:{config.ports.registry}"
     hosting = f'host: "{host}"\nhelp: "https://kind.sigs.k8s.io/docs/user/local-registry/"\n'
-    return to_manifest(
-        client.V1ConfigMap(
-            api_version="v1",
-            kind="ConfigMap",
-            metadata=client.V1ObjectMeta(name="local-registry-hosting", namespace="kube-public"),
-            data={"localRegistryHosting.v1": hosting},
-        )
-    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "local-registry-hosting", "namespace": "kube-public"},
+        "data": {"localRegistryHosting.v1": hosting},
+    }
 
 
 class LocalRegistry:

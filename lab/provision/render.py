@@ -19,8 +19,8 @@ import yaml
 from lab.components import COMPONENTS
 from lab.config import LabConfig
 from lab.errors import CommandFailed, LabError
+from lab.kube_objects import Manifest
 from lab.provision.files import FileSpec, apply_files
-from lab.provision.kube import Manifest
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
 from lab.templates import render_template

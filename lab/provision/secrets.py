@@ -17,12 +17,10 @@ import json
 import secrets
 from pathlib import Path
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
 from lab.config import LabConfig
+from lab.kube import ApiError
+from lab.kube_objects import Manifest, field_manager
 from lab.provision.actions import Context
-from lab.provision.kube import Manifest, field_manager, to_manifest
 from lab.provision.rbac import runner_rbac_objects
 
 
@@ -58,19 +56,17 @@ def _b64(text: str | bytes) -> str:
 
 
 def _secret(name: str, namespace: str, data: dict[str, str | bytes]) -> Manifest:
-    return to_manifest(
-        client.V1Secret(
-            api_version="v1",
-            kind="Secret",
-            type="Opaque",
-            metadata=client.V1ObjectMeta(
-                name=name,
-                namespace=namespace,
-                labels={"app.kubernetes.io/managed-by": "kubeflow-modelkit-lab"},
-            ),
-            data={key: _b64(value) for key, value in data.items()},
-        )
-    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kubeflow-modelkit-lab"},
+        },
+        "data": {key: _b64(value) for key, value in data.items()},
+    }
 
 
 def secret_objects(config: LabConfig, model_registry_token: str) -> list[Manifest]:
@@ -86,11 +82,7 @@ def secret_objects(config: LabConfig, model_registry_token: str) -> list[Manifes
     names = config.names
     namespace = names.pipeline_namespace
     objects = [
-        to_manifest(
-            client.V1Namespace(
-                api_version="v1", kind="Namespace", metadata=client.V1ObjectMeta(name=namespace)
-            )
-        ),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
         _secret(names.docker_config_secret, namespace, {"config.json": docker_config_json(config)}),
         _secret(names.model_registry_auth_secret, namespace, {"token": model_registry_token}),
     ]
@@ -124,10 +116,8 @@ def existing_token(ctx: Context) -> str:
     """The Model Registry token already in the cluster, kept so clients holding it keep working."""
     names = ctx.config.names
     try:
-        secret = client.CoreV1Api(ctx.kube().api).read_namespaced_secret(
-            names.model_registry_auth_secret, names.pipeline_namespace
-        )
-    except ApiException:
+        secret = ctx.kube().secret(names.pipeline_namespace, names.model_registry_auth_secret)
+    except ApiError:
         return ""
     return base64.b64decode((secret.data or {}).get("token", "")).decode()
 

@@ -14,17 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import urllib3
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
 from lab.config import LabConfig
-from lab.errors import LabError
+from lab.errors import ClusterUnreachable, LabError
+from lab.kube import API_ERRORS, Kube, context_name
 from lab.progress import Progress
 from lab.provision.actions import Context
 from lab.provision.cluster import cluster_exists, node_names
 from lab.provision.delete import context_in_kubeconfig
-from lab.provision.kube import ClusterUnreachable, Kube, context_name
 from lab.provision.status_rows import (
     KindComponent,
     KindStatus,
@@ -45,8 +41,6 @@ API_TIMEOUT = (3.0, 10.0)
 CONNECT_TIMEOUT = 5.0
 # Seconds per `docker inspect`; the engine already answered `info`, so this is only a guard.
 ENGINE_TIMEOUT = 20.0
-# What can go wrong talking to the API server once connected; each becomes an "unreachable" row.
-_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,18 +81,9 @@ def _registry_container(ctx: Context) -> RegistryContainer | None:
 
 
 def _deployments(kube: Kube, component: KindComponent) -> list[Any] | None:
-    core, apps = client.CoreV1Api(kube.api), client.AppsV1Api(kube.api)
-    try:
-        core.read_namespace(component.namespace, _request_timeout=API_TIMEOUT)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    listing = apps.list_namespaced_deployment(
-        component.namespace, label_selector=component.selector, _request_timeout=API_TIMEOUT
-    )
-    items: list[Any] = listing.items
-    return items
+    if not kube.namespace_exists(component.namespace):
+        return None
+    return kube.deployments(component.namespace, component.selector)
 
 
 def _exists(ctx: Context) -> tuple[bool, str]:
@@ -175,16 +160,16 @@ def _collect_cluster(ctx: Context) -> list[KindStatus]:
     engine = ctx.engine().name
     registry = registry_row(config, _registry_container(ctx), engine)
     try:
-        kube = Kube.connect(config, timeout=CONNECT_TIMEOUT)
+        kube = Kube.connect(config, timeout=CONNECT_TIMEOUT, read_timeout=API_TIMEOUT)
     except ClusterUnreachable as exc:
         cluster = cluster_row(config, containers, None, str(exc).replace("\n", " "), engine=engine)
         reason = f"the API server of {context_name(config)} does not answer"
         return [cluster, registry, *not_asked_rows(config, reason)]
-    api_url = str(kube.api.configuration.host)
+    api_url = kube.host
     try:
-        nodes = client.CoreV1Api(kube.api).list_node(_request_timeout=API_TIMEOUT).items
+        nodes = kube.nodes()
         cluster = cluster_row(config, containers, nodes, api_url=api_url, engine=engine)
-    except _API_ERRORS as exc:
+    except API_ERRORS as exc:
         cluster = cluster_row(config, containers, None, f"listing nodes failed: {exc}"[:300], api_url, engine)
     return [cluster, registry, *component_rows(config, kube)]
 
@@ -195,7 +180,7 @@ def component_rows(config: LabConfig, kube: Kube) -> list[KindStatus]:
     for component in kind_components(config):
         try:
             rows.append(deployment_row(component, _deployments(kube, component)))
-        except _API_ERRORS as exc:
+        except API_ERRORS as exc:
             rows.append(
                 KindStatus(
                     component.name,

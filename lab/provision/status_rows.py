@@ -14,8 +14,9 @@ from typing import Any
 
 from lab.components import COMPONENTS, Component
 from lab.config import LabConfig
-from lab.provision.kube import context_name
+from lab.kube import context_name
 from lab.provision.port_forward import forwards
+from lab.readiness import condition, deployment_shortfall, desired_replicas, node_ready, ready_replicas
 
 
 @dataclass
@@ -110,28 +111,6 @@ def kind_components(config: LabConfig) -> list[KindComponent]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _condition_reasons(deployment: Any) -> str:
-    """Why a Deployment is short of ready, from its conditions (the part `kubectl describe` shows)."""
-    reasons = []
-    for condition in (deployment.status.conditions if deployment.status else None) or []:
-        # ReplicaFailure is bad when True; Available and Progressing are bad when not True.
-        bad = condition.status == "True" if condition.type == "ReplicaFailure" else condition.status != "True"
-        if bad:
-            text = f"{condition.type}={condition.status}"
-            if condition.reason:
-                text += f" {condition.reason}"
-            if condition.message:
-                text += f": {condition.message}"
-            reasons.append(text)
-    return "; ".join(reasons)
-
-
-def _desired(deployment: Any) -> int:
-    # The API server defaults spec.replicas to 1; a model built without it means the same.
-    replicas = deployment.spec.replicas if deployment.spec else None
-    return 1 if replicas is None else int(replicas)
-
-
 def deployment_row(component: KindComponent, deployments: Sequence[Any] | None) -> KindStatus:
     """Judge one component from its Deployments (kubernetes ``V1Deployment`` models).
 
@@ -160,15 +139,15 @@ def deployment_row(component: KindComponent, deployments: Sequence[Any] | None) 
         return row(
             "absent", f"no Deployment {wanted} in namespace {ns}: not installed (`lab up --mode kind`)"
         )
-    if all(_desired(d) == 0 for d in found.values()):
+    if all(desired_replicas(d) == 0 for d in found.values()):
         return row("stopped", f"every Deployment in {ns} is scaled to 0 replicas")
     problems = [f"Deployment {ns}/{name}: missing" for name in component.deployments if name not in found]
     for name, dep in found.items():
-        desired, ready = _desired(dep), (dep.status.ready_replicas if dep.status else None) or 0
+        desired, ready = desired_replicas(dep), ready_replicas(dep)
         if desired == 0:
             problems.append(f"Deployment {ns}/{name}: scaled to 0 replicas")
         elif ready < desired:
-            why = _condition_reasons(dep)
+            why = deployment_shortfall(dep)
             problems.append(f"Deployment {ns}/{name}: {ready}/{desired} ready" + (f" ({why})" if why else ""))
     if problems:
         return row("unhealthy", "; ".join(problems))
@@ -222,9 +201,8 @@ def cluster_row(
         return row("unreachable", api_error or "the API server was not asked")
     not_ready = []
     for node in nodes:
-        conditions = {c.type: c for c in (node.status.conditions if node.status else None) or []}
-        ready = conditions.get("Ready")
-        if ready is None or ready.status != "True":
+        ready = condition(node.status, "Ready")
+        if not node_ready(node):
             why = f"{ready.reason}: {ready.message}" if ready is not None else "no Ready condition"
             not_ready.append(f"node {node.metadata.name} not Ready ({why})")
     if not nodes:

@@ -19,11 +19,11 @@ import pytest
 
 from lab.config import LabConfig, load_config
 from lab.engine import probe_engines
+from lab.kube import Kube
 from lab.progress import Progress
 from lab.provision import down_kind, up_kind
 from lab.provision.cluster_mode import up_cluster
 from lab.provision.control_plane import COMPONENTS, ControlPlane, start_control_plane, stop_control_plane
-from lab.provision.kube import Kube
 from lab.tools import ToolUnavailable, tool_path
 from tests.conftest import make_home
 

@@ -11,10 +11,10 @@ import pytest
 import requests
 from kubernetes import client
 
+from lab.deadline import Deadline, wait_until
 from lab.engine import probe_engines
 from lab.progress import Progress
 from lab.provision import up_kind
-from lab.provision.kube import Deadline, wait_until
 from lab.provision.registry import CERTS_DIR, mirror_hosts
 
 if TYPE_CHECKING:

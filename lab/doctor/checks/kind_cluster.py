@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, Result
-from lab.doctor.workloads import condition, node_arch
+from lab.doctor.workloads import node_arch
+from lab.readiness import condition
 
 
 def detect(evidence: Evidence) -> Result:

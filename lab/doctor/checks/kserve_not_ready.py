@@ -11,7 +11,8 @@ from typing import Any
 from lab.doctor.checks._provision import up_command
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, Result
-from lab.doctor.workloads import containers, custom_conditions, deployment_lines
+from lab.doctor.workloads import containers, deployment_lines
+from lab.readiness import custom_condition, custom_conditions, inference_service_ready
 
 GROUP = "serving.kserve.io"
 CONTROLLER = "kserve-controller-manager"
@@ -109,8 +110,8 @@ def detect(evidence: Evidence) -> Result:
         meta = isvc.get("metadata") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         conditions = custom_conditions(isvc)
-        ready_condition = next((c for c in conditions if c.get("type") == "Ready"), {})
-        if ready_condition.get("status") == "True":
+        ready_condition = custom_condition(isvc, "Ready") or {}
+        if inference_service_ready(isvc):
             facts.append(f"InferenceService {namespace}/{name}: Ready")
             continue
         not_ready += 1

@@ -10,7 +10,8 @@ from typing import Any
 
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
-from lab.doctor.workloads import event_line, events_for, find, pod_problem_lines, pod_ready, ref
+from lab.doctor.workloads import event_line, events_for, find, pod_problem_lines, ref
+from lab.readiness import pod_ready
 
 PROVISIONER_NAMESPACE = "local-path-storage"
 PROVISIONER = "local-path-provisioner"

@@ -1,7 +1,9 @@
-"""``kubectl port-forward`` children owned by one run: free local ports, each waited for, always stopped.
+"""``kubectl port-forward`` children owned by one run: each waited for, revived, always stopped.
 
 :func:`port_forwards` is the context manager; :func:`kubectl_forward_argv` builds each child's
-command (tests pass any process that listens on the port instead of kubectl).
+command (tests pass any process that listens on the port instead of kubectl). It is the lab's
+one port-forward: the cluster run opens its forwards on free ports for the length of the run,
+``lab port-forward`` (:mod:`lab.provision.port_forward`) on the configured ports until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -51,12 +53,16 @@ class OpenForward:
 ForwardArgv = Callable[[ForwardTarget, int], list[str]]
 
 
-def kubectl_forward_argv(kubectl: Path | str, context: str) -> ForwardArgv:
-    """The ``kubectl port-forward`` command for a target, bound to loopback only."""
+def kubectl_forward_argv(kubectl: Path | str, context: str, kubeconfig: str = "") -> ForwardArgv:
+    """The ``kubectl port-forward`` command for a target, bound to loopback only.
+
+    ``kubeconfig``: cluster mode may name its own; kind's context is in the default one.
+    """
 
     def argv(target: ForwardTarget, local_port: int) -> list[str]:
         return [
             str(kubectl),
+            *(["--kubeconfig", kubeconfig] if kubeconfig else []),
             "--context",
             context,
             "--namespace",
@@ -71,7 +77,8 @@ def kubectl_forward_argv(kubectl: Path | str, context: str) -> ForwardArgv:
     return argv
 
 
-def _answers(port: int, timeout: float = 1.0) -> bool:
+def answers(port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts a connection on 127.0.0.1:``port``."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
@@ -88,17 +95,26 @@ class PortForwards:
 
     Args:
         argv_for: Builds each child's command (see :func:`kubectl_forward_argv`).
-        log_dir: Where each forward's output goes (``e2e-port-forward-<label>.log``).
+        log_dir: Where each forward's output goes (``<log_prefix>-<label>.log``).
         ready_timeout: Seconds each forward gets to accept a connection.
+        log_prefix: The start of each log's name.
     """
 
     # A free port can be taken between choosing it and the child binding it: try a new one.
     ATTEMPTS = 3
 
-    def __init__(self, argv_for: ForwardArgv, log_dir: Path, *, ready_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        argv_for: ForwardArgv,
+        log_dir: Path,
+        *,
+        ready_timeout: float = 30.0,
+        log_prefix: str = "e2e-port-forward",
+    ) -> None:
         self.argv_for = argv_for
         self.log_dir = log_dir
         self.ready_timeout = ready_timeout
+        self.log_prefix = log_prefix
         self.forwards: list[OpenForward] = []
         self._logs: list[IO[bytes]] = []
 
@@ -119,7 +135,7 @@ class PortForwards:
         while time.monotonic() < deadline:
             if forward.process.poll() is not None:
                 return False
-            if _answers(forward.local_port):
+            if answers(forward.local_port):
                 # kubectl ends the forward when the pod refuses a connection, and accepting could
                 # be a stranger that took the port: the child must still be alive a moment later.
                 time.sleep(0.3)
@@ -127,25 +143,32 @@ class PortForwards:
             time.sleep(0.2)
         return False
 
-    def open(self, target: ForwardTarget) -> OpenForward:
-        """Start a forward on a free local port and wait until it accepts connections.
+    def open(self, target: ForwardTarget, port: int = 0, *, wait: bool = True) -> OpenForward:
+        """Start a forward and wait until it accepts connections.
+
+        Args:
+            target: What to forward.
+            port: The local port; 0 picks a free one (and another when it was taken meanwhile).
+            wait: Whether to wait for the first connection (``lab port-forward`` starts before
+                the pods may be there, and revives its forwards instead).
 
         Raises:
             LabError: The forward never answered; the details are the end of its log.
         """
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_file = self.log_dir / f"e2e-port-forward-{_slug(target.label)}.log"
-        for _ in range(self.ATTEMPTS):
-            port = free_port()
-            forward = OpenForward(target, port, self._start(target, port, log_file), log_file)
+        log_file = self.log_dir / f"{self.log_prefix}-{_slug(target.label)}.log"
+        attempts = 1 if port else self.ATTEMPTS
+        for _ in range(attempts):
+            local_port = port or free_port()
+            forward = OpenForward(target, local_port, self._start(target, local_port, log_file), log_file)
             self.forwards.append(forward)
-            if self._wait_ready(forward):
+            if not wait or self._wait_ready(forward):
                 return forward
             stop_children([forward.process])
             self.forwards.remove(forward)
         raise LabError(
             f"port-forward to {target.label} ({target.namespace}/{target.target}:{target.remote_port}) "
-            f"did not answer within {self.ready_timeout:.0f}s ({self.ATTEMPTS} attempts); "
+            f"did not answer within {self.ready_timeout:.0f}s ({attempts} attempts); "
             f"is the service there (`lab doctor`)? Log {log_file} ends with:",
             log_tail(log_file),
         )
@@ -175,14 +198,14 @@ class PortForwards:
 
 @contextmanager
 def port_forwards(
-    argv_for: ForwardArgv, log_dir: Path, *, ready_timeout: float = 30.0
+    argv_for: ForwardArgv, log_dir: Path, *, ready_timeout: float = 30.0, log_prefix: str = "e2e-port-forward"
 ) -> Iterator[PortForwards]:
     """Port-forwards for the length of a ``with`` block; every child is stopped on the way out.
 
     SIGTERM is turned into KeyboardInterrupt meanwhile (main thread only), so a terminated lab
     still runs the cleanup instead of leaving kubectl children behind in their own sessions.
     """
-    forwards = PortForwards(argv_for, log_dir, ready_timeout=ready_timeout)
+    forwards = PortForwards(argv_for, log_dir, ready_timeout=ready_timeout, log_prefix=log_prefix)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt) if main_thread else None
     try:

@@ -1,17 +1,20 @@
-"""The cluster side of provisioning: server-side apply, drift checks and waits.
+"""The one door to the cluster: the only module that imports the ``kubernetes`` client.
 
-Objects are applied with server-side apply under one field manager, so re-applying is a
-no-op and the lab never fights other controllers over fields it does not set. Whether a
-step would change anything is asked of the API server itself (a server-side dry-run apply
-compared with the live object), the way ``kubectl diff`` does.
+Everything the lab asks of an API server (provisioning, ``lab status``, the doctor, the
+cluster run, the local control plane) goes through :class:`Kube`, whose small typed methods
+return the client's models or plain dicts; a missing context or a silent API server is one
+error, :class:`~lab.errors.ClusterUnreachable`. Whether what comes back is ready is judged by
+:mod:`lab.readiness`, never here.
+
+Objects are applied server-side under one field manager per step, so re-applying is a no-op;
+whether a step would change anything is asked of the API server (a dry-run apply compared with
+the live object), the way ``kubectl diff`` does.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -21,15 +24,14 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from kubernetes.dynamic.resource import ResourceList
 
 from lab.config import LabConfig
-from lab.errors import LabError
+from lab.deadline import Deadline, wait_until
+from lab.errors import ClusterUnreachable, LabError
+from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, with_owner
+from lab.readiness import crd_established, deployment_available, pod_problem
 
-FIELD_MANAGER = "kubeflow-modelkit-lab"
-# Every object the lab creates carries this label (value: the lab's cluster name), so `down`
-# removes exactly what the lab made and never an object it only added fields to.
-OWNER_LABEL = "kubeflow-modelkit-lab/owner"
-Manifest = dict[str, Any]
 _SERIALIZER = client.ApiClient()
 
 
@@ -42,22 +44,8 @@ def context_name(config: LabConfig) -> str:
     if config.kube_context:
         return config.kube_context
     if config.mode == "cluster":
-        try:
-            _contexts, current = kubeconfig.list_kube_config_contexts(config_file=config.kubeconfig or None)
-        except (ConfigException, FileNotFoundError, OSError):
-            return ""
-        return str((current or {}).get("name", ""))
+        return str(_read_contexts(config.kubeconfig or None)[1].get("name", ""))
     return f"kind-{config.names.cluster}"
-
-
-def field_manager(step: str = "") -> str:
-    """One server-side-apply field manager per step.
-
-    Two steps applying the same object (KFP's Namespace with its pod-security labels, the
-    secrets step's bare Namespace) under one manager would each strip what the other set.
-    """
-    slug = "".join(c if c.isalnum() else "-" for c in step.lower()).strip("-")
-    return f"{FIELD_MANAGER}-{slug}" if slug else FIELD_MANAGER
 
 
 def api_error_text(exc: BaseException) -> str:
@@ -74,33 +62,28 @@ def to_manifest(model: Any) -> Manifest:
     return manifest
 
 
-class ClusterUnreachable(LabError):
-    """The kubeconfig context is missing or its API server does not answer."""
+# The failures callers tell apart, named here so that no other module imports the client.
+ApiError = ApiException  # the API server answered with a refusal (status, reason, body)
+NotFound = NotFoundError  # dynamic client: no such object
+KindNotServed = ResourceNotFoundError  # dynamic client: discovery does not know the kind (yet)
+# Once connected, a call fails with a refusal or with the connection dropping or timing out.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)
+API_ERRORS: tuple[type[Exception], ...] = (ApiException, *TRANSPORT_ERRORS)
+# Seconds for one call: total, or (connect, read); None waits as long as the client does.
+Timeout = float | tuple[float, float] | None
 
 
-@dataclass
-class Deadline:
-    """A point in time the current wait must finish by."""
-
-    seconds: float
-    start: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.start = time.monotonic()
-
-    @property
-    def remaining(self) -> float:
-        """Seconds left (never negative)."""
-        return max(0.0, self.start + self.seconds - time.monotonic())
-
-    @property
-    def passed(self) -> bool:
-        """Whether the time is up."""
-        return self.remaining <= 0
+def kubeconfig_contexts(config_file: str | None = None) -> list[str]:
+    """The context names in a kubeconfig (none when it is missing or unreadable)."""
+    return [str(c.get("name")) for c in _read_contexts(config_file)[0]]
 
 
-def _describe_api_error(exc: ApiException) -> str:
-    return api_error_text(exc)
+def _read_contexts(config_file: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    try:
+        contexts, current = kubeconfig.list_kube_config_contexts(config_file=config_file)
+    except (ConfigException, FileNotFoundError, OSError):
+        return [], {}
+    return contexts or [], current or {}
 
 
 # Failures that mean "a moment too early" right after a CRD or a webhook's Deployment was
@@ -108,7 +91,7 @@ def _describe_api_error(exc: ApiException) -> str:
 def _retriable(exc: ApiException) -> bool:
     if exc.status in (502, 503, 504):
         return True
-    text = _describe_api_error(exc)
+    text = api_error_text(exc)
     hints = ("failed calling webhook", "connection refused", "no endpoints available", "x509")
     return exc.status == 500 and any(hint in text for hint in hints)
 
@@ -116,15 +99,17 @@ def _retriable(exc: ApiException) -> bool:
 class Kube:
     """A connection to the lab cluster."""
 
-    def __init__(self, api: client.ApiClient, owner: str = "") -> None:
+    def __init__(self, api: client.ApiClient, owner: str = "", timeout: Timeout = None) -> None:
         self.api = api
+        # Seconds for each typed read below (status and the doctor must answer promptly).
+        self.timeout = timeout
         # The OWNER_LABEL value this lab stamps on what it creates.
         self.owner = owner
         self._dynamic: DynamicClient | None = None
         self._rediscovered_at = 0.0
 
     @classmethod
-    def connect(cls, config: LabConfig, timeout: float = 10.0) -> Kube:
+    def connect(cls, config: LabConfig, timeout: float = 10.0, *, read_timeout: Timeout = None) -> Kube:
         """Connect through the lab's context (see context_name) and check the API server answers."""
         context = context_name(config)
         where = f" in {config.kubeconfig}" if config.kubeconfig else ""
@@ -150,7 +135,16 @@ class Kube:
             raise ClusterUnreachable(
                 f"the API server of context {context}{where} does not answer: {hint}", [str(exc)[:300]]
             ) from None
-        return cls(api, owner=config.names.cluster)
+        return cls(api, owner=config.names.cluster, timeout=read_timeout)
+
+    @classmethod
+    def from_kubeconfig(cls, config_file: str | None, context: str, timeout: Timeout = None) -> Kube:
+        """A client for ``context`` without asking the API server anything yet."""
+        try:
+            api = kubeconfig.new_client_from_config(config_file=config_file, context=context)
+        except (ConfigException, OSError, TypeError, ValueError) as exc:
+            raise ClusterUnreachable(f"no usable kubeconfig context {context!r}: {exc}") from None
+        return cls(api, timeout=timeout)
 
     @property
     def dynamic(self) -> DynamicClient:
@@ -182,21 +176,6 @@ class Kube:
         result: Manifest = live.to_dict()
         return result
 
-    def owned(self, obj: Manifest, live: Manifest | None) -> Manifest:
-        """``obj`` with the owner label when the lab creates it (or created it before).
-
-        An object that already exists without the label belongs to someone else: the lab
-        applies its fields but never claims it, so `down` will not delete it.
-        """
-        if not self.owner:
-            return obj
-        if live is not None and (live.get("metadata", {}).get("labels") or {}).get(OWNER_LABEL) != self.owner:
-            return obj
-        labelled = copy.deepcopy(obj)
-        labels = labelled["metadata"].get("labels") or {}
-        labelled["metadata"]["labels"] = {**labels, OWNER_LABEL: self.owner}
-        return labelled
-
     def apply(
         self, obj: Manifest, dry_run: bool = False, manager: str = FIELD_MANAGER, live: Manifest | None = None
     ) -> Manifest:
@@ -209,7 +188,7 @@ class Kube:
             live = self.get(obj)
         result = self.dynamic.server_side_apply(
             resource,
-            body=self.owned(obj, live),
+            body=with_owner(obj, live, self.owner),
             namespace=obj["metadata"].get("namespace"),
             field_manager=manager,
             force_conflicts=True,
@@ -237,11 +216,9 @@ class Kube:
             try:
                 after = self.apply(obj, dry_run=True, manager=manager, live=live)
             except ApiException as exc:
-                changes.append(
-                    f"update {object_key(obj)} (dry-run refused: {_describe_api_error(exc)})"
-                )
+                changes.append(f"update {object_key(obj)} (dry-run refused: {api_error_text(exc)})")
                 continue
-            if _comparable(after) != _comparable(live):
+            if comparable(after) != comparable(live):
                 changes.append(f"update {object_key(obj)}")
         return changes
 
@@ -269,9 +246,9 @@ class Kube:
                 except ApiException as exc:
                     if not _retriable(exc):
                         raise LabError(
-                            f"the API server refused {object_key(obj)}", [_describe_api_error(exc)]
+                            f"the API server refused {object_key(obj)}", [api_error_text(exc)]
                         ) from None
-                    refused.append((obj, _describe_api_error(exc)))
+                    refused.append((obj, api_error_text(exc)))
             if not refused:
                 return
             if deadline.passed:
@@ -289,10 +266,9 @@ class Kube:
 
         def established(name: str) -> bool:
             try:
-                crd = ext.read_custom_resource_definition(name)
+                return crd_established(ext.read_custom_resource_definition(name))
             except ApiException:
                 return False
-            return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
 
         wait_until(
             lambda: [n for n in names if not established(n)],
@@ -310,40 +286,14 @@ class Kube:
             except ApiException as exc:
                 waiting.append(f"Deployment {namespace}/{name}: {exc.reason}")
                 continue
-            status = dep.status
-            available = any(c.type == "Available" and c.status == "True" for c in (status.conditions or []))
-            rolled_out = (status.observed_generation or 0) >= (dep.metadata.generation or 0) and (
-                status.updated_replicas or 0
-            ) >= (dep.spec.replicas or 0)
-            if not (available and rolled_out):
-                waiting.append(
-                    f"Deployment {namespace}/{name}: {status.ready_replicas or 0}/{dep.spec.replicas} ready"
-                )
+            if not deployment_available(dep):
+                ready = dep.status.ready_replicas or 0
+                waiting.append(f"Deployment {namespace}/{name}: {ready}/{dep.spec.replicas} ready")
         return waiting
 
     def pod_problems(self, namespace: str, selector: str = "") -> list[str]:
         """Pods that are neither Running and Ready nor Succeeded, with their reasons."""
-        core = client.CoreV1Api(self.api)
-        lines = []
-        for pod in core.list_namespaced_pod(namespace, label_selector=selector).items:
-            phase = pod.status.phase
-            statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
-            ready = phase == "Running" and all(s.ready for s in pod.status.container_statuses or [])
-            # Evicted or terminating pods have replacements; they say nothing about readiness.
-            evicted = phase == "Failed" and pod.status.reason == "Evicted"
-            if phase == "Succeeded" or ready or evicted or pod.metadata.deletion_timestamp:
-                continue
-            reasons = []
-            for status in statuses:
-                state = status.state
-                if state and state.waiting:
-                    message = (state.waiting.message or "")[:160]
-                    reasons.append(f"{status.name} waiting: {state.waiting.reason}: {message}")
-                last = status.last_state.terminated if status.last_state else None
-                if last is not None:
-                    reasons.append(f"{status.name} last exit code {last.exit_code} ({last.reason})")
-            lines.append(f"pod {pod.metadata.name}: {phase}; " + ("; ".join(reasons) or "not ready"))
-        return lines
+        return [line for pod in self.pods(namespace, selector) if (line := pod_problem(pod))]
 
     def wait_pods_ready(
         self,
@@ -359,31 +309,28 @@ class Kube:
 
         ``check`` runs on every poll and may raise to stop early on a known failure.
         """
-        streak = 0
-        problems: list[str] = ["no pods yet"]
-        while True:
+
+        def problems() -> list[str]:
             if check is not None:
                 check(self)
-            core = client.CoreV1Api(self.api)
-            pods = core.list_namespaced_pod(namespace, label_selector=selector).items
-            problems = self.pod_problems(namespace, selector) if pods else ["no pods yet"]
-            streak = streak + 1 if not problems else 0
-            if streak >= consecutive:
-                return
-            if deadline.passed:
-                raise LabError(
-                    f"pods in {namespace} ({selector}) not ready after {deadline.seconds:.0f}s; "
-                    "raise LAB_CLUSTER_TIMEOUT if images are still pulling, or run `lab doctor`",
-                    problems[:15],
-                )
-            time.sleep(min(interval, max(deadline.remaining, 0.1)))
+            pods = self.pods(namespace, selector)
+            return [line for pod in pods if (line := pod_problem(pod))] if pods else ["no pods yet"]
+
+        wait_until(
+            problems,
+            deadline,
+            f"pods in {namespace} ({selector}) not ready",
+            interval,
+            consecutive=consecutive,
+            advice="raise LAB_CLUSTER_TIMEOUT if images are still pulling, or run `lab doctor`",
+        )
 
     def service_get(self, namespace: str, service: str, port: int, path: str, timeout: float = 10.0) -> str:
         """GET ``path`` from a Service through the API server's proxy (no port-forward needed).
 
-        Returns the raw body; a non-2xx answer raises ApiException.
+        Returns the raw body; a non-2xx answer raises ApiError.
         """
-        core = client.CoreV1Api(self.api)
+        core = self._core
         # Raw bytes: with content preloading the client turns a JSON body into a Python repr.
         response = core.connect_get_namespaced_service_proxy_with_path(
             f"{service}:{port}", namespace, path.lstrip("/"), _request_timeout=timeout, _preload_content=False
@@ -391,36 +338,109 @@ class Kube:
         body: bytes = response.data
         return body.decode(errors="replace")
 
+    # --- typed reads: client models (or API dicts for custom objects) ---------------------
 
-def wait_until(
-    pending: Callable[[], list[str]], deadline: Deadline, what: str, interval: float = 3.0
-) -> None:
-    """Poll ``pending`` (what is still not right) until it is empty or the deadline passes."""
-    while True:
-        left = pending()
-        if not left:
-            return
-        if deadline.passed:
-            raise LabError(
-                f"{what} after {deadline.seconds:.0f}s; raise LAB_CLUSTER_TIMEOUT or run `lab doctor`",
-                left[:15],
-            )
-        time.sleep(min(interval, max(deadline.remaining, 0.1)))
+    @property
+    def host(self) -> str:
+        """The API server's URL."""
+        return str(self.api.configuration.host)
+
+    @property
+    def _core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def _custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def pods(self, namespace: str = "", selector: str = "") -> list[Any]:
+        """``V1Pod`` objects in ``namespace`` (every namespace when empty)."""
+        core = self._core
+        return _items(core.list_namespaced_pod, core.list_pod_for_all_namespaces, namespace, selector, self)
+
+    def deployments(self, namespace: str = "", selector: str = "") -> list[Any]:
+        """``V1Deployment`` objects in ``namespace`` (every namespace when empty)."""
+        apps = client.AppsV1Api(self.api)
+        everywhere = apps.list_deployment_for_all_namespaces
+        return _items(apps.list_namespaced_deployment, everywhere, namespace, selector, self)
+
+    def cluster_wide(self, kind: str) -> list[Any]:
+        """Every object of ``kind`` (pods, events, pvcs, storageclasses, deployments, nodes)."""
+        core = self._core
+        calls = {
+            "pods": core.list_pod_for_all_namespaces,
+            "events": core.list_event_for_all_namespaces,
+            "pvcs": core.list_persistent_volume_claim_for_all_namespaces,
+            "storageclasses": client.StorageV1Api(self.api).list_storage_class,
+            "deployments": client.AppsV1Api(self.api).list_deployment_for_all_namespaces,
+            "nodes": core.list_node,
+        }
+        return list(calls[kind](_request_timeout=self.timeout).items)
+
+    def nodes(self) -> list[Any]:
+        """``V1Node`` objects."""
+        return self.cluster_wide("nodes")
+
+    def namespace_exists(self, name: str) -> bool:
+        """Whether the Namespace exists (other refusals raise ApiError)."""
+        try:
+            self._core.read_namespace(name, _request_timeout=self.timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def config_map(self, namespace: str, name: str) -> Any:
+        """One ``V1ConfigMap`` (ApiError 404 when absent)."""
+        return self._core.read_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
+
+    def secret(self, namespace: str, name: str) -> Any:
+        """One ``V1Secret`` (ApiError 404 when absent)."""
+        return self._core.read_namespaced_secret(name, namespace, _request_timeout=self.timeout)
+
+    def service_account(self, namespace: str, name: str) -> Any:
+        """One ``V1ServiceAccount`` (ApiError 404 when absent)."""
+        return self._core.read_namespaced_service_account(name, namespace, _request_timeout=self.timeout)
+
+    def pod_log(self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int) -> str:
+        """The tail of one container's log."""
+        options = {"previous": previous, "tail_lines": tail_lines, "_request_timeout": self.timeout}
+        return str(self._core.read_namespaced_pod_log(pod, namespace, container=container, **options) or "")
+
+    def custom_objects(self, group: str, version: str, plural: str) -> list[Manifest]:
+        """Custom objects cluster-wide as API dicts (ApiError 404 when the type is not served)."""
+        answer = self._custom.list_cluster_custom_object(
+            group, version, plural, _request_timeout=self.timeout
+        )
+        return list(answer.get("items", []))
+
+    def custom_object(self, group: str, version: str, namespace: str, plural: str, name: str) -> Manifest:
+        """One namespaced custom object as an API dict (ApiError when it cannot be read)."""
+        return dict(self._custom.get_namespaced_custom_object(group, version, namespace, plural, name))
+
+    def delete_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str) -> None:
+        """Delete one namespaced custom object (ApiError when refused)."""
+        self._custom.delete_namespaced_custom_object(group, version, namespace, plural, name)
+
+    def create_if_absent(self, obj: Manifest) -> None:
+        """Create ``obj``; one that already exists is left as it is."""
+        try:
+            self._resource(obj).create(body=obj, namespace=obj["metadata"].get("namespace"))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def listable_resources(self) -> list[Any]:
+        """Every served resource type (not subresources) whose objects can be listed and deleted."""
+        found = [r for r in self.dynamic.resources.search() if not isinstance(r, ResourceList)]
+        verbs = {"list", "delete"}
+        return [
+            r for r in found if "/" not in (r.name or "") and verbs <= set(getattr(r, "verbs", None) or [])
+        ]
 
 
-def object_key(obj: Manifest) -> str:
-    """``Kind namespace/name`` (or ``Kind name``) for messages."""
-    meta = obj.get("metadata", {})
-    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
-    return f"{obj.get('kind')} {where}{meta.get('name')}"
-
-
-def _comparable(obj: Manifest) -> Manifest:
-    # Fields the server rewrites on every apply (or that only reflect history) say nothing
-    # about whether the lab's intent is in place.
-    result = copy.deepcopy(obj)
-    meta = result.get("metadata", {})
-    for key in ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid"):
-        meta.pop(key, None)
-    result.pop("status", None)
-    return result
+def _items(namespaced: Any, everywhere: Any, namespace: str, selector: str, kube: Kube) -> list[Any]:
+    """One list call's items (within the connection's timeout); "" lists every namespace."""
+    options = {"label_selector": selector, "_request_timeout": kube.timeout}
+    return list((namespaced(namespace, **options) if namespace else everywhere(**options)).items)
