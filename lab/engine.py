@@ -53,7 +53,11 @@ class ContainerEngine:
             return False
 
 
-def probe_engines(timeout: float = 20.0) -> tuple[ContainerEngine | None, list[str]]:
+# How long provisioning lets ``<engine> info`` take: a busy daemon is slow, not absent.
+INFO_TIMEOUT = 20.0
+
+
+def probe_engines(timeout: float = INFO_TIMEOUT) -> tuple[ContainerEngine | None, list[str]]:
     """The first engine whose ``info`` succeeds, and what each attempt answered."""
     evidence: list[str] = []
     for name in ENGINES:
@@ -79,7 +83,7 @@ def probe_engines(timeout: float = 20.0) -> tuple[ContainerEngine | None, list[s
     return None, evidence
 
 
-def require_engine(timeout: float = 20.0) -> ContainerEngine:
+def require_engine(timeout: float = INFO_TIMEOUT) -> ContainerEngine:
     """The reachable engine, or EngineUnavailable with each attempt as evidence."""
     engine, evidence = probe_engines(timeout)
     if engine is None:

@@ -78,6 +78,8 @@ class Evidence(ClusterFacts):
         cluster: Where cluster facts come from; by default the live kind cluster in kind mode.
         proc_root: Root of the ``/proc`` tree to read sysctls and modules from (a test seam).
         sys_root: Root of the ``/sys`` tree (a test seam).
+        engine_timeout: How long ``<engine> info`` may take; ``lab up``'s preflight waits as long
+            as provisioning would, the doctor less.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class Evidence(ClusterFacts):
         cluster: ClusterSource | None = None,
         proc_root: Path = Path("/proc"),
         sys_root: Path = Path("/sys"),
+        engine_timeout: float = ENGINE_PROBE_TIMEOUT,
     ) -> None:
         self.config = config
         self.requested_mode = mode or config.mode
@@ -95,6 +98,7 @@ class Evidence(ClusterFacts):
             raise ValueError(f"mode must be auto, local, kind or cluster, got {self.requested_mode!r}")
         self.proc_root = proc_root
         self.sys_root = sys_root
+        self.engine_timeout = engine_timeout
         self._cluster = cluster
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -111,6 +115,7 @@ class Evidence(ClusterFacts):
             cluster=self._cluster,
             proc_root=self.proc_root,
             sys_root=self.sys_root,
+            engine_timeout=self.engine_timeout,
         )
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -182,7 +187,7 @@ class Evidence(ClusterFacts):
 
     def engine(self) -> EngineProbe:
         """Whether docker or podman answers (``<engine> info``)."""
-        return self._memo("host/engine", lambda: probe_container_engine(timeout=ENGINE_PROBE_TIMEOUT))
+        return self._memo("host/engine", lambda: probe_container_engine(timeout=self.engine_timeout))
 
     def sysctl(self, name: str) -> SysctlFact:
         """A sysctl such as ``fs.inotify.max_user_watches``, read from ``<proc_root>/sys``."""

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from lab.doctor import ClusterSource, Evidence, Outcome, diagnose
 from lab.doctor.model import SYMBOLS
+from lab.engine import INFO_TIMEOUT
 from lab.errors import LabError
 from lab.provision.actions import Context
 
@@ -23,7 +24,10 @@ def run_doctor_checks(
     A step that asks on every poll passes one ``cluster`` (:func:`cluster_source`), so each
     poll reads fresh objects through the same connection.
     """
-    evidence = Evidence(ctx.config, mode=ctx.mode, cluster=cluster, proc_root=ctx.proc_root)
+    # The engine gets as long to answer as provisioning gives it (lab.engine.INFO_TIMEOUT).
+    evidence = Evidence(
+        ctx.config, mode=ctx.mode, cluster=cluster, proc_root=ctx.proc_root, engine_timeout=INFO_TIMEOUT
+    )
     return diagnose(ctx.config, list(ids), evidence=evidence).outcomes
 
 
