@@ -257,6 +257,8 @@ def test_mlmd_fix_renders_the_kustomize_image_pin(config: LabConfig) -> None:
     patch = yaml.safe_load(patch_path(config).read_text())
     assert patch["kind"] == "Kustomization"
     assert patch["images"] == [{"name": "gcr.io/tfx-oss-public/ml_metadata_store_server", "newTag": "1.13.0"}]
+    # The patch's own comment names the same `lab up` as the fix's message (the diagnosed mode's).
+    assert "#   LAB_MLMD_PIN=1.13.0 lab up --mode kind\n" in patch_path(config).read_text()
     # The pod still crashes until `lab up` applies the pin; the re-check says the pin is waiting.
     assert outcome.result.status == "fail"
     assert f"image pin already rendered at {patch_path(config)}" in text(outcome.result.evidence)
