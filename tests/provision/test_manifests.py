@@ -39,7 +39,7 @@ from lab.provision.sources import rewrite_remote_references, upstreams
 from lab.provision.workspace import Workspace
 from lab.templates import render_template
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "upstream"
+MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
 
 pytestmark = pytest.mark.skipif(
     not MIRROR.is_dir(),

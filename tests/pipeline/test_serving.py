@@ -32,7 +32,7 @@ from lab.pipeline.serving import serve_modelkit, serving_dir, start_model_server
 from lab.pipeline.steps import build_inference_service, read_split, train_classifier
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "upstream"
+MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
 ISVC_CRD = MIRROR / "kserve-v0.20.0" / "config" / "crd" / "full" / "serving.kserve.io_inferenceservices.yaml"
 MODEL = "iris-classifier"
 
