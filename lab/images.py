@@ -25,8 +25,6 @@ IMAGE_SETTINGS = (
 
 _NO_REGISTRY = "no registry answers here and no source shows a digest beside this tag"
 DIGEST_NOT_RECORDED = {
-    "registry_image": "public code shows two different digests beside registry:3.0.0, the tag "
-    "was rebuilt, and docker-library/repo-info no longer lists 3.0.0: not verifiable here",
     "kitops_kubeflow_image": f"{_NO_REGISTRY}; ghcr.io/kitops-ml publishes moving tags",
     "kitops_kserve_image": f"{_NO_REGISTRY}; ghcr.io/kitops-ml publishes moving tags",
     "mlmd_fallback": f"{_NO_REGISTRY} (gcr.io/tfx-oss-public)",
