@@ -29,6 +29,7 @@ from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import (
     PUSH_SCRIPT,
     UNPACK_SCRIPT,
+    lab_python,
     push_arguments,
     run_script,
     script_environment,
@@ -127,7 +128,8 @@ def lab_round(
     env = script_environment(
         docker_config=config.docker_config_dir,
         tool_dirs=[kit.parent],
-        extra={"KITOPS_HOME": str(scratch / "lab-store")},
+        # The layer pass in the lab's interpreter, as the local pipeline runs it.
+        extra={"KITOPS_HOME": str(scratch / "lab-store"), **lab_python()},
     )
     phases: Phases = {}
     push = push_arguments(

@@ -704,11 +704,14 @@ fetch_failed() { # a layer download broke off: final for an HTTP 4xx, else a tra
 
 # The layer pass: in one Python process where python3 is (scripts/lib/extract_layers.py: the
 # same checks and messages, without a pipe between processes), else in this shell.
-# UNPACK_EXTRACTOR=bash or python chooses; empty or auto: python where it can.
+# UNPACK_EXTRACTOR=bash or python chooses; empty or auto: python where it can. UNPACK_PYTHON
+# names the interpreter (default: python3 on PATH; the lab passes its own, a version-manager
+# shim costs a tenth of a second to start).
+PYTHON=${UNPACK_PYTHON:-python3}
 case ${UNPACK_EXTRACTOR:-auto} in
-auto) if command -v python3 >/dev/null 2>&1; then EXTRACTOR=python; else EXTRACTOR=bash; fi ;;
+auto) if command -v "$PYTHON" >/dev/null 2>&1; then EXTRACTOR=python; else EXTRACTOR=bash; fi ;;
 python)
-    command -v python3 >/dev/null 2>&1 || die "UNPACK_EXTRACTOR=python but python3 is not on PATH"
+    command -v "$PYTHON" >/dev/null 2>&1 || die "UNPACK_EXTRACTOR=python but $PYTHON is not on PATH"
     EXTRACTOR=python
     ;;
 bash) EXTRACTOR=bash ;;
@@ -719,7 +722,8 @@ if [ "$EXTRACTOR" = python ]; then
     printf '%s\n' ${LAYERS[@]+"${LAYERS[@]}"} >"$WORK/layers"
 fi
 extract_layers_python() {
-    python3 -I "$WORK/extract_layers.py" "$WORK/layers" "ref=$REF" "host=$HOST" \
+    # -I -S: the standard library only, nothing from the environment or site-packages.
+    "$PYTHON" -I -S "$WORK/extract_layers.py" "$WORK/layers" "ref=$REF" "host=$HOST" \
         "url=$SCHEME://$HOST/v2/$REPOSITORY" "auth=$WORK/auth" "fetch=$FETCH" "verified=$BLOBS_VERIFIED" \
         "layout=$LAYOUT" "stage=$STAGE" "max_bytes=$MAX_BYTES" "cap_source=$CAP_SOURCE" >"$WORK/extracted"
     EXTRACTED=$(<"$WORK/extracted")

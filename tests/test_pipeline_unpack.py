@@ -564,11 +564,14 @@ def test_the_python_layer_pass_is_the_default_where_python3_is(registry: LabConf
     spy, record = python3_spy(tmp_path / "spy")
     busybox = userland_path("busybox", tmp_path / "busybox-bin")
 
-    def run(path: str, extractor: str | None, extract: Path, *, as_text: bool = False) -> tuple[dict, str]:
+    def run(
+        path: str, extractor: str | None, extract: Path, *, as_text: bool = False, python: str = ""
+    ) -> tuple[dict, str]:
         env = script_environment(extra={"PATH": path})
-        env.pop("UNPACK_EXTRACTOR", None)
-        if extractor is not None:
-            env["UNPACK_EXTRACTOR"] = extractor
+        for name, value in (("UNPACK_EXTRACTOR", extractor), ("UNPACK_PYTHON", python)):
+            env.pop(name, None)
+            if value:
+                env[name] = value
         arguments = unpack_arguments(reference, str(extract), oci_layout=str(tmp_path / "layout"))
         if not as_text:
             return json.loads(run_script(UNPACK_SCRIPT, arguments, env)), ""
@@ -608,6 +611,10 @@ def test_the_python_layer_pass_is_the_default_where_python3_is(registry: LabConf
     # No python3 (the cluster image): the bash pass, unless python is demanded.
     answer, _ = run(busybox, None, tmp_path / "no-python")
     assert answer["extractor"] == "bash"
+    # UNPACK_PYTHON names the interpreter (the lab passes its own): found off PATH too.
+    answer, _ = run(busybox, None, tmp_path / "named", python=str(spy / "python3"))
+    assert answer["extractor"] == "python" and len(record.read_text().splitlines()) == 3
+    assert (tmp_path / "named" / "m/sub/w.bin").read_bytes() == files["m/sub/w.bin"]
     with pytest.raises(ScriptFailed, match="UNPACK_EXTRACTOR=python but python3 is not on PATH"):
         run(busybox, "python", tmp_path / "demanded")
     nothing_written(tmp_path / "demanded")

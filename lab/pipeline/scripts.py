@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,15 @@ def script_environment(
         env["PATH"] = os.pathsep.join([*(str(d) for d in tool_dirs), env.get("PATH", "")])
     env.update(extra or {})
     return env
+
+
+def lab_python() -> dict[str, str]:
+    """``UNPACK_PYTHON`` for a local unpack: the lab's own interpreter runs the layer pass.
+
+    Where the script finds ``python3`` on PATH it may be a version manager's shim, which costs
+    a tenth of a second to start; the cluster's image has no Python (the bash pass runs there).
+    """
+    return {"UNPACK_PYTHON": sys.executable} if sys.executable else {}
 
 
 def run_script(
