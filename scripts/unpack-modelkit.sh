@@ -31,7 +31,8 @@
 # layers passed, so a refused or failed unpack leaves nothing behind. Integrity failures are
 # final; only transient network failures of kit are retried.
 # Environment: DOCKER_CONFIG (registry credentials), KIT_RETRIES (default 3), KIT_RETRY_DELAY,
-# UNPACK_EXTRACTOR (auto, python or bash: the layer pass; auto takes python where it can).
+# UNPACK_EXTRACTOR (auto, python or bash: the layer pass; auto takes python where it can),
+# UNPACK_PYTHON (the interpreter of the Python pass; default python3 on PATH).
 set -euo pipefail
 # The tar reader ends each layer's pipeline and runs in this shell, so what it learns about
 # one layer (files, symlinks, bytes extracted) holds for the next.
