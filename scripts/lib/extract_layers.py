@@ -765,10 +765,12 @@ def main(argv: list[str]) -> int:
     except Failure as failure:
         return fail(str(failure), failure.status)
     except Transient as transient:
-        log(f"WARNING: fetching {reader.where if hasattr(reader, 'where') else where} failed: {transient}")
+        log(f"WARNING: fetching {getattr(reader, 'where', where)} failed: {transient}")
         return TRANSIENT
-    except OSError as error:
+    except OSError as error:  # the stage's disk (full, read-only): no retry helps
         return fail(f"{PROG}: writing {where} into {args['stage']} failed: {error}", 1)
+    except Exception as error:  # noqa: BLE001 (a bug here must still end in an ERROR: line)
+        return fail(f"{PROG}: extracting {where} failed unexpectedly: {error!r}", 1)
     print(reader.extracted)
     return 0
 
