@@ -93,6 +93,21 @@ EXTRACT=${POSITIONAL[1]:-}
 PLAIN_HTTP=${PLAIN_HTTP,,} # KFP renders booleans as true/false, Python as True/False
 case $PLAIN_HTTP in true | false) ;; *) die "--plain-http must be true or false, got '$PLAIN_HTTP'" ;; esac
 [ -z "$MAX_BYTES" ] || [[ $MAX_BYTES =~ ^[0-9]{1,18}$ ]] || die "--max-bytes must be a number of bytes, got '$MAX_BYTES'"
+# The layer pass: in one Python process where python3 is (scripts/lib/extract_layers.py: the
+# same checks and messages, without a pipe between processes), else in this shell.
+# UNPACK_EXTRACTOR=bash or python chooses; empty or auto: python where it can. UNPACK_PYTHON
+# names the interpreter (default: python3 on PATH; the lab passes its own, a version-manager
+# shim costs a tenth of a second to start).
+PYTHON=${UNPACK_PYTHON:-python3}
+case ${UNPACK_EXTRACTOR:-auto} in
+auto) if command -v "$PYTHON" >/dev/null 2>&1; then EXTRACTOR=python; else EXTRACTOR=bash; fi ;;
+python)
+    command -v "$PYTHON" >/dev/null 2>&1 || die "UNPACK_EXTRACTOR=python but $PYTHON is not on PATH"
+    EXTRACTOR=python
+    ;;
+bash) EXTRACTOR=bash ;;
+*) die "UNPACK_EXTRACTOR must be auto, python or bash, got ${UNPACK_EXTRACTOR@Q}" ;;
+esac
 
 # --- the reference -----------------------------------------------------------------------------
 
@@ -703,21 +718,8 @@ fetch_failed() { # a layer download broke off: final for an HTTP 4xx, else a tra
     exit "$TRANSIENT"
 }
 
-# The layer pass: in one Python process where python3 is (scripts/lib/extract_layers.py: the
-# same checks and messages, without a pipe between processes), else in this shell.
-# UNPACK_EXTRACTOR=bash or python chooses; empty or auto: python where it can. UNPACK_PYTHON
-# names the interpreter (default: python3 on PATH; the lab passes its own, a version-manager
-# shim costs a tenth of a second to start).
-PYTHON=${UNPACK_PYTHON:-python3}
-case ${UNPACK_EXTRACTOR:-auto} in
-auto) if command -v "$PYTHON" >/dev/null 2>&1; then EXTRACTOR=python; else EXTRACTOR=bash; fi ;;
-python)
-    command -v "$PYTHON" >/dev/null 2>&1 || die "UNPACK_EXTRACTOR=python but $PYTHON is not on PATH"
-    EXTRACTOR=python
-    ;;
-bash) EXTRACTOR=bash ;;
-*) die "UNPACK_EXTRACTOR must be auto, python or bash, got ${UNPACK_EXTRACTOR@Q}" ;;
-esac
+# The layer pass (its choice was made with the options): the Python one reads its source and
+# the plan's layers from WORK.
 if [ "$EXTRACTOR" = python ]; then
     extractor_source >"$WORK/extract_layers.py"
     printf '%s\n' ${LAYERS[@]+"${LAYERS[@]}"} >"$WORK/layers"
