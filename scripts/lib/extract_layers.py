@@ -120,10 +120,14 @@ def has_dotdot(path: str) -> bool:
 
 
 class Hasher:
-    """sha256 of what is put (immutable bytes), in order, on a thread of its own."""
+    """sha256 of what is put, in order, on a thread of its own (hashlib releases the GIL).
 
-    def __init__(self) -> None:
+    A ring buffer put with its index goes back to the ring's free buffers once it is hashed.
+    """
+
+    def __init__(self, ring: Ring | None = None) -> None:
         self.sha = hashlib.sha256()
+        self.ring = ring
         self.items: queue.Queue = queue.Queue(maxsize=2 * BUFFERS)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -133,11 +137,14 @@ class Hasher:
             item = self.items.get()
             if item is None:
                 return
-            self.sha.update(item)
+            data, index = item
+            self.sha.update(data)
+            if index is not None:
+                self.ring.free.put(index)  # type: ignore[union-attr]
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: memoryview | bytes, index: int | None = None) -> None:
         """Hash these bytes after what was put before."""
-        self.items.put(data)
+        self.items.put((data, index))
 
     def digest(self) -> str:
         """sha256:<hex> of all that was put (waits for the thread)."""
@@ -147,7 +154,7 @@ class Hasher:
 
 
 class Ring:
-    """A few big buffers: the reading thread fills a free one, the writing one gives it back."""
+    """A few buffers: the reader fills a free one; it is free again once written and hashed."""
 
     def __init__(self) -> None:
         self.views = [memoryview(bytearray(CHUNK)) for _ in range(BUFFERS)]
@@ -652,32 +659,20 @@ def network_error(error: BaseException) -> bool:
     )
 
 
-def produce(source, ring: Ring, sha, chunks: queue.Queue) -> None:
-    """The reading thread: fill the ring's buffers in turn, hash each, hand it to the writing thread.
-
-    hashlib releases the GIL while it hashes a buffer, so the hash overlaps the writes.
-    """
+def read_full(source, buffer: memoryview) -> int:  # type: ignore[no-untyped-def]
+    """Fill the buffer from the source (fewer, bigger hash and write calls); the bytes read."""
+    filled = 0
     try:
-        while True:
-            index = ring.free.get()
-            if index < 0:
-                return
-            buffer = ring.views[index]
-            filled = 0
-            while filled < CHUNK:  # full buffers: fewer, bigger hash and write calls
-                n = source.readinto(buffer[filled:])
-                if not n:
-                    break
-                filled += n
-            if not filled:
-                chunks.put(None)
-                return
-            view = buffer[:filled]
-            if sha is not None:
-                sha.update(view)
-            chunks.put((index, view))
-    except BaseException as error:  # noqa: BLE001 (handed to the writing thread, which reports it)
-        chunks.put(Transient(reason(error)) if network_error(error) else error)
+        while filled < len(buffer):
+            n = source.readinto(buffer[filled:])
+            if not n:
+                break
+            filled += n
+    except Exception as error:
+        if network_error(error):
+            raise Transient(reason(error)) from None
+        raise
+    return filled
 
 
 # --- one pass per layer ------------------------------------------------------------------------
@@ -689,31 +684,30 @@ def extract_layer(args: dict[str, str], reader: TarReader, line: str, verified: 
     where = f"layer {digest} ({kind} {entry})"
     reader.start_layer(where, normalize(entry))
     source, done = open_blob(args, digest, size, where)
-    # Blobs kit pulled were verified by kit while it wrote them: no second hash of them.
-    compressed = None if verified else hashlib.sha256()
+    # Blobs kit pulled were verified by kit while it wrote them: no second hash of them. The
+    # hashes run on threads of their own, beside the reads, inflates and writes of this one.
+    ring = Ring()
+    compressed = None if verified else Hasher(ring)
     gunzip = Gunzip() if compression == "gzip" else None
     # Uncompressed: the digest is the diffId (the plan checked), one hash serves both.
     uncompressed = Hasher() if gunzip is not None else None
-    ring = Ring()
-    chunks: queue.Queue = queue.Queue()
-    thread = threading.Thread(target=produce, args=(source, ring, compressed, chunks), daemon=True)
-    thread.start()
     try:
         try:
             while True:
-                item = chunks.get()
-                if item is None:
+                index = ring.free.get()
+                view = ring.views[index][: read_full(source, ring.views[index])]
+                if not view:
                     break
-                if isinstance(item, BaseException):
-                    raise item
-                index, view = item
                 if gunzip is None:
                     reader.feed(view)
                 else:
                     for out in gunzip.feed(view):
                         uncompressed.put(out)  # type: ignore[union-attr]
                         reader.feed(out)
-                ring.free.put(index)
+                if compressed is not None:
+                    compressed.put(view, index)
+                else:
+                    ring.free.put(index)
             done()
             if gunzip is not None:
                 for out in gunzip.finish():
@@ -724,11 +718,9 @@ def extract_layer(args: dict[str, str], reader: TarReader, line: str, verified: 
         reader.finish()
     finally:
         reader.close_file()
-        ring.free.put(-1)
-    thread.join()
     ref = args["ref"]
     if compressed is not None:
-        actual = "sha256:" + compressed.hexdigest()
+        actual = compressed.digest()
         if actual != digest:
             raise Failure(
                 f"layer of {ref} fails verification: expected {digest}, content hashes to {actual} "
