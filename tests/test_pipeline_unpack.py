@@ -11,11 +11,13 @@ the member cases also on busybox, the cluster image's tools (no python3: the bas
 from __future__ import annotations
 
 import gzip
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ from lab.pipeline.scripts import (
     unpack_arguments,
 )
 from tests.pipeline_fixtures.chain_fixtures import (
+    KITOPS_CONFIG,
     QUIET,
     Member,
     destroy,
@@ -618,3 +621,70 @@ def test_the_python_layer_pass_is_the_default_where_python3_is(registry: LabConf
     with pytest.raises(ScriptFailed, match="UNPACK_EXTRACTOR=python but python3 is not on PATH"):
         run(busybox, "python", tmp_path / "demanded")
     nothing_written(tmp_path / "demanded")
+
+
+class FlakyRegistry(http.server.ThreadingHTTPServer):
+    """A registry serving one ModelKit whose layer download breaks off halfway the first time."""
+
+    def __init__(self, manifest: bytes, blobs: dict[str, bytes]) -> None:
+        self.manifest, self.blobs, self.layer_gets = manifest, blobs, 0
+        super().__init__(("127.0.0.1", 0), FlakyHandler)
+
+
+class FlakyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FlakyRegistry
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        digest = self.path.rsplit("/", 1)[-1]
+        body = self.server.manifest if "/manifests/" in self.path else self.server.blobs.get(digest)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if digest in self.server.blobs and len(body) > 4096:
+            self.server.layer_gets += 1
+            if self.server.layer_gets == 1:  # the connection closes halfway through the layer
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+                return
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize("extractor", EXTRACTORS)
+def test_a_layer_download_that_breaks_off_is_retried_from_nothing(tmp_path: Path, extractor: str) -> None:
+    data = os.urandom(200_000)
+    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", data)])], "gzip")
+    blobs = {sha256(blob): blob for blob, _ in layers} | {sha256(config): config}
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "config": {"mediaType": KITOPS_CONFIG, "digest": sha256(config), "size": len(config)},
+            "layers": [
+                {"mediaType": media, "digest": sha256(blob), "size": len(blob)} for blob, media in layers
+            ],
+        }
+    ).encode()
+    server = FlakyRegistry(manifest, blobs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reference = f"127.0.0.1:{server.server_address[1]}/lab/flaky@{sha256(manifest)}"
+        env = script_environment(
+            extra={"PATH": NO_KIT_PATH, "UNPACK_EXTRACTOR": extractor, "KIT_RETRY_DELAY": "0"}
+        )
+        env["DOCKER_CONFIG"] = str(tmp_path / "no-docker-config")
+        answer = run_script(
+            UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out"), plain_http="true"), env
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert json.loads(answer)["extractor"] == extractor
+    assert server.layer_gets == 2
+    assert (tmp_path / "out" / "m.bin").read_bytes() == data
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".unpack-")]
