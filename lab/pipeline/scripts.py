@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,11 @@ STORAGE_INITIALIZER_SCRIPT = SCRIPTS_DIR / "kit-storage-initializer.sh"
 PRELUDE = SCRIPTS_DIR / "lib" / "prelude.sh"
 _PRELUDE_BEGIN = "# --- prelude: scripts/lib/prelude.sh"
 _PRELUDE_END = "# --- end of prelude ---\n"
+# unpack-modelkit.sh's layer pass in Python, for where python3 is (the bash pass is the fallback).
+EXTRACTOR = SCRIPTS_DIR / "lib" / "extract_layers.py"
+_EXTRACTOR_BEGIN = "# --- extractor: scripts/lib/extract_layers.py"
+_EXTRACTOR_END = "# --- end of extractor ---\n"
+_EXTRACTOR_DELIMITER = "EXTRACT_LAYERS_PY"
 
 
 class ScriptFailed(LabError):
@@ -40,23 +46,40 @@ class ScriptFailed(LabError):
         self.output = output
 
 
+def _inline(text: str, path: Path, begin_marker: str, end_marker: str, body: str) -> str:
+    """``text`` with the lines between a block's two marker lines replaced by ``body``."""
+    begin = text.find(begin_marker)
+    end = text.find(end_marker, begin)
+    if begin < 0 or end < 0:
+        raise ValueError(f"{path} has no block {begin_marker!r} ... {end_marker.strip()!r}")
+    header_end = text.index("\n", begin) + 1
+    return text[:header_end] + body + text[end:]
+
+
+def extractor_function() -> str:
+    """``extractor_source``, the bash function printing extract_layers.py, as a here-document."""
+    source = EXTRACTOR.read_text()
+    if _EXTRACTOR_DELIMITER in source.splitlines():
+        raise ValueError(f"{EXTRACTOR} contains the here-document delimiter line {_EXTRACTOR_DELIMITER}")
+    return f"extractor_source() {{\n    cat <<'{_EXTRACTOR_DELIMITER}'\n{source}{_EXTRACTOR_DELIMITER}\n}}\n"
+
+
 def script_text(path: Path) -> str:
-    """The text of a chain script as a component embeds it: the prelude inlined.
+    """The text of a chain script as a component embeds it: what it reads from ``lib/`` inlined.
 
     A script sources ``lib/prelude.sh`` from beside itself between two marker lines; a
     container component runs the script as ``bash -c <text>`` on an image without the file,
-    so the lines between the markers become the prelude's text.
+    so the lines between the markers become the prelude's text. unpack-modelkit.sh also reads
+    ``lib/extract_layers.py`` (its layer pass where python3 is): between the extractor's
+    markers goes a function printing it from a here-document.
 
     Raises:
         ValueError: The script has no prelude block.
     """
-    text = path.read_text()
-    begin = text.find(_PRELUDE_BEGIN)
-    end = text.find(_PRELUDE_END, begin)
-    if begin < 0 or end < 0:
-        raise ValueError(f"{path} has no prelude block ({_PRELUDE_BEGIN!r} ... {_PRELUDE_END.strip()!r})")
-    header_end = text.index("\n", begin) + 1
-    return text[:header_end] + PRELUDE.read_text() + text[end:]
+    text = _inline(path.read_text(), path, _PRELUDE_BEGIN, _PRELUDE_END, PRELUDE.read_text())
+    if _EXTRACTOR_BEGIN in text:
+        text = _inline(text, path, _EXTRACTOR_BEGIN, _EXTRACTOR_END, extractor_function())
+    return text
 
 
 def push_arguments(
@@ -155,6 +178,15 @@ def script_environment(
         env["PATH"] = os.pathsep.join([*(str(d) for d in tool_dirs), env.get("PATH", "")])
     env.update(extra or {})
     return env
+
+
+def lab_python() -> dict[str, str]:
+    """``UNPACK_PYTHON`` for a local unpack: the lab's own interpreter runs the layer pass.
+
+    Where the script finds ``python3`` on PATH it may be a version manager's shim, which costs
+    a tenth of a second to start; the cluster's image has no Python (the bash pass runs there).
+    """
+    return {"UNPACK_PYTHON": sys.executable} if sys.executable else {}
 
 
 def run_script(

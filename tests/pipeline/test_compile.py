@@ -16,7 +16,14 @@ import yaml
 from lab import cli
 from lab.config import LabConfig, load_config
 from lab.pipeline.definition import build_pipeline, compile_pipeline
-from lab.pipeline.scripts import PRELUDE, PUSH_SCRIPT, STORAGE_INITIALIZER_SCRIPT, UNPACK_SCRIPT, script_text
+from lab.pipeline.scripts import (
+    EXTRACTOR,
+    PRELUDE,
+    PUSH_SCRIPT,
+    STORAGE_INITIALIZER_SCRIPT,
+    UNPACK_SCRIPT,
+    script_text,
+)
 
 KITOPS = {"push-modelkit", "unpack-modelkit"}
 PYTHON = {"train-model", "register-model", "serve-model", "predict"}
@@ -86,13 +93,20 @@ def test_kitops_components_carry_the_scripts_verbatim(
     for script in (PUSH_SCRIPT, UNPACK_SCRIPT):
         # Verbatim: the script's own lines and the prelude's, nothing sourced from a file.
         text, carried = script.read_text(), script_text(script)
-        assert PRELUDE.read_text() in carried and "source " not in carried
+        assert PRELUDE.read_text() in carried and 'source "' not in carried
         before, _, after = text.partition("# --- end of prelude ---\n")
-        assert carried.startswith(before[: before.index("# --- prelude")]) and carried.endswith(after)
+        assert carried.startswith(before[: before.index("# --- prelude")])
+        if script == UNPACK_SCRIPT:
+            # and the Python layer pass, verbatim in a here-document, nothing read from lib/
+            assert "\n" + EXTRACTOR.read_text() + "EXTRACT_LAYERS_PY\n" in carried
+            assert 'lib/extract_layers.py"' not in carried
+            head, _, after = after.partition("# --- end of extractor ---\n")
+            assert head.startswith("# --- extractor: ") and head.count("\n") == 2
+        assert carried.endswith(after)
     for name in KITOPS:
         assert {"name": "DOCKER_CONFIG", "value": "/home/user/.docker"} in containers[name]["env"]
     # Argo templates every {{...}} in a workflow: a script must never contain one.
-    for script in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT, PRELUDE):
+    for script in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT, PRELUDE, EXTRACTOR):
         assert "{{" not in script.read_text()
 
 

@@ -36,6 +36,8 @@ from lab.pipeline.scripts import (
 from tests.pipeline_fixtures.chain_fixtures import QUIET, destroy, new_lab, require
 from tests.pipeline_fixtures.modelkits import COMPRESSIONS
 
+# The unpack's layer passes: Python (scripts/lib/extract_layers.py) and the script's bash one.
+EXTRACTORS = ("python", "bash")
 KITFILE = """\
 manifestVersion: 1.0.0
 package:
@@ -118,18 +120,20 @@ def layer_digests(kit: Path, store: Path, reference: str, *flags: str) -> list[s
     return [layer["digest"] for layer in json.loads(out)["manifest"]["layers"]]
 
 
+@pytest.mark.parametrize("extractor", EXTRACTORS)
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_a_kit_packed_modelkit_round_trips_byte_for_byte_and_packs_again(
-    lab: tuple[LabConfig, Path], tmp_path: Path, compression: str
+    lab: tuple[LabConfig, Path], tmp_path: Path, compression: str, extractor: str
 ) -> None:
     config, kit = lab
     reference = push(config, kit, make_modelkit(tmp_path / "source"), compression, tmp_path, compression)
     unpacked = tmp_path / "unpacked"
-    run_script(
+    answer = run_script(
         UNPACK_SCRIPT,
         unpack_arguments(reference, str(unpacked), plain_http="true"),
-        environment(kit, tmp_path / "unused"),
+        environment(kit, tmp_path / "unused", UNPACK_EXTRACTOR=extractor),
     )
+    assert json.loads(answer)["extractor"] == extractor and json.loads(answer)["fetch"] == "http"
     for name, data in FILES.items():
         assert (unpacked / name).read_bytes() == data, name
     written = sorted(str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file())
@@ -148,16 +152,17 @@ def test_a_kit_packed_modelkit_round_trips_byte_for_byte_and_packs_again(
     )
 
 
+@pytest.mark.parametrize("extractor", EXTRACTORS)
 @pytest.mark.parametrize("fetch", ["http", "kit"])
 def test_tampered_registry_content_is_refused_once_never_retried(
-    lab: tuple[LabConfig, Path], tmp_path: Path, fetch: str
+    lab: tuple[LabConfig, Path], tmp_path: Path, fetch: str, extractor: str
 ) -> None:
     config, kit = lab
     source = tmp_path / "source"
     source.mkdir()
-    (source / "model.bin").write_bytes(fetch.encode() * 4000)  # content of its own: a blob of its own
+    (source / "model.bin").write_bytes(f"{fetch}-{extractor}".encode() * 4000)  # a blob of its own
     (source / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model.bin\n")
-    reference = push(config, kit, source, f"tampered-{fetch}", tmp_path, "none")
+    reference = push(config, kit, source, f"tampered-{fetch}-{extractor}", tmp_path, "none")
     (layer,) = layer_digests(kit, tmp_path / "push-store", reference)
     stored = next((config.data_dir / "registry").rglob(f"blobs/sha256/{layer[7:9]}/{layer[7:]}/data"))
     content = bytearray(stored.read_bytes())
@@ -165,7 +170,8 @@ def test_tampered_registry_content_is_refused_once_never_retried(
     stored.write_bytes(bytes(content))
 
     # The unpack streams from the registry with curl, or (where it cannot) has kit pull.
-    env = environment(kit, tmp_path / "unused", KIT_RETRIES="3", KIT_RETRY_DELAY="30", UNPACK_FETCH=fetch)
+    retries = {"KIT_RETRIES": "3", "KIT_RETRY_DELAY": "30"}
+    env = environment(kit, tmp_path / "unused", **retries, UNPACK_FETCH=fetch, UNPACK_EXTRACTOR=extractor)
     with pytest.raises(ScriptFailed) as failure:
         run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out"), plain_http="true"), env)
     ref = re.escape(reference)

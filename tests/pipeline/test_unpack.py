@@ -3,15 +3,23 @@
 Each ModelKit is pushed byte for byte through the registry's HTTP API (never made by kit),
 fetched back into an OCI image layout, and handed to the script, which must refuse what its
 config does not vouch for and every unsafe member, leaving nothing on disk. Every case runs
-with uncompressed and gzip layers; the member cases also on busybox, the cluster image's tools.
+with uncompressed and gzip layers, and with both layer passes: the Python one
+(scripts/lib/extract_layers.py, the default where python3 is) and the script's own bash one;
+the member cases also on busybox, the cluster image's tools (no python3: the bash pass).
 """
 
 from __future__ import annotations
 
 import gzip
+import http.server
 import json
+import os
+import shutil
+import subprocess
 import tarfile
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,8 +28,16 @@ import yaml
 from lab import local
 from lab.config import LabConfig
 from lab.local.processes import free_port
-from lab.pipeline.scripts import UNPACK_SCRIPT, ScriptFailed, run_script, script_environment, unpack_arguments
+from lab.pipeline.scripts import (
+    UNPACK_SCRIPT,
+    ScriptFailed,
+    run_script,
+    script_environment,
+    script_text,
+    unpack_arguments,
+)
 from tests.pipeline_fixtures.chain_fixtures import (
+    KITOPS_CONFIG,
     QUIET,
     Member,
     destroy,
@@ -36,13 +52,30 @@ from tests.pipeline_fixtures.modelkits import COMPRESSIONS, KitLayer, build_mode
 
 REPOSITORY = "lab/hostile"
 NO_KIT_PATH = "/usr/bin:/bin"
-USERLANDS = ("gnu", "busybox")
+# The layer passes: python (scripts/lib/extract_layers.py) and the script's own bash pass.
+EXTRACTORS = ("python", "bash")
+# (tools, layer pass): GNU with each pass; busybox (the kitops-kubeflow image, no python3) with bash.
+USERLANDS = [("gnu", "python"), ("gnu", "bash"), ("busybox", "bash")]
 
 
-@pytest.fixture(scope="module", params=USERLANDS)
-def userland(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """PATH of the tools the script runs with: GNU here, busybox as in the kitops-kubeflow image."""
-    return userland_path(request.param, tmp_path_factory.mktemp("userland") / "bin")
+@dataclass(frozen=True)
+class Userland:
+    """The PATH the script runs with and the layer pass it is told to take (UNPACK_EXTRACTOR)."""
+
+    kind: str
+    path: str
+    extractor: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.kind}-{self.extractor}"
+
+
+@pytest.fixture(scope="module", params=USERLANDS, ids=["-".join(u) for u in USERLANDS])
+def userland(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Userland:
+    """The tools the script runs with (GNU, or busybox as in the kitops-kubeflow image), its layer pass."""
+    kind, extractor = request.param
+    return Userland(kind, userland_path(kind, tmp_path_factory.mktemp("userland") / "bin"), extractor)
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +89,19 @@ def registry() -> Iterator[LabConfig]:
 
 
 def unpack(
-    layout: Path, reference: str, extract: Path, path: str = NO_KIT_PATH, max_bytes: int | None = None
+    layout: Path,
+    reference: str,
+    extract: Path,
+    userland: Userland = Userland("gnu", NO_KIT_PATH, "python"),
+    max_bytes: int | None = None,
 ) -> str:
-    env = script_environment(extra={"PATH": path})
+    env = script_environment(extra={"PATH": userland.path, "UNPACK_EXTRACTOR": userland.extractor})
     arguments = unpack_arguments(reference, str(extract), oci_layout=str(layout), max_bytes=max_bytes)
     return run_script(UNPACK_SCRIPT, arguments, env)
+
+
+def with_python(extractor: str) -> Userland:
+    return Userland("gnu", NO_KIT_PATH, extractor)
 
 
 def nothing_written(extract: Path) -> None:
@@ -81,7 +122,7 @@ def push_and_fetch(
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
-    registry: LabConfig, userland: str, tmp_path: Path, compression: str
+    registry: LabConfig, userland: Userland, tmp_path: Path, compression: str
 ) -> None:
     files = {
         "model.joblib": b"\x80\x04model-bytes",
@@ -114,13 +155,14 @@ def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
         ],
         compression,
     )
-    tag = f"benign-{compression}-{len(userland)}"
+    tag = f"benign-{compression}-{userland.tag}"
     reference, digest = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
     host = registry.registry_host
     for ref in (reference, f"kit://{host}/{REPOSITORY}@{digest}"):
         extract = tmp_path / f"out-{len(ref)}"
         answer = json.loads(unpack(tmp_path / "layout", ref, extract, userland))
         assert answer["status"] == "success" and answer["fetch"] == "layout"
+        assert answer["extractor"] == userland.extractor
         assert (answer["model_path"], answer["reference"]) == (str(extract), f"{host}/{REPOSITORY}@{digest}")
         assert set(answer["seconds"]) == {"pull", "layers", "finish"}
         for name, data in files.items():
@@ -133,6 +175,26 @@ def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
         for entry in [expected["model"], *expected["datasets"], *expected["docs"], *expected["code"]]:
             del entry["digest"], entry["diffId"]
         assert yaml.safe_load(kitfile) == expected
+
+
+def test_a_pax_size_is_read_as_decimal_even_with_leading_zeros(
+    registry: LabConfig, userland: Userland, tmp_path: Path
+) -> None:
+    # "010" is ten bytes (pax records are decimal); read as octal it would be eight.
+    # The member after it is where a misread size shows: its header would be read off-block.
+    files = {"data/ten.bin": b"0123456789", "data/next.txt": b"after the pax member\n"}
+    members = [
+        Member("data", kind="dir"),
+        Member("data/ten.bin", files["data/ten.bin"], pax={"size": "010"}),
+        Member("data/next.txt", files["data/next.txt"]),
+    ]
+    layers, config = build_modelkit([KitLayer("dataset", "data", members)], "none")
+    reference, _ = push_and_fetch(registry, f"pax-size-{userland.tag}", layers, config, tmp_path / "layout")
+    extract = tmp_path / "out"
+    answer = json.loads(unpack(tmp_path / "layout", reference, extract, userland))
+    assert answer["status"] == "success" and answer["extractor"] == userland.extractor
+    for name, data in files.items():
+        assert (extract / name).read_bytes() == data
 
 
 # Members no ModelKit may carry: (members of a dataset layer whose Kitfile path is ".", refusal).
@@ -192,7 +254,7 @@ HOSTILE = {
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_member_is_refused_and_nothing_is_written(
-    registry: LabConfig, userland: str, tmp_path: Path, case: str, compression: str
+    registry: LabConfig, userland: Userland, tmp_path: Path, case: str, compression: str
 ) -> None:
     members, expected = HOSTILE[case]
     layers, config = build_modelkit(
@@ -202,7 +264,7 @@ def test_hostile_member_is_refused_and_nothing_is_written(
         ],
         compression,
     )
-    tag = f"{case.replace(' ', '-')}-{compression}-{len(userland)}"
+    tag = f"{case.replace(' ', '-')}-{compression}-{userland.tag}"
     reference, _ = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
     extract = tmp_path / "out" / "model"
     with pytest.raises(ScriptFailed) as failure:
@@ -214,7 +276,7 @@ def test_hostile_member_is_refused_and_nothing_is_written(
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_gnu_long_names_are_read_and_checked(
-    registry: LabConfig, userland: str, tmp_path: Path, compression: str
+    registry: LabConfig, userland: Userland, tmp_path: Path, compression: str
 ) -> None:
     evil = "/" + "y" * 130
     tar = tar_layer([Member("g/" + "z" * 130, b"fine"), Member(evil, b"x")], fmt=tarfile.GNU_FORMAT)
@@ -227,7 +289,7 @@ def test_gnu_long_names_are_read_and_checked(
     ).encode()
     layers = [(blob, media_type("dataset", compression))]
     reference, _ = push_and_fetch(
-        registry, f"gnu-{compression}-{len(userland)}", layers, config, tmp_path / "layout"
+        registry, f"gnu-{compression}-{userland.tag}", layers, config, tmp_path / "layout"
     )
     with pytest.raises(ScriptFailed, match=f"member {evil} has an absolute path"):
         unpack(tmp_path / "layout", reference, tmp_path / "out", userland)
@@ -295,10 +357,11 @@ CONTRACT = {
 }
 
 
+@pytest.mark.parametrize("extractor", EXTRACTORS)
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("case", sorted(CONTRACT))
 def test_what_the_config_does_not_vouch_for_is_refused(
-    registry: LabConfig, tmp_path: Path, case: str, compression: str
+    registry: LabConfig, tmp_path: Path, case: str, compression: str, extractor: str
 ) -> None:
     edit, members, refusal_none, refusal_gzip = CONTRACT[case]
     written: dict[str, str] = {}
@@ -315,11 +378,11 @@ def test_what_the_config_does_not_vouch_for_is_refused(
         compression,
         record,
     )
-    tag = f"contract-{case.replace(' ', '-').replace(chr(39), '')}-{compression}"
+    tag = f"contract-{case.replace(' ', '-').replace(chr(39), '')}-{compression}-{extractor}"
     reference, _ = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
     extract = tmp_path / "out" / "model"
     with pytest.raises(ScriptFailed) as failure:
-        unpack(tmp_path / "layout", reference, extract)
+        unpack(tmp_path / "layout", reference, extract, with_python(extractor))
     expected = (refusal_gzip if compression == "gzip" else refusal_none).format(
         layer=sha256(layers[1][0]), tar=sha256(layer_blob(members, "none")[0]), other=written.get("other")
     )
@@ -346,7 +409,7 @@ def test_a_layer_of_no_modelkit_type_is_refused(
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_the_byte_cap_stops_a_gzip_bomb_while_streaming(
-    registry: LabConfig, userland: str, tmp_path: Path, compression: str
+    registry: LabConfig, userland: Userland, tmp_path: Path, compression: str
 ) -> None:
     # 8 MiB of zeros: gzip makes it about 1000 times smaller; the cap is 1 MiB.
     bomb = [
@@ -358,7 +421,7 @@ def test_the_byte_cap_stops_a_gzip_bomb_while_streaming(
     if compression == "gzip":
         assert len(layer_blob(bomb, "none")[0]) > 1000 * len(layers[0][0])
     reference, _ = push_and_fetch(
-        registry, f"bomb-{compression}-{len(userland)}", layers, config, tmp_path / "layout"
+        registry, f"bomb-{compression}-{userland.tag}", layers, config, tmp_path / "layout"
     )
     extract = tmp_path / "out" / "model"
     with pytest.raises(ScriptFailed) as failure:
@@ -373,15 +436,16 @@ def test_the_byte_cap_stops_a_gzip_bomb_while_streaming(
     assert (extract / "m" / "zeros.bin").stat().st_size == 8 << 20
 
 
+@pytest.mark.parametrize("extractor", EXTRACTORS)
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_tampered_layer_and_wrong_manifest_digest_are_refused(
-    registry: LabConfig, tmp_path: Path, compression: str
+    registry: LabConfig, tmp_path: Path, compression: str, extractor: str
 ) -> None:
     layers, config = build_modelkit(
         [KitLayer("model", "model.joblib", [Member("model.joblib", b"model" * 100)])], compression
     )
     layout = tmp_path / "layout"
-    _, digest = push_and_fetch(registry, f"tamper-{compression}", layers, config, layout)
+    _, digest = push_and_fetch(registry, f"tamper-{compression}-{extractor}", layers, config, layout)
     host = registry.registry_host
     blob = layout / "blobs" / "sha256" / sha256(layers[0][0]).removeprefix("sha256:")
     tampered = bytearray(blob.read_bytes())
@@ -393,7 +457,7 @@ def test_tampered_layer_and_wrong_manifest_digest_are_refused(
         else f"layer of .* fails verification: expected {sha256(layers[0][0])}"
     )
     with pytest.raises(ScriptFailed, match=expected):
-        unpack(layout, f"{host}/{REPOSITORY}@{digest}", tmp_path / "out")
+        unpack(layout, f"{host}/{REPOSITORY}@{digest}", tmp_path / "out", with_python(extractor))
     nothing_written(tmp_path / "out")
 
     # A manifest whose bytes do not hash to the digest asked for.
@@ -500,3 +564,147 @@ def test_a_registry_that_does_not_answer_is_retried_then_named(tmp_path: Path) -
     assert failure.value.message.endswith("(after 2 attempts)")
     assert "(attempt 1/2), retrying in 0s" in failure.value.output
     assert not (tmp_path / "out").exists()
+
+
+def python3_spy(directory: Path) -> tuple[Path, Path]:
+    """A python3 on PATH that records each run (its arguments) and then is the real python3."""
+    real = shutil.which("python3", path=NO_KIT_PATH)
+    assert real, "python3 is needed for the Python layer pass"
+    directory.mkdir(parents=True)
+    record = directory / "runs"
+    spy = directory / "python3"
+    spy.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >>"{record}"\nexec "{real}" "$@"\n')
+    spy.chmod(0o755)
+    return directory, record
+
+
+def test_the_python_layer_pass_is_the_default_where_python3_is(registry: LabConfig, tmp_path: Path) -> None:
+    files = {"m/model.joblib": b"\x80\x04model", "m/sub/w.bin": os.urandom(70000)}
+    members = [Member("m", kind="dir"), Member("m/sub", kind="dir")]
+    members += [Member(name, data) for name, data in files.items()]
+    layers, config = build_modelkit([KitLayer("model", "m", members)], "gzip")
+    reference, _ = push_and_fetch(registry, "default-pass", layers, config, tmp_path / "layout")
+    spy, record = python3_spy(tmp_path / "spy")
+    busybox = userland_path("busybox", tmp_path / "busybox-bin")
+
+    def run(
+        path: str, extractor: str | None, extract: Path, *, as_text: bool = False, python: str = ""
+    ) -> tuple[dict, str]:
+        env = script_environment(extra={"PATH": path})
+        for name, value in (("UNPACK_EXTRACTOR", extractor), ("UNPACK_PYTHON", python)):
+            env.pop(name, None)
+            if value:
+                env[name] = value
+        arguments = unpack_arguments(reference, str(extract), oci_layout=str(tmp_path / "layout"))
+        if not as_text:
+            return json.loads(run_script(UNPACK_SCRIPT, arguments, env)), ""
+        # As the cluster's container component runs it: the text, nothing beside it in lib/.
+        proc = subprocess.run(
+            ["bash", "-c", script_text(UNPACK_SCRIPT), UNPACK_SCRIPT.name, *arguments],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=True,
+        )
+        return json.loads(proc.stdout), proc.stderr
+
+    # No choice made, python3 on PATH: the Python pass runs (python3 ran extract_layers.py).
+    answer, _ = run(f"{spy}:{NO_KIT_PATH}", None, tmp_path / "default")
+    assert answer["extractor"] == "python"
+    runs = record.read_text().splitlines()
+    assert len(runs) == 1 and "extract_layers.py" in runs[0] and f"ref={reference}" in runs[0]
+    for name, data in files.items():
+        assert (tmp_path / "default" / name).read_bytes() == data
+
+    # Carried as text (the python source in a here-document): the same pass, the same files.
+    answer, log = run(f"{spy}:{NO_KIT_PATH}", None, tmp_path / "text", as_text=True)
+    assert answer["extractor"] == "python" and len(record.read_text().splitlines()) == 2
+    extracted = sum(map(len, files.values()))
+    assert f"extracted 1 layer(s), {extracted} bytes, every member checked (python)" in log
+    for name, data in files.items():
+        assert (tmp_path / "text" / name).read_bytes() == data
+
+    # UNPACK_EXTRACTOR=bash: python3 never runs; the bash pass writes the same files.
+    answer, _ = run(f"{spy}:{NO_KIT_PATH}", "bash", tmp_path / "bash")
+    assert answer["extractor"] == "bash" and len(record.read_text().splitlines()) == 2
+    for name, data in files.items():
+        assert (tmp_path / "bash" / name).read_bytes() == data
+
+    # No python3 (the cluster image): the bash pass, unless python is demanded.
+    answer, _ = run(busybox, None, tmp_path / "no-python")
+    assert answer["extractor"] == "bash"
+    # UNPACK_PYTHON names the interpreter (the lab passes its own): found off PATH too.
+    answer, _ = run(busybox, None, tmp_path / "named", python=str(spy / "python3"))
+    assert answer["extractor"] == "python" and len(record.read_text().splitlines()) == 3
+    assert (tmp_path / "named" / "m/sub/w.bin").read_bytes() == files["m/sub/w.bin"]
+    with pytest.raises(ScriptFailed, match="UNPACK_EXTRACTOR=python but python3 is not on PATH"):
+        run(busybox, "python", tmp_path / "demanded")
+    nothing_written(tmp_path / "demanded")
+
+
+class FlakyRegistry(http.server.ThreadingHTTPServer):
+    """A registry serving one ModelKit whose layer download breaks off halfway the first time."""
+
+    def __init__(self, manifest: bytes, blobs: dict[str, bytes]) -> None:
+        self.manifest, self.blobs, self.layer_gets = manifest, blobs, 0
+        super().__init__(("127.0.0.1", 0), FlakyHandler)
+
+
+class FlakyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FlakyRegistry
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        digest = self.path.rsplit("/", 1)[-1]
+        body = self.server.manifest if "/manifests/" in self.path else self.server.blobs.get(digest)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if digest in self.server.blobs and len(body) > 4096:
+            self.server.layer_gets += 1
+            if self.server.layer_gets == 1:  # the connection closes halfway through the layer
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+                return
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize("extractor", EXTRACTORS)
+def test_a_layer_download_that_breaks_off_is_retried_from_nothing(tmp_path: Path, extractor: str) -> None:
+    data = os.urandom(200_000)
+    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", data)])], "gzip")
+    blobs = {sha256(blob): blob for blob, _ in layers} | {sha256(config): config}
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "config": {"mediaType": KITOPS_CONFIG, "digest": sha256(config), "size": len(config)},
+            "layers": [
+                {"mediaType": media, "digest": sha256(blob), "size": len(blob)} for blob, media in layers
+            ],
+        }
+    ).encode()
+    server = FlakyRegistry(manifest, blobs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reference = f"127.0.0.1:{server.server_address[1]}/lab/flaky@{sha256(manifest)}"
+        env = script_environment(
+            extra={"PATH": NO_KIT_PATH, "UNPACK_EXTRACTOR": extractor, "KIT_RETRY_DELAY": "0"}
+        )
+        env["DOCKER_CONFIG"] = str(tmp_path / "no-docker-config")
+        answer = run_script(
+            UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out"), plain_http="true"), env
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert json.loads(answer)["extractor"] == extractor
+    assert server.layer_gets == 2
+    assert (tmp_path / "out" / "m.bin").read_bytes() == data
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".unpack-")]
