@@ -87,6 +87,24 @@ def add_registry_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_manifests_argument(parser: argparse.ArgumentParser) -> None:
+    """--manifests-dir, for the commands that install the stack (kind or cluster mode)."""
+    parser.add_argument(
+        "--manifests-dir",
+        default=None,
+        metavar="DIR",
+        help="install from a local manifest mirror (air-gapped; LAB_MANIFESTS_DIR)",
+    )
+
+
+def with_manifests_dir(config: LabConfig, args: argparse.Namespace) -> LabConfig:
+    """The config with --manifests-dir applied (as an absolute path), when given."""
+    manifests_dir = getattr(args, "manifests_dir", None)
+    if not manifests_dir:
+        return config
+    return dataclasses.replace(config, manifests_dir=str(Path(manifests_dir).resolve()))
+
+
 def with_cluster_target(config: LabConfig, args: argparse.Namespace, mode: str) -> LabConfig:
     """The config with ``--mode cluster`` and its --kubeconfig/--context/--registry applied."""
     kubeconfig = getattr(args, "kubeconfig", None)

@@ -6,7 +6,13 @@ import argparse
 import dataclasses
 import sys
 
-from lab.commands.cluster import add_cluster_arguments, add_registry_argument, with_cluster_target
+from lab.commands.cluster import (
+    add_cluster_arguments,
+    add_manifests_argument,
+    add_registry_argument,
+    with_cluster_target,
+    with_manifests_dir,
+)
 from lab.config import LabConfig
 from lab.progress import Progress
 
@@ -50,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_cluster_arguments(parser)
     add_registry_argument(parser)
+    add_manifests_argument(parser)
     parser.add_argument(
         "--timeout",
         type=_seconds,
@@ -78,6 +85,7 @@ def run_e2e(args: argparse.Namespace, config: LabConfig, progress: Progress) -> 
     from lab.pipeline.cluster_chain import run_e2e as e2e
 
     # The chain reads its mode from the config: --mode kind wins over LAB_MODE=cluster.
+    config = with_manifests_dir(config, args)
     if mode == "cluster":
         config = with_cluster_target(config, args, mode)
     else:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from pathlib import Path
 
 from lab import local
-from lab.commands.cluster import add_cluster_arguments, add_registry_argument, with_cluster_target
+from lab.commands.cluster import (
+    add_cluster_arguments,
+    add_manifests_argument,
+    add_registry_argument,
+    with_cluster_target,
+    with_manifests_dir,
+)
 from lab.config import LabConfig
 from lab.engine import choose_mode, probe_container_engine
 from lab.errors import LabError
@@ -51,12 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="kind mode: print the full plan (what each step would change) and change nothing",
     )
-    up.add_argument(
-        "--manifests-dir",
-        default=None,
-        metavar="DIR",
-        help="kind mode: install from a local manifest mirror (air-gapped; LAB_MANIFESTS_DIR)",
-    )
+    add_manifests_argument(up)
     up.set_defaults(handler=run_up)
 
     down = subparsers.add_parser("down", help="stop what the lab started; data is kept unless --purge")
@@ -87,8 +86,7 @@ def run_up(args: argparse.Namespace, config: LabConfig, progress: Progress) -> i
     """Resolve the mode, make its tools available, then start it."""
     mode, why = choose_mode(args.mode or config.mode)
     progress.info(f"mode: {mode} ({why})")
-    if args.manifests_dir:
-        config = dataclasses.replace(config, manifests_dir=str(Path(args.manifests_dir).resolve()))
+    config = with_manifests_dir(config, args)
     if mode == "cluster":
         from lab.provision.cluster_mode import up_cluster
 

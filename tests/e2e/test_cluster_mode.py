@@ -518,7 +518,9 @@ def test_doctor_diagnoses_and_fixes_an_unwired_registry(cluster_lab: ClusterLab)
 
 
 def test_e2e_on_kwok_nodes_asserts_the_platform_and_is_incomplete(cluster_lab: ClusterLab) -> None:
-    e2e = lab_command(cluster_lab, "e2e", "--registry", "127.0.0.1:5001")
+    # The mirror as a user gives it on the command line (like `lab up`), not through the environment.
+    mirror = ("--manifests-dir", cluster_lab.config.manifests_dir)
+    e2e = lab_command(cluster_lab, "e2e", "--registry", "127.0.0.1:5001", *mirror, LAB_MANIFESTS_DIR="")
     print(e2e.stdout, e2e.stderr, sep="\n")
     # 2, not 0: an e2e that could not run the pipeline must not pass; not 1 either: nothing failed.
     assert e2e.returncode == 2, e2e.stderr
