@@ -548,6 +548,13 @@ def test_e2e_on_kwok_nodes_asserts_the_platform_and_is_incomplete(cluster_lab: C
     for title, _check in PLATFORM_CHECKS:
         assert f"✓ {title}" in e2e.stderr
 
+    # Without --registry the wiring is not checked, and the verdict says so rather than "asserted".
+    bare = lab_command(cluster_lab, "e2e", *mirror, LAB_MANIFESTS_DIR="")
+    assert bare.returncode == 2, bare.stderr
+    assert "  not checked     registry wiring: no --registry HOST:PORT given" in bare.stdout
+    assert not [line for line in bare.stdout.splitlines() if line.startswith("  asserted        registry")]
+    assert " - check: registry wired: not checked (no --registry HOST:PORT given)" in bare.stderr
+
 
 def test_e2e_fails_with_the_doctors_diagnosis(cluster_lab: ClusterLab, restore_pod: list[Any]) -> None:
     pod = _pod(cluster_lab, "kubeflow", "metadata-grpc-deployment-")
