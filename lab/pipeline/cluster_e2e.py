@@ -19,9 +19,9 @@ from lab.config import LabConfig
 from lab.kube import ApiError, Kube, context_name
 from lab.pipeline.e2e_checks import CHECK_TITLES, CheckFailed
 from lab.progress import Progress
-from lab.provision.cluster_status import collect_cluster
 from lab.provision.kwok import SIMULATED_NODE_ANNOTATION, on_simulated_nodes
 from lab.provision.render import storage_container
+from lab.provision.status import component_rows
 
 # Distinct from 1 (something failed): everything that could run passed, but not everything could.
 EXIT_INCOMPLETE = 2
@@ -41,7 +41,7 @@ class PlatformChecks:
 
 
 def _stack_available(config: LabConfig, kube: Kube) -> str:
-    rows = collect_cluster(config)[1:]  # the first row is the cluster itself
+    rows = component_rows(config, kube)
     bad = [f"{row.name}: {row.state}: {row.detail}" for row in rows if row.state != "ready"]
     if bad:
         raise CheckFailed("platform", "components not Available:", bad)
