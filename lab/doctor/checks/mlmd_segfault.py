@@ -30,10 +30,10 @@ def patch_path(config: LabConfig) -> Path:
     return config.home / "kfp-patches" / "mlmd-image.yaml"
 
 
-def render_patch(config: LabConfig, tag: str | None = None, up: str = "lab up --mode kind") -> str:
+def render_patch(config: LabConfig, up: str) -> str:
     """A kustomize ``images:`` entry pinning the MLMD server to the fallback tag; ``up`` applies it."""
     versions = config.versions
-    tag = tag or versions.mlmd_fallback_tag
+    tag = versions.mlmd_fallback_tag
     return (
         "# Written by `lab doctor --fix mlmd-segfault`: metadata-grpc-deployment exited with code 139\n"
         f"# (SIGSEGV) running {versions.mlmd_image}:{versions.mlmd_pin or versions.mlmd_tag}.\n"
@@ -121,7 +121,7 @@ def fix(ctx: FixContext) -> FixOutcome:
     tag = ctx.config.versions.mlmd_fallback_tag
     settings = save_setting(ctx.config.home, "versions", "mlmd_pin", tag)
     up = up_command(ctx.config, ctx.mode)
-    atomic_write(path, render_patch(ctx.config, up=up))
+    atomic_write(path, render_patch(ctx.config, up))
     return FixOutcome(
         True,
         f"pinned ml_metadata_store_server:{tag} in {settings} (patch: {path}); apply: {up} "
