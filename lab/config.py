@@ -52,6 +52,13 @@ class Versions:
     # ml_metadata_store_server by kustomize patch in cluster mode, so a re-run keeps the remedy.
     mlmd_pin: str = field(default="", metadata=_env("LAB_MLMD_PIN"))
     model_registry: str = "v0.3.8"
+    # Its nested Go modules, pinned at what upstream publishes for the v0.3.8 release (its root
+    # go.mod requires both at placeholder versions and replaces them with local folders, which
+    # a dependent module cannot use). pkg/openapi: upstream's tag pkg/openapi/v0.3.8.
+    model_registry_openapi: str = "v0.3.8"
+    # catalog/pkg/openapi was never tagged upstream: the pseudo-version of the release commit
+    # (v0.3.8 = cc86b769e257714626e299330f8756720ef90935, committed 2026-04-03T14:00:07Z).
+    model_registry_catalog_openapi: str = "v0.0.0-20260403140007-cc86b769e257"
     # The Python client of the same release, so client and server speak one REST version.
     model_registry_client: str = "0.3.8"
     kserve: str = "v0.20.0"
@@ -143,6 +150,9 @@ class LabConfig:
     home: Path = field(default=PROJECT_ROOT / ".lab", metadata=_env("LAB_HOME"))
     mode: str = field(default="auto", metadata=_env("LAB_MODE"))
     manifests_dir: str = field(default="", metadata=_env("LAB_MANIFESTS_DIR"))
+    # Behind a proxy or air-gapped: a mirror of the release downloads (kit, kind, kubectl).
+    # Each release URL https://HOST/PATH is fetched from RELEASE_MIRROR/HOST/PATH instead.
+    release_mirror: str = field(default="", metadata=_env("LAB_RELEASE_MIRROR"))
     # Cluster mode (any cluster): which kubeconfig and context to use (empty: KUBECONFIG or
     # ~/.kube/config, and its current context), and the OCI registry its pods pull from.
     kubeconfig: str = field(default="", metadata=_env("LAB_KUBECONFIG"))
@@ -304,6 +314,11 @@ def validate(config: LabConfig) -> None:
                 f"ports {taken[port]} and {name} are both {port}; give {name} another port with {variable}"
             )
         taken[port] = name
+    if config.release_mirror and not config.release_mirror.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"LAB_RELEASE_MIRROR / release_mirror must be an http:// or https:// URL, "
+            f"got {config.release_mirror!r}"
+        )
     # The nearest existing ancestor must be a directory, or every later mkdir fails.
     place = config.home
     while not place.exists() and place != place.parent:

@@ -25,6 +25,7 @@ from lab.tools.sources import (
     DebianPackages,
     GoInstall,
     GoWrapperBuild,
+    NestedModule,
     PyPIWheel,
     ReleaseDownload,
     SourceUnavailable,
@@ -77,7 +78,7 @@ def tool_specs(config: LabConfig) -> list[ToolSpec]:
 
 
 def _core_specs(config: LabConfig) -> list[ToolSpec]:
-    v = config.versions
+    v, mirror = config.versions, config.release_mirror
     return [
         ToolSpec(
             name="registry",
@@ -117,16 +118,27 @@ def _core_specs(config: LabConfig) -> list[ToolSpec]:
             version=v.kit,
             modes=frozenset({"local", "kind"}),
             version_argv=("version",),
+            # `kit version` ends with "Go version: go1.x": only its "Version:" line is kit's.
+            version_label="Version:",
+            go_module="github.com/kitops-ml/kitops",
             sources=(
+                # Names as upstream's release publishes them: .goreleaser.linux.yaml's archive
+                # name_template (amd64 as x86_64) and platform-release.yaml's checksum file.
                 ReleaseDownload(
                     url="https://github.com/kitops-ml/kitops/releases/download/{version}/"
                     f"kitops-linux-{_arch()}.tar.gz",
                     checksums_url="https://github.com/kitops-ml/kitops/releases/download/{version}/"
                     "kitops_{version}_checksums.txt",
                     member="kit",
+                    mirror=mirror,
                 ),
                 # The module's binary is named after the module (kitops); it is installed as kit.
-                GoInstall("github.com/kitops-ml/kitops", "kitops"),
+                # The version is stamped as .goreleaser.linux.yaml does ({{.Version}}: no leading v).
+                GoInstall(
+                    "github.com/kitops-ml/kitops",
+                    "kitops",
+                    ldflags="-X github.com/kitops-ml/kitops/pkg/lib/constants.Version={v}",
+                ),
             ),
             remedy="download kit from https://kitops.org/docs/cli/installation/",
         ),
@@ -135,13 +147,20 @@ def _core_specs(config: LabConfig) -> list[ToolSpec]:
             version=v.model_registry,
             modes=frozenset({"local"}),
             version_argv=(),
+            # The server prints no version; the wrapper's build info records the release it built.
+            go_module="github.com/kubeflow/model-registry",
             sources=(
                 GoWrapperBuild(
                     module="github.com/kubeflow/model-registry",
                     main_package="github.com/kubeflow/model-registry/cmd",
-                    replaces=(
-                        "github.com/kubeflow/model-registry/pkg/openapi",
-                        "github.com/kubeflow/model-registry/catalog/pkg/openapi",
+                    nested=(
+                        NestedModule(
+                            "github.com/kubeflow/model-registry/pkg/openapi", v.model_registry_openapi
+                        ),
+                        NestedModule(
+                            "github.com/kubeflow/model-registry/catalog/pkg/openapi",
+                            v.model_registry_catalog_openapi,
+                        ),
                     ),
                 ),
             ),
@@ -154,9 +173,13 @@ def _core_specs(config: LabConfig) -> list[ToolSpec]:
             modes=frozenset({"kind"}),
             version_argv=("version",),
             sources=(
+                # kind's hack/release/build/cross.sh names the binaries kind-OS-ARCH, each with a
+                # kind-OS-ARCH.sha256sum; the release carries them (kind.sigs.k8s.io/dl redirects there).
                 ReleaseDownload(
-                    url=f"https://kind.sigs.k8s.io/dl/{{version}}/kind-linux-{_goarch()}",
-                    checksums_url=f"https://kind.sigs.k8s.io/dl/{{version}}/kind-linux-{_goarch()}.sha256sum",
+                    url=f"https://github.com/kubernetes-sigs/kind/releases/download/{{version}}/kind-linux-{_goarch()}",
+                    checksums_url="https://github.com/kubernetes-sigs/kind/releases/download/{version}/"
+                    f"kind-linux-{_goarch()}.sha256sum",
+                    mirror=mirror,
                 ),
                 GoInstall("sigs.k8s.io/kind", "kind"),
             ),
@@ -179,9 +202,11 @@ def _core_specs(config: LabConfig) -> list[ToolSpec]:
             # used (its version is shown), and the pinned release is downloaded where none is.
             match_major_only=True,
             sources=(
+                # Kubernetes' release layout (the install docs' URLs): the binary and a bare digest.
                 ReleaseDownload(
                     url=f"https://dl.k8s.io/release/{{version}}/bin/linux/{_goarch()}/kubectl",
                     checksums_url=f"https://dl.k8s.io/release/{{version}}/bin/linux/{_goarch()}/kubectl.sha256",
+                    mirror=mirror,
                 ),
             ),
             remedy="install kubectl: https://kubernetes.io/docs/tasks/tools/",
@@ -193,19 +218,46 @@ _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 def version_in_output(spec: ToolSpec, text: str) -> str:
-    """The first version number in a tool's version output (``""`` when there is none)."""
+    """The tool's version in its version output (``""`` when there is none).
+
+    The first version number, or with ``spec.version_label`` the one on that line only: kit
+    built without its release stamp says ``Version: unknown`` and later ``Go version: go1.x``.
+    """
     try:
         if spec.name == "kubectl" and text.strip().startswith("{"):
             text = json.loads(text)["clientVersion"]["gitVersion"]
     except (ValueError, KeyError):
         pass
+    if spec.version_label:
+        labelled = [ln for ln in text.splitlines() if ln.strip().startswith(spec.version_label)]
+        text = labelled[0].strip().removeprefix(spec.version_label) if labelled else ""
     match = _VERSION_RE.search(text)
     return match.group(0) if match else ""
 
 
-def read_version(spec: ToolSpec, path: Path) -> str:
-    """Ask the binary its version, falling back to the stamp the lab wrote when it got it."""
-    stamp = path.parent / f".{spec.name}.json"
+def build_info_version(module: str, path: Path) -> str:
+    """``module``'s version in a Go binary's build info (``go version -m``), ``""`` if none.
+
+    The main module (``mod``) of a ``go install``, or a dependency (``dep``) of a wrapper module;
+    ``(devel)`` (a build from a checkout without a tag) is no version.
+    """
+    if not module or not shutil.which("go"):
+        return ""
+    try:
+        proc = subprocess.run(
+            ["go", "version", "-m", str(path)], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] in ("mod", "dep") and parts[1] == module:
+            return parts[2] if _VERSION_RE.fullmatch(parts[2].split("-")[0].split("+")[0]) else ""
+    return ""
+
+
+def reported_version(spec: ToolSpec, path: Path) -> str:
+    """The version the binary itself tells: its version output, else its Go build info."""
     if spec.version_argv:
         try:
             out = subprocess.run(
@@ -216,6 +268,15 @@ def read_version(spec: ToolSpec, path: Path) -> str:
                 return found
         except (OSError, subprocess.TimeoutExpired):
             pass
+    return build_info_version(spec.go_module, path)
+
+
+def read_version(spec: ToolSpec, path: Path) -> str:
+    """The binary's own version (:func:`reported_version`), else the stamp the lab wrote when it got it."""
+    found = reported_version(spec, path)
+    if found:
+        return found
+    stamp = path.parent / f".{spec.name}.json"
     if stamp.is_file():
         return str(json.loads(stamp.read_text()).get("version", ""))
     return ""
@@ -228,7 +289,8 @@ def version_matches(spec: ToolSpec, found: str) -> bool:
     want, have = spec.version.lstrip("v"), found.lstrip("v")
     if spec.match_major_only:
         return have.split(".")[0] == want.split(".")[0]
-    return have == want or have.startswith(want + "-")
+    # A pre-release of the tag (-rc.1) or build metadata (+dirty in Go's VCS stamp) is the tag's build.
+    return have == want or have.startswith((want + "-", want + "+"))
 
 
 def _write_stamp(spec: ToolSpec, bin_dir: Path, source: str, version: str = "") -> None:
@@ -307,7 +369,7 @@ def ensure_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
             reasons.append(f"{source.describe(spec.version)}: produced version {found}")
             continue
         source_name = type(source).__name__
-        _write_stamp(spec, bin_dir, source_name)
+        _write_stamp(spec, bin_dir, source_name, found)
         _link_companions(spec, path, bin_dir)
         return ToolStatus(spec.name, spec.version, found, str(path), source_name, True, status.tried)
     raise ToolUnavailable(
@@ -352,12 +414,11 @@ def expected_work(spec: ToolSpec, config: LabConfig) -> tuple[str, str]:
     """(what installing the tool does, a warning when that can take minutes) for the progress line."""
     if inspect_tool(spec, config).ok:
         return "checking the installed version", ""
-    if any(isinstance(source, GoInstall | GoWrapperBuild) for source in spec.sources):
-        return (
-            "downloading, else building from source",
-            "not installed yet; a build from source can take several minutes",
-        )
-    return "downloading", ""
+    builds = [source.builds_from_source for source in spec.sources]
+    if not any(builds):
+        return "downloading", ""
+    activity = "building from source" if all(builds) else "downloading, else building from source"
+    return activity, "not installed yet; a build from source can take several minutes"
 
 
 def tool_path(config: LabConfig, name: str) -> Path:

@@ -19,6 +19,7 @@ from lab.tools import (
     ToolStatus,
     _link_companions,
     _write_stamp,
+    build_info_version,
     tool_specs,
     version_in_output,
     version_matches,
@@ -36,7 +37,10 @@ def _spec(config: LabConfig, name: str) -> ToolSpec:
 
 
 def _probe(spec: ToolSpec, binary: Path) -> str:
-    """Run the binary (its version command, else ``--help``); return the version it reports."""
+    """Run the binary (its version command, else ``--help``); return the version it reports.
+
+    What it prints, else what its Go build info records (a ``go install`` without release stamps).
+    """
     argv = [str(binary), *(spec.version_argv or ("--help",))]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
@@ -45,9 +49,10 @@ def _probe(spec: ToolSpec, binary: Path) -> str:
     if proc.returncode != 0:
         last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
         raise LabError(f"{binary} does not run here: `{' '.join(argv)}` exited {proc.returncode}: {last}")
-    if not spec.version_argv:
-        return ""  # its --help says nothing reliable about the version
-    return version_in_output(spec, proc.stdout) or version_in_output(spec, proc.stderr)
+    said = ""  # without a version command, its --help says nothing reliable about the version
+    if spec.version_argv:
+        said = version_in_output(spec, proc.stdout) or version_in_output(spec, proc.stderr)
+    return said or build_info_version(spec.go_module, binary)
 
 
 def add_tool(config: LabConfig, name: str, path: str, version: str = "") -> ToolStatus:

@@ -13,14 +13,21 @@ like every other tool: a second ``lab tools install`` finds them and builds noth
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from lab.config import LabConfig
-from lab.tools.sources import GoInstall, SourceUnavailable, _run, install_atomically
+from lab.tools.sources import (
+    GoInstall,
+    SourceUnavailable,
+    _run,
+    build_log,
+    decisive_lines,
+    go_env,
+    install_atomically,
+)
 from lab.tools.spec import ToolSpec
 
 # The wrapper's main.go is upstream's own cmd/<name>/<file>.go, so flags and registrations
@@ -30,22 +37,16 @@ KUBE_COMMANDS = {
     "kube-controller-manager": "controller-manager.go",
     "kube-scheduler": "scheduler.go",
 }
-_BUILD_ENV = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+# -mod=mod goes on the build's command line, never into GOFLAGS: the user's Go environment
+# (GOFLAGS, GOPROXY, GONOSUMDB, ...) passes through as it is.
+_MOD_FLAG = "-mod=mod"
 
 
-def _go_env() -> dict[str, str]:
-    if not shutil.which("go"):
-        raise SourceUnavailable("no Go toolchain on PATH")
-    return {**os.environ, **_BUILD_ENV}
-
-
-def _module_dir(module: str, version: str, cwd: Path, env: dict[str, str]) -> Path:
-    # -mod=mod is refused outside a module; a download needs none of the build flags.
-    env = {**env, "GOFLAGS": os.environ.get("GOFLAGS", "")}
-    out = _run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd=cwd, env=env)
+def _module_dir(module: str, version: str, cwd: Path, env: dict[str, str], log: Path) -> Path:
+    out = _run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd=cwd, env=env, log=log)
     info = json.loads(out[out.index("{") :])
     if info.get("Error"):
-        raise SourceUnavailable(str(info["Error"])[:200])
+        raise SourceUnavailable(decisive_lines(str(info["Error"])))
     return Path(info["Dir"])
 
 
@@ -54,6 +55,7 @@ class KubernetesCommandBuild:
     """Build one ``k8s.io/kubernetes`` command through the shared generated wrapper module."""
 
     command: str
+    builds_from_source: ClassVar[bool] = True
 
     def describe(self, version: str) -> str:
         """How this source would obtain the tool."""
@@ -82,10 +84,10 @@ class KubernetesCommandBuild:
 
     def obtain(self, version: str, bin_dir: Path, name: str) -> Path:
         """Generate (or reuse) the wrapper module, then build this command into ``bin_dir``."""
-        env = _go_env()
+        env, log = go_env(), build_log(bin_dir, name)
         build_dir = bin_dir.parent / "build" / "control-plane"
         build_dir.mkdir(parents=True, exist_ok=True)
-        upstream = _module_dir("k8s.io/kubernetes", version, build_dir, env)
+        upstream = _module_dir("k8s.io/kubernetes", version, build_dir, env, log)
         go_mod = (upstream / "go.mod").read_text()
         go_version = next((ln.split()[1] for ln in go_mod.splitlines() if ln.startswith("go ")), "1.25")
         replaces = self.staging_replaces(go_mod, version)
@@ -103,10 +105,10 @@ class KubernetesCommandBuild:
         main_dir.mkdir(parents=True, exist_ok=True)
         source = upstream / "cmd" / self.command / KUBE_COMMANDS[self.command]
         (main_dir / "main.go").write_text(source.read_text())
-        _run(["go", "mod", "tidy"], cwd=build_dir, env=env)
+        _run(["go", "mod", "tidy"], cwd=build_dir, env=env, log=log)
         output = build_dir / "out" / self.command
-        argv = ["go", "build", "-trimpath", "-ldflags", self.ldflags(version), "-o", str(output)]
-        _run([*argv, f"./cmd/{self.command}"], cwd=build_dir, env=env)
+        argv = ["go", "build", _MOD_FLAG, "-trimpath", "-ldflags", self.ldflags(version), "-o", str(output)]
+        _run([*argv, f"./cmd/{self.command}"], cwd=build_dir, env=env, log=log)
         return install_atomically(output, bin_dir / name)
 
 
@@ -114,13 +116,15 @@ class KubernetesCommandBuild:
 class EtcdBuild:
     """etcd's server through a wrapper whose main calls ``etcdmain.Main`` (etcd's own main)."""
 
+    builds_from_source: ClassVar[bool] = True
+
     def describe(self, version: str) -> str:
         """How this source would obtain the tool."""
         return f"go build go.etcd.io/etcd/server/v3/etcdmain@{version} via a generated wrapper module"
 
     def obtain(self, version: str, bin_dir: Path, name: str) -> Path:
         """Generate the wrapper, resolve it and build it."""
-        env = _go_env()
+        env, log = go_env(), build_log(bin_dir, name)
         build_dir = bin_dir.parent / "build" / "etcd"
         build_dir.mkdir(parents=True, exist_ok=True)
         (build_dir / "go.mod").write_text(
@@ -131,9 +135,9 @@ class EtcdBuild:
             'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
             "func main() { etcdmain.Main(os.Args) }\n"
         )
-        _run(["go", "mod", "tidy"], cwd=build_dir, env=env)
+        _run(["go", "mod", "tidy"], cwd=build_dir, env=env, log=log)
         output = build_dir / "out" / name
-        _run(["go", "build", "-trimpath", "-o", str(output), "."], cwd=build_dir, env=env)
+        _run(["go", "build", _MOD_FLAG, "-trimpath", "-o", str(output), "."], cwd=build_dir, env=env, log=log)
         return install_atomically(output, bin_dir / name)
 
 
@@ -150,7 +154,7 @@ def kwok_stages_dir(config: LabConfig) -> Path:
         return Path(json.loads(proc.stdout)["Dir"]) / "kustomize" / "stage"
     except (ValueError, KeyError):
         raise SourceUnavailable(
-            f"sigs.k8s.io/kwok@{config.versions.kwok}: {proc.stderr.strip()[:200]}"
+            f"sigs.k8s.io/kwok@{config.versions.kwok}: {decisive_lines(proc.stderr)}"
         ) from None
 
 

