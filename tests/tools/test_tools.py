@@ -89,12 +89,15 @@ def test_model_registry_wrapper_module_replaces_nested_modules() -> None:
     assert isinstance(source, GoWrapperBuild)
     files = source.wrapper_files(config.versions.model_registry)
     go_mod = files["go.mod"]
-    for nested in (
-        "github.com/kubeflow/model-registry/pkg/openapi",
-        "github.com/kubeflow/model-registry/catalog/pkg/openapi",
+    # Each nested module at what upstream publishes: pkg/openapi's tag, the release commit's
+    # pseudo-version for the never-tagged catalog/pkg/openapi.
+    for nested, pinned in (
+        ("github.com/kubeflow/model-registry/pkg/openapi", "v0.3.8"),
+        ("github.com/kubeflow/model-registry/catalog/pkg/openapi", "v0.0.0-20260403140007-cc86b769e257"),
     ):
-        assert f"replace {nested} => {nested} {config.versions.model_registry}" in go_mod
-    assert f"github.com/kubeflow/model-registry {config.versions.model_registry}" in go_mod
+        assert f"replace {nested} => {nested} {pinned}" in go_mod
+        assert f"\t{nested} {pinned}\n" in go_mod
+    assert f"\tgithub.com/kubeflow/model-registry {config.versions.model_registry}\n" in go_mod
     assert 'import "github.com/kubeflow/model-registry/cmd"' in files["main.go"]
 
 
