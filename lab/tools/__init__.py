@@ -164,8 +164,8 @@ def _core_specs(config: LabConfig) -> list[ToolSpec]:
                     ),
                 ),
             ),
-            remedy=f"build github.com/kubeflow/model-registry {v.model_registry} (./cmd) where the Go "
-            "module proxy serves it",
+            remedy=f"let the Go command reach github.com/kubeflow/model-registry {v.model_registry} (a Go "
+            "module proxy, or a git mirror: README 'Behind a proxy, from a git mirror, or air-gapped')"
         ),
         ToolSpec(
             name="kind",

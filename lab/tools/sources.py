@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,22 +30,20 @@ class SourceUnavailable(Exception):
     """This source cannot provide the tool here; the message says why, briefly."""
 
 
-# Words that mark the lines saying why a command failed (go, git, pip, apt-get).
-_CAUSE_MARKERS = ("error", "unknown revision", "not available", "cannot", "fatal", "no such", "denied")
+# The Go command's progress lines, which never say why it failed.
+_CHATTER = re.compile(r"^go: (downloading|finding|extracting|found|upgraded|added) ")
 _DECISIVE_LINES = 3
 
 
 def decisive_lines(output: str) -> str:
-    """The last lines of ``output`` that say why it failed, each whole, on one line.
+    """The last lines of a failed command's output, each whole, on one line.
 
-    Lines carrying a cause marker win over the rest (``go: downloading`` chatter), then the
-    last ones count: tools print their final error last.
+    Tools print why they failed last (go, git, pip, apt-get); the Go command's progress lines
+    (``go: downloading ...``) are left out, so they never push the cause off.
     """
-    lines = list(dict.fromkeys(line.strip() for line in output.splitlines() if line.strip()))
-    causes = [
-        line for line in lines if line.startswith("E: ") or any(m in line.lower() for m in _CAUSE_MARKERS)
-    ]
-    return " | ".join((causes or lines or ["no output"])[-_DECISIVE_LINES:])
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    said = list(dict.fromkeys(line for line in lines if not _CHATTER.match(line)))
+    return " | ".join((said or lines or ["no output"])[-_DECISIVE_LINES:])
 
 
 def build_log(bin_dir: Path, name: str) -> Path:
