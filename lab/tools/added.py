@@ -19,11 +19,9 @@ from lab.tools import (
     ToolStatus,
     _link_companions,
     _write_stamp,
-    build_info_version,
     tool_specs,
-    version_in_output,
-    version_matches,
 )
+from lab.tools.binary_version import build_info_version, version_in_output, version_matches
 from lab.tools.sources import install_atomically, link_into
 
 ADDED = "added"
