@@ -400,7 +400,6 @@ def verify_run(
                 ModelKitRef.parse(local_reference).uri,
                 reference_dir,
                 plain_http=True,
-                kit_bin_dir=kit_bin_dir,
             )
             with warnings.catch_warnings():
                 # model.joblib was pickled by the cluster's scikit-learn; the lab's may be newer.

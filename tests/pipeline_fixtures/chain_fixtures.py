@@ -158,10 +158,10 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def push_blob(host: str, repository: str, data: bytes) -> dict[str, object]:
+def push_blob(host: str, repository: str, data: bytes, auth: tuple[str, str] | None = None) -> dict[str, object]:
     """Monolithic blob upload (POST then PUT ?digest=); returns the descriptor."""
     digest = sha256(data)
-    start = requests.post(f"http://{host}/v2/{repository}/blobs/uploads/", timeout=10)
+    start = requests.post(f"http://{host}/v2/{repository}/blobs/uploads/", timeout=10, auth=auth)
     assert start.status_code == 202, start.text
     location = start.headers["Location"]
     if location.startswith("/"):
@@ -172,6 +172,7 @@ def push_blob(host: str, repository: str, data: bytes) -> dict[str, object]:
         data=data,
         headers={"Content-Type": "application/octet-stream"},
         timeout=10,
+        auth=auth,
     )
     assert put.status_code == 201, put.text
     return {"digest": digest, "size": len(data)}
@@ -184,14 +185,15 @@ def push_modelkit_raw(
     layers: list[tuple[bytes, str]],
     config: bytes | None = None,
     config_type: str = KITOPS_CONFIG,
+    auth: tuple[str, str] | None = None,
 ) -> str:
     """Push a ModelKit-shaped manifest with these (blob, media type) layers; its digest."""
     config = config if config is not None else json.dumps({"manifestVersion": "1.0.0"}).encode()
     manifest = {
         "schemaVersion": 2,
         "mediaType": MANIFEST,
-        "config": {"mediaType": config_type, **push_blob(host, repository, config)},
-        "layers": [{"mediaType": media, **push_blob(host, repository, blob)} for blob, media in layers],
+        "config": {"mediaType": config_type, **push_blob(host, repository, config, auth)},
+        "layers": [{"mediaType": media, **push_blob(host, repository, blob, auth)} for blob, media in layers],
     }
     body = json.dumps(manifest).encode()
     put = requests.put(
@@ -199,6 +201,7 @@ def push_modelkit_raw(
         data=body,
         headers={"Content-Type": MANIFEST},
         timeout=10,
+        auth=auth,
     )
     assert put.status_code == 201, put.text
     assert put.headers["Docker-Content-Digest"] == sha256(body)
