@@ -163,7 +163,9 @@ def all_zero(data: memoryview | bytes) -> bool:
 def check_reference(reference: str, what: str) -> dict[str, str]:
     """The parts of a reference, or a Failure naming what is wrong with it (before any fetch)."""
     if reference.startswith("-"):
-        raise Failure(f"{what} {quoted(reference)} starts with '-' (it would be read as an option): refusing it")
+        raise Failure(
+            f"{what} {quoted(reference)} starts with '-' (it would be read as an option): refusing it"
+        )
     if re.search(r"[\s\x00-\x1f\x7f]", reference):
         raise Failure(f"{what} {quoted(reference)} contains whitespace or control characters: refusing it")
     if re.search(r";|\$\(|`|\||&|<|>", reference):
@@ -176,7 +178,9 @@ def check_reference(reference: str, what: str) -> dict[str, str]:
     except ValueError as error:
         said = str(error)
         if "is not an OCI reference" in said:
-            said = f"{quoted(reference)} is not an OCI reference host[:port]/repository[:tag][@sha256:<64 hex>]"
+            said = (
+                f"{quoted(reference)} is not an OCI reference host[:port]/repository[:tag][@sha256:<64 hex>]"
+            )
         raise Failure(f"{what} {said}: refusing it") from None
 
 
@@ -221,7 +225,9 @@ def credential_helper(name: str, host: str) -> str:
     program = f"docker-credential-{name}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or shutil.which(program) is None:
         raise Failure(f"the docker config names the credential helper {program}, which is not on PATH", 2)
-    result = subprocess.run([program, "get"], input=host.encode(), capture_output=True, timeout=60, check=False)
+    result = subprocess.run(
+        [program, "get"], input=host.encode(), capture_output=True, timeout=60, check=False
+    )
     if result.returncode != 0:
         return ""  # the helper has no login for this host
     try:
@@ -325,7 +331,10 @@ class Registry:
             if code == 404 and path.startswith("manifests/"):
                 raise Failure(f"ModelKit {self.ref} not found in registry {self.host} (HTTP 404)")
             if code == 404:
-                raise Failure(f"{what} of {self.ref} is missing from registry {self.host} (HTTP 404: incomplete ModelKit)")
+                raise Failure(
+                    f"{what} of {self.ref} is missing from registry {self.host} "
+                    "(HTTP 404: incomplete ModelKit)"
+                )
             if code in (408, 429) or code >= 500:
                 raise Transient(f"GET {url} answered HTTP {code}")
             raise Failure(f"registry {self.host} answered HTTP {code} to GET {url}")
@@ -393,12 +402,17 @@ class Body:
         try:
             got = self.response.readinto(view)
         except (OSError, http.client.HTTPException) as error:
-            raise Transient(f"reading {self.what} from {self.host}: {error or type(error).__name__}") from None
+            raise Transient(
+                f"reading {self.what} from {self.host}: {error or type(error).__name__}"
+            ) from None
         if not got:
             done = self.size - self.remaining
             if not self.response.chunked:  # the connection closed before the Content-Length: a break
                 raise Transient(f"the connection closed after {done} of the {self.size} bytes of {self.what}")
-            raise Failure(f"registry {self.host} ended {self.what} after {done} bytes, its descriptor declares {self.size}")
+            raise Failure(
+                f"registry {self.host} ended {self.what} after {done} bytes, "
+                f"its descriptor declares {self.size}"
+            )
         self.remaining -= got
         return got
 
@@ -480,7 +494,9 @@ class Source:
         length = response.getheader("Content-Length")
         if length is not None and (not DECIMAL.fullmatch(length.strip()) or int(length) > cap):
             response.close()
-            raise Failure(f"the manifest of {self.ref} is larger than the cap of {cap} bytes (--max-manifest-bytes)")
+            raise Failure(
+                f"the manifest of {self.ref} is larger than the cap of {cap} bytes (--max-manifest-bytes)"
+            )
         try:
             data = response.read(cap + 1)
         except (OSError, http.client.HTTPException) as error:
@@ -488,7 +504,9 @@ class Source:
         finally:
             response.close()
         if len(data) > cap:
-            raise Failure(f"the manifest of {self.ref} is larger than the cap of {cap} bytes (--max-manifest-bytes)")
+            raise Failure(
+                f"the manifest of {self.ref} is larger than the cap of {cap} bytes (--max-manifest-bytes)"
+            )
         return data
 
     def layout_manifest(self, reference: str, cap: int) -> bytes:
@@ -502,15 +520,21 @@ class Source:
                 digest = next(
                     str(m.get("digest"))
                     for m in index.get("manifests", [])
-                    if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") in (reference, name)
+                    if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+                    in (reference, name)
                 )
             except (OSError, ValueError, AttributeError, StopIteration):
-                raise Failure(f"ModelKit {self.ref} not found in OCI layout {self.layout} (no manifest tagged {reference})") from None
+                raise Failure(
+                    f"ModelKit {self.ref} not found in OCI layout {self.layout} "
+                    f"(no manifest tagged {reference})"
+                ) from None
         path = self.blob_path(digest, "manifest")
         if not os.path.isfile(path):
             raise Failure(f"ModelKit {self.ref} not found in {self.layout} (no manifest {digest})")
         if os.stat(path).st_size > cap:
-            raise Failure(f"the manifest of {self.ref} is larger than the cap of {cap} bytes (--max-manifest-bytes)")
+            raise Failure(
+                f"the manifest of {self.ref} is larger than the cap of {cap} bytes (--max-manifest-bytes)"
+            )
         with open(path, "rb") as handle:
             return handle.read(cap + 1)
 
@@ -525,7 +549,9 @@ class Source:
         if self.registry is None:
             path = self.blob_path(digest, what)
             if not os.path.isfile(path):
-                raise Failure(f"{what} {digest} of {self.ref} is missing from {self.layout} (incomplete ModelKit)")
+                raise Failure(
+                    f"{what} {digest} of {self.ref} is missing from {self.layout} (incomplete ModelKit)"
+                )
             return FileBody(path, size, f"{what} {digest} of {self.ref}")
         response = self.registry.get(f"blobs/{digest}", "*/*", f"{what} {digest}")
         body = Body(response, size, f"{what} {digest}", self.host)
@@ -561,7 +587,14 @@ class Layer:
     """One manifest layer with the Kitfile entry that vouches for it."""
 
     def __init__(self, digest: str, size: int, kind: str, gzip: bool, path: str, diff_id: str) -> None:
-        self.digest, self.size, self.kind, self.gzip, self.path, self.diff_id = digest, size, kind, gzip, path, diff_id
+        self.digest, self.size, self.kind, self.gzip, self.path, self.diff_id = (
+            digest,
+            size,
+            kind,
+            gzip,
+            path,
+            diff_id,
+        )
         self.where = f"layer {digest} ({kind} {path})"
 
 
@@ -591,10 +624,14 @@ def entries_of(config: dict[str, Any]) -> list[tuple[str, Any]]:
 def plan(manifest: dict[str, Any], config: dict[str, Any], max_layers: int) -> list[Layer]:
     """Pair each layer with its Kitfile entry (the n-th layer of a kind is the n-th entry of it)."""
     if not isinstance(config, dict) or not isinstance(config.get("manifestVersion"), str):
-        raise Refused("the config is not a Kitfile this unpack understands: it is not a Kitfile (no manifestVersion)")
+        raise Refused(
+            "the config is not a Kitfile this unpack understands: it is not a Kitfile (no manifestVersion)"
+        )
     descriptors = manifest["layers"]
     if len(descriptors) > max_layers:
-        raise Refused(f"the manifest lists {len(descriptors)} layers, more than the cap of {max_layers} (--max-layers)")
+        raise Refused(
+            f"the manifest lists {len(descriptors)} layers, more than the cap of {max_layers} (--max-layers)"
+        )
     entries = entries_of(config)
     by_kind: dict[str, list[Any]] = {}
     for kind, entry in entries:
@@ -624,7 +661,9 @@ def plan(manifest: dict[str, Any], config: dict[str, Any], max_layers: int) -> l
         if not isinstance(path, str) or not path:
             raise Refused(f"layer {shown} ({kind}): its Kitfile entry has no path")
         if CONTROL.search(path):
-            raise Refused(f"layer {shown} ({kind}): its Kitfile path {json.dumps(path)} contains control characters")
+            raise Refused(
+                f"layer {shown} ({kind}): its Kitfile path {json.dumps(path)} contains control characters"
+            )
         if entry.get("digest") != digest:
             said = entry.get("digest")
             said = "none" if said is None else said if isinstance(said, str) else json.dumps(said)
@@ -634,7 +673,8 @@ def plan(manifest: dict[str, Any], config: dict[str, Any], max_layers: int) -> l
             raise Refused(f"layer {shown} ({kind} {path}): the Kitfile entry has no sha256 diffId")
         if not gzip and diff_id != digest:
             raise Refused(
-                f"layer {shown} ({kind} {path}): an uncompressed layer must have diffId = digest, the Kitfile "
+                f"layer {shown} ({kind} {path}): an uncompressed layer must have diffId = digest, "
+                f"the Kitfile "
                 f"says {diff_id}"
             )
         if not SHA256.fullmatch(str(digest)):
@@ -705,7 +745,11 @@ def kitfile_yaml(config: dict[str, Any]) -> str:
     """The Kitfile as kit unpack writes it: the config without the per-layer digest and diffId."""
 
     def layer_info(entry: Any) -> Any:
-        return {k: v for k, v in entry.items() if k not in ("digest", "diffId")} if isinstance(entry, dict) else entry
+        return (
+            {k: v for k, v in entry.items() if k not in ("digest", "diffId")}
+            if isinstance(entry, dict)
+            else entry
+        )
 
     kitfile = dict(config)
     if isinstance(kitfile.get("model"), dict):
@@ -784,9 +828,11 @@ def gzip_message(error: zlib.error) -> str:
 
 
 class Gunzip:
-    """A gzip stream: one member or several concatenated (RFC 1952, as Go's reader kit uses reads
-    them); anything after the last member that is not a whole member (zero padding included) is
-    refused, because readers disagree about it.
+    """A gzip stream: one member, or several concatenated (RFC 1952).
+
+    Concatenated members are read as one stream, as Go's gzip reader (kit's) reads them;
+    anything after the last member that is not a whole member (zero padding included) is
+    refused, because readers disagree about it (GNU gzip ignores zeros, Go's reader fails).
     """
 
     def __init__(self) -> None:
@@ -1026,7 +1072,9 @@ class TarReader:
             key = match[2]
             if key not in PAX_KNOWN:
                 shown = key.decode("ascii", "backslashreplace")
-                raise self.refuse(f"pax record {shown} is not one this unpack understands (refused, not ignored)")
+                raise self.refuse(
+                    f"pax record {shown} is not one this unpack understands (refused, not ignored)"
+                )
             value = text(match[3])
             if key in (b"path", b"linkpath") and ("\n" in value or "\0" in value):
                 raise self.refuse("a member name contains control characters (a newline?)")
@@ -1252,7 +1300,7 @@ def number(value: str, flag: str) -> int:
 
 def limits_from_environment(options: Options) -> None:
     """The UNPACK_MAX_* variables (flags given later win)."""
-    for name, (flag, variable, _) in LIMITS.items():
+    for name, (_, variable, _) in LIMITS.items():
         if os.environ.get(variable):
             setattr(options, name, number(os.environ[variable], variable))
 
@@ -1327,7 +1375,8 @@ def parse_storage_initializer(argv: list[str]) -> Options:
             unpack_argv += [name, value]
         else:
             raise Failure(
-                f"KIT_UNPACK_FLAGS: {flag} is not a flag this storage initializer knows (known: --plain-http, "
+                f"KIT_UNPACK_FLAGS: {flag} is not a flag this storage initializer knows "
+                "(known: --plain-http, "
                 "-v, --max-bytes, --max-manifest-bytes, --max-config-bytes, --max-layers)",
                 USAGE_STATUS,
             )
@@ -1380,12 +1429,16 @@ def unpack(options: Options) -> dict[str, Any]:
         raise Failure("the extract path cannot be /", USAGE_STATUS)
     into_existing = os.path.isdir(extract) and not os.path.islink(extract)
     if os.path.lexists(extract) and not (into_existing and not os.listdir(extract)):
-        raise Failure(f"extract path {extract} exists and is not an empty directory (unpack never overwrites)")
+        raise Failure(
+            f"extract path {extract} exists and is not an empty directory (unpack never overwrites)"
+        )
     source = Source(options, parts, authorization_for(options, parts["registry"]))
     name = f"{parts['registry']}/{parts['repository']}"
     wanted = parts["digest"] or parts["tag"] or "latest"
     log(f"fetching {name}@{wanted} ({source.kind})")
-    raw = retrying(lambda: source.manifest(wanted, options.max_manifest_bytes), f"fetching the manifest of {ref}")
+    raw = retrying(
+        lambda: source.manifest(wanted, options.max_manifest_bytes), f"fetching the manifest of {ref}"
+    )
     fetched = "sha256:" + hashlib.sha256(raw).hexdigest()
     digest = parts["digest"] or fetched
     verified(raw, digest, "manifest", ref)
@@ -1393,12 +1446,19 @@ def unpack(options: Options) -> dict[str, Any]:
         manifest = json.loads(raw)
     except ValueError:
         manifest = None
-    if not (isinstance(manifest, dict) and isinstance(manifest.get("layers"), list) and isinstance(manifest.get("config"), dict)):
+    if not (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("layers"), list)
+        and isinstance(manifest.get("config"), dict)
+    ):
         raise Failure(f"{ref} ({digest}) is not an OCI image manifest")
     config_descriptor = manifest["config"]
     config_type = config_descriptor.get("mediaType")
     if config_type == MODELPACK_CONFIG_TYPE:
-        raise Failure(f"{ref} is a CNCF ModelPack artifact: only KitOps ModelKits (config {KITOPS_CONFIG_TYPE}) can be unpacked")
+        raise Failure(
+            f"{ref} is a CNCF ModelPack artifact: only KitOps ModelKits (config {KITOPS_CONFIG_TYPE}) "
+            "can be unpacked"
+        )
     if config_type != KITOPS_CONFIG_TYPE:
         raise Failure(f"{ref} is not a ModelKit (config media type '{config_type or 'none'}')")
     config_digest = config_descriptor.get("digest")
@@ -1407,7 +1467,8 @@ def unpack(options: Options) -> dict[str, Any]:
     config_size = descriptor_size(config_descriptor.get("size"), "the config", ref)
     if config_size > options.max_config_bytes:
         raise Failure(
-            f"the config of {ref} declares {config_size} bytes, more than the cap of {options.max_config_bytes} "
+            f"the config of {ref} declares {config_size} bytes, "
+            f"more than the cap of {options.max_config_bytes} "
             "(--max-config-bytes)"
         )
     config_bytes = retrying(
@@ -1418,7 +1479,9 @@ def unpack(options: Options) -> dict[str, Any]:
     try:
         config = json.loads(config_bytes)
     except ValueError:
-        raise Refused(f"the config of {digest} is not a Kitfile this unpack understands: it is not JSON") from None
+        raise Refused(
+            f"the config of {digest} is not a Kitfile this unpack understands: it is not JSON"
+        ) from None
     layers = plan(manifest, config, options.max_layers)
     log(f"the config vouches for all {len(layers)} layer(s) of {digest}")
     fetched_at = time.perf_counter()
@@ -1446,8 +1509,13 @@ def unpack(options: Options) -> dict[str, Any]:
         except Transient as error:
             shutil.rmtree(stage, ignore_errors=True)
             if attempt >= attempts:
-                raise Failure(f"fetching the layers of {ref} broke off: {error} (after {attempt} attempts)", 1) from None
-            log(f"WARNING: fetching {reader.where or 'the layers'} failed: {error} (attempt {attempt}/{attempts}), retrying in {delay:g}s")
+                raise Failure(
+                    f"fetching the layers of {ref} broke off: {error} (after {attempt} attempts)", 1
+                ) from None
+            log(
+                f"WARNING: fetching {reader.where or 'the layers'} failed: {error} "
+                f"(attempt {attempt}/{attempts}), retrying in {delay:g}s"
+            )
             time.sleep(delay)
             attempt += 1
             delay *= 2
@@ -1455,7 +1523,10 @@ def unpack(options: Options) -> dict[str, Any]:
             shutil.rmtree(stage, ignore_errors=True)
             raise
     extracted_at = time.perf_counter()
-    log(f"extracted {len(layers)} layer(s), {reader.extracted} bytes, {reader.files} file(s), every member checked")
+    log(
+        f"extracted {len(layers)} layer(s), {reader.extracted} bytes, {reader.files} file(s), "
+        "every member checked"
+    )
     try:
         finish(stage, extract, into_existing, kitfile_yaml(config), reader.symlinks)
     except BaseException:
@@ -1485,8 +1556,9 @@ def unpack(options: Options) -> dict[str, Any]:
 
 
 def finish(stage: str, extract: str, into_existing: bool, kitfile: str, symlinks: set[str]) -> None:
-    """Kitfile, the links check (each link alone stays inside; together they might not), then
-    the stage put in place.
+    """Write the Kitfile, check the links, put the stage in place.
+
+    Each link was checked alone as it was written; together they might still leave the stage.
     """
     with open(os.path.join(stage, "Kitfile"), "x", encoding="utf-8") as handle:
         handle.write(kitfile)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +27,8 @@ import pytest
 import yaml
 
 from lab import local
-from lab.config import LabConfig, load_config
-from lab.pipeline.definition import compile_pipeline
+from lab.config import LabConfig
 from lab.pipeline.scripts import ScriptFailed, run_unpacker, script_environment, unpack_arguments
-from lab.provision.render import storage_container
 from tests.pipeline_fixtures.chain_fixtures import (
     QUIET,
     Member,
@@ -66,21 +63,6 @@ def registry() -> Iterator[LabConfig]:
         yield config
     finally:
         destroy(config)
-
-
-@pytest.fixture(scope="module")
-def commands(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    """The unpack component's command as compiled, and the storage container's as rendered."""
-    config = load_config(env={"LAB_HOME": str(tmp_path_factory.mktemp("compile-home"))})
-    compiled = compile_pipeline(config, tmp_path_factory.mktemp("compiled") / "chain.yaml")
-    spec = next(yaml.safe_load_all(compiled.read_text()))
-    unpack = spec["deploymentSpec"]["executors"]["exec-unpack-modelkit"]["container"]
-    storage = storage_container(config)["spec"]["container"]
-    # The images' python3 is 3.11, as this interpreter.
-    return {
-        "compiled": [sys.executable, *unpack["command"][1:]],
-        "storage-initializer": [sys.executable, *storage["command"][1:]],
-    }
 
 
 @pytest.fixture(params=PATHS)
@@ -119,7 +101,9 @@ def unpack(
         return run([*commands[path], f"kit://{reference}", str(extract)], environment, timeout)
     extra = flags.split() if flags else []
     if path == "compiled":  # extract_path empty: the component unpacks into its output artifact
-        arguments = unpack_arguments(reference, "", plain_http="true", artifact_dir=str(extract), max_bytes=max_bytes)
+        arguments = unpack_arguments(
+            reference, "", plain_http="true", artifact_dir=str(extract), max_bytes=max_bytes
+        )
         return run([*commands[path], *extra, *arguments], environment, timeout)
     arguments = unpack_arguments(reference, str(extract), plain_http="true", max_bytes=max_bytes)
     return run_unpacker([*extra, *arguments], environment, timeout=timeout)
@@ -172,7 +156,10 @@ def benign_layers() -> list[KitLayer]:
         KitLayer(
             "code",
             "d/" + "x" * 120,
-            [Member("d", kind="dir"), Member("d/" + "x" * 120 + "/deep.txt", files["d/" + "x" * 120 + "/deep.txt"])],
+            [
+                Member("d", kind="dir"),
+                Member("d/" + "x" * 120 + "/deep.txt", files["d/" + "x" * 120 + "/deep.txt"]),
+            ],
         ),
     ]
 
@@ -216,7 +203,9 @@ def test_an_oci_layout_on_disk_unpacks_and_refuses_alike(registry: LabConfig, tm
     layout = tmp_path / "layout"
     assert fetch_oci_layout(registry.registry_host, REPOSITORY, "layout", layout) == digest
     env = script_environment(extra={"DOCKER_CONFIG": str(tmp_path / "none")})
-    answer = json.loads(run_unpacker(unpack_arguments(reference, str(tmp_path / "out"), oci_layout=str(layout)), env))
+    answer = json.loads(
+        run_unpacker(unpack_arguments(reference, str(tmp_path / "out"), oci_layout=str(layout)), env)
+    )
     assert answer["fetch"] == "layout"
     for name, data in BENIGN_FILES.items():
         assert (tmp_path / "out" / name).read_bytes() == data
@@ -246,7 +235,10 @@ def test_a_pax_size_is_read_as_decimal_even_with_leading_zeros(
 # Members no ModelKit may carry: (members of a dataset layer whose Kitfile path is ".", refusal).
 HOSTILE = {
     "absolute path": ([Member("/tmp/evil", b"x")], "member /tmp/evil has an absolute path"),
-    "parent reference": ([Member("model/../../evil", b"x")], "member model/../../evil contains a '..' path component"),
+    "parent reference": (
+        [Member("model/../../evil", b"x")],
+        "member model/../../evil contains a '..' path component",
+    ),
     "pax path override": (
         [Member("harmless.txt", b"x", pax={"path": "../../evil"})],
         "member ../../evil contains a '..' path component",
@@ -255,7 +247,10 @@ HOSTILE = {
         [Member("data", kind="symlink", target="../../etc")],
         "symlink data -> ../../etc leaves the extract path",
     ),
-    "absolute symlink": ([Member("data", kind="symlink", target="/etc")], "symlink data points to the absolute path /etc"),
+    "absolute symlink": (
+        [Member("data", kind="symlink", target="/etc")],
+        "symlink data points to the absolute path /etc",
+    ),
     "write through a symlink": (
         [Member("data", kind="symlink", target="inside"), Member("data/passwd", b"x")],
         "member data/passwd would be written through the symlink data",
@@ -270,7 +265,10 @@ HOSTILE = {
     ),
     "device node": ([Member("dev", kind="chardev")], "member dev is a device node"),
     "fifo": ([Member("pipe", kind="fifo")], "member pipe is a FIFO"),
-    "duplicate entry": ([Member("twice.txt", b"checked"), Member("twice.txt", b"replaced")], "member twice.txt appears twice"),
+    "duplicate entry": (
+        [Member("twice.txt", b"checked"), Member("twice.txt", b"replaced")],
+        "member twice.txt appears twice",
+    ),
     "link then write": (
         [Member("a.txt", b"a"), Member("b.txt", kind="hardlink", target="a.txt"), Member("b.txt", b"x")],
         "member b.txt appears twice",
@@ -288,8 +286,13 @@ HOSTILE = {
     # One ModelKit, one model: a reader that knows GNU sparse files expands the member, one
     # that does not writes the sparse map. Neither is what the diffId vouches for alone.
     "GNU sparse pax records": (
-        [Member("model.joblib", b"\x00" * 600, pax={"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
-                                                    "GNU.sparse.realsize": "2147483648"})],
+        [
+            Member(
+                "model.joblib",
+                b"\x00" * 600,
+                pax={"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.realsize": "2147483648"},
+            )
+        ],
         "pax record GNU.sparse.major is not one this unpack understands",
     ),
     "extended attributes": (
@@ -302,11 +305,19 @@ HOSTILE = {
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_member_is_refused_and_nothing_is_written(
-    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, case: str, compression: str
+    registry: LabConfig,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    case: str,
+    compression: str,
 ) -> None:
     members, expected = HOSTILE[case]
     layers, config = build_modelkit(
-        [KitLayer("model", "model.joblib", [Member("model.joblib", b"model")]), KitLayer("dataset", ".", members)]
+        [
+            KitLayer("model", "model.joblib", [Member("model.joblib", b"model")]),
+            KitLayer("dataset", ".", members),
+        ]
         if "model.joblib" not in {m.name for m in members}
         else [KitLayer("dataset", ".", members)],
         compression,
@@ -330,8 +341,11 @@ def raw_tar(case: str) -> bytes:
         "a truncated archive": good[:-100],
         "no end-of-archive marker": good,
         "a GNU sparse member": good + ustar_header("m/sparse.bin", 0, kind=b"S") + END_OF_ARCHIVE,
-        "a header that fails its checksum": good + ustar_header("m/b.bin")[:148] + b"0000000\0"
-        + ustar_header("m/b.bin")[156:] + END_OF_ARCHIVE,
+        "a header that fails its checksum": good
+        + ustar_header("m/b.bin")[:148]
+        + b"0000000\0"
+        + ustar_header("m/b.bin")[156:]
+        + END_OF_ARCHIVE,
         "a pax sparse map": good + pax_member({"GNU.sparse.map": "0,3"}, "m/s.bin", b"abc") + END_OF_ARCHIVE,
     }[case]
 
@@ -350,7 +364,12 @@ RAW_TAR_REFUSALS = {
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("case", sorted(RAW_TAR_REFUSALS))
 def test_archives_with_more_or_less_than_their_members_are_refused(
-    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, case: str, compression: str
+    registry: LabConfig,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    case: str,
+    compression: str,
 ) -> None:
     layers, config = modelkit_of_tar(raw_tar(case), "model", "m", compression)
     reference, _ = push(registry, f"raw-{case.replace(' ', '-')}-{compression}", layers, config)
@@ -378,7 +397,9 @@ def test_gzip_with_trailing_data_is_refused_and_concatenated_members_are_read(
     config = json.dumps(
         {"manifestVersion": "1.0.0", "model": {"path": "m", "digest": sha256(blob), "diffId": sha256(tar)}}
     ).encode()
-    reference, _ = push(registry, f"gzip-{case.replace(' ', '-')}", [(blob, media_type("model", "gzip"))], config)
+    reference, _ = push(
+        registry, f"gzip-{case.replace(' ', '-')}", [(blob, media_type("model", "gzip"))], config
+    )
     with pytest.raises(ScriptFailed) as failure:
         unpack(path, commands, reference, tmp_path / "out")
     refused(failure, reference, expected)
@@ -389,7 +410,9 @@ def test_gzip_with_trailing_data_is_refused_and_concatenated_members_are_read(
     config = json.dumps(
         {"manifestVersion": "1.0.0", "model": {"path": "m", "digest": sha256(blob), "diffId": sha256(tar)}}
     ).encode()
-    reference, _ = push(registry, f"gzip-members-{case.replace(' ', '-')}", [(blob, media_type("model", "gzip"))], config)
+    reference, _ = push(
+        registry, f"gzip-members-{case.replace(' ', '-')}", [(blob, media_type("model", "gzip"))], config
+    )
     unpack(path, commands, reference, tmp_path / "members")
     assert (tmp_path / "members" / "m" / "a.bin").read_bytes() == b"a" * 3000
 
@@ -399,10 +422,14 @@ def test_modes_are_reduced_to_0644_and_0755(
 ) -> None:
     tar = (
         ustar_header("m/", kind=b"5", mode=0o7777)
-        + ustar_header("m/setuid", 1, mode=0o4755) + b"x".ljust(512, b"\0")
-        + ustar_header("m/setgid", 1, mode=0o2711) + b"x".ljust(512, b"\0")
-        + ustar_header("m/sticky-writable", 1, mode=0o1666) + b"x".ljust(512, b"\0")
-        + ustar_header("m/plain", 1, mode=0o600) + b"x".ljust(512, b"\0")
+        + ustar_header("m/setuid", 1, mode=0o4755)
+        + b"x".ljust(512, b"\0")
+        + ustar_header("m/setgid", 1, mode=0o2711)
+        + b"x".ljust(512, b"\0")
+        + ustar_header("m/sticky-writable", 1, mode=0o1666)
+        + b"x".ljust(512, b"\0")
+        + ustar_header("m/plain", 1, mode=0o600)
+        + b"x".ljust(512, b"\0")
         + END_OF_ARCHIVE
     )
     layers, config = modelkit_of_tar(tar, "model", "m", "none")
@@ -438,7 +465,8 @@ CONTRACT: dict[str, tuple[Any, list[Member], str, str]] = {
         lambda c: other_digest(c, "datasets", "diffId"),
         GOOD_DATA,
         "layer {layer} (dataset data): an uncompressed layer must have diffId = digest",
-        "layer {layer} (dataset data): the uncompressed layer hashes to {tar}, but the Kitfile's diffId is {other}",
+        "layer {layer} (dataset data): the uncompressed layer hashes to {tar}, "
+        "but the Kitfile's diffId is {other}",
     ),
     "layer the Kitfile does not declare": (
         lambda c: c.pop("datasets"),
@@ -482,7 +510,12 @@ CONTRACT: dict[str, tuple[Any, list[Member], str, str]] = {
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("case", sorted(CONTRACT))
 def test_what_the_config_does_not_vouch_for_is_refused(
-    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, case: str, compression: str
+    registry: LabConfig,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    case: str,
+    compression: str,
 ) -> None:
     edit, members, refusal_none, refusal_gzip = CONTRACT[case]
     written: dict[str, str] = {}
@@ -492,7 +525,10 @@ def test_what_the_config_does_not_vouch_for_is_refused(
             written["other"] = str(edit(config))
 
     layers, config = build_modelkit(
-        [KitLayer("model", "model.joblib", [Member("model.joblib", b"model")]), KitLayer("dataset", "data", members)],
+        [
+            KitLayer("model", "model.joblib", [Member("model.joblib", b"model")]),
+            KitLayer("dataset", "data", members),
+        ],
         compression,
         record,
     )
@@ -548,7 +584,11 @@ def test_a_layer_of_no_modelkit_type_is_refused(
 def test_the_byte_cap_stops_a_gzip_bomb_while_streaming(
     registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, compression: str
 ) -> None:
-    bomb = [Member("m", kind="dir"), Member("m/small.bin", b"s" * 4096), Member("m/zeros.bin", bytes(8 << 20))]
+    bomb = [
+        Member("m", kind="dir"),
+        Member("m/small.bin", b"s" * 4096),
+        Member("m/zeros.bin", bytes(8 << 20)),
+    ]
     layers, config = build_modelkit([KitLayer("model", "m", bomb)], compression)
     reference, _ = push(registry, f"bomb-{compression}", layers, config)
     extract = tmp_path / "out" / "model"
@@ -573,7 +613,9 @@ def test_content_the_registry_serves_tampered_is_refused_never_retried(
     registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, compression: str
 ) -> None:
     data = f"tampered-{path}-{compression}".encode() * 400  # a blob of its own
-    layers, config = build_modelkit([KitLayer("model", "model.joblib", [Member("model.joblib", data)])], compression)
+    layers, config = build_modelkit(
+        [KitLayer("model", "model.joblib", [Member("model.joblib", data)])], compression
+    )
     reference, _ = push(registry, f"tamper-{path}-{compression}", layers, config)
     stored = stored_blob(registry, sha256(layers[0][0]))
     tampered = bytearray(stored.read_bytes())
@@ -584,7 +626,9 @@ def test_content_the_registry_serves_tampered_is_refused_never_retried(
     if compression == "gzip":  # gzip's own check sees it first: its CRC no longer matches
         assert "invalid compressed data--crc error" in failure.value.message
     else:
-        assert failure.value.message.startswith(f"layer of {reference} fails verification: expected {sha256(layers[0][0])}")
+        assert failure.value.message.startswith(
+            f"layer of {reference} fails verification: expected {sha256(layers[0][0])}"
+        )
     assert "retrying" not in failure.value.output
     nothing_written(tmp_path / "out")
 
@@ -613,9 +657,13 @@ def test_unknown_reference_and_non_modelkit_are_refused(
         [(tar_layer([Member("bin/sh", b"x")]), "application/vnd.oci.image.layer.v1.tar")],
         config_type="application/vnd.oci.image.config.v1+json",
     )
-    with pytest.raises(ScriptFailed, match=f"ModelKit {host}/{REPOSITORY}:missing not found in registry {host}"):
+    with pytest.raises(
+        ScriptFailed, match=f"ModelKit {host}/{REPOSITORY}:missing not found in registry {host}"
+    ):
         unpack(path, commands, f"{host}/{REPOSITORY}:missing", tmp_path / "out")
-    with pytest.raises(ScriptFailed, match=r"is not a ModelKit \(config media type 'application/vnd.oci.image.config"):
+    with pytest.raises(
+        ScriptFailed, match=r"is not a ModelKit \(config media type 'application/vnd.oci.image.config"
+    ):
         unpack(path, commands, f"{host}/{REPOSITORY}:image", tmp_path / "out")
     nothing_written(tmp_path / "out")
 
@@ -630,16 +678,24 @@ def test_manifest_config_and_layer_count_are_capped(
     layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", b"m")])], "none")
     config = json.dumps({**json.loads(config), "padding": "p" * 6000}).encode()
     reference, _ = push(registry, "capped", layers, config)
-    with pytest.raises(ScriptFailed, match=r"the manifest of .* is larger than the cap of 100 bytes \(--max-manifest-bytes\)"):
+    with pytest.raises(
+        ScriptFailed, match=r"the manifest of .* is larger than the cap of 100 bytes \(--max-manifest-bytes\)"
+    ):
         unpack(path, commands, reference, tmp_path / "out", flags="--max-manifest-bytes 100")
-    with pytest.raises(ScriptFailed, match=r"declares \d+ bytes, more than the cap of 4096 \(--max-config-bytes\)"):
+    with pytest.raises(
+        ScriptFailed, match=r"declares \d+ bytes, more than the cap of 4096 \(--max-config-bytes\)"
+    ):
         unpack(path, commands, reference, tmp_path / "out", env={"UNPACK_MAX_CONFIG_BYTES": "4096"})
     # 10,000 layers (one blob, listed again and again): refused by the default cap, at once.
     blob = layers[0][0]
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.kitops.modelkit.config.v1+json", "digest": sha256(config), "size": len(config)},
+        "config": {
+            "mediaType": "application/vnd.kitops.modelkit.config.v1+json",
+            "digest": sha256(config),
+            "size": len(config),
+        },
         "layers": [{"mediaType": layers[0][1], "digest": sha256(blob), "size": len(blob)}] * 10_000,
     }
     import requests
@@ -653,11 +709,15 @@ def test_manifest_config_and_layer_count_are_capped(
     assert put.status_code == 201, put.text
     with pytest.raises(ScriptFailed) as failure:
         unpack(path, commands, f"{host}/{REPOSITORY}:many-layers", tmp_path / "out", timeout=20)
-    assert "the manifest lists 10000 layers, more than the cap of 1000 (--max-layers)" in failure.value.message
+    assert (
+        "the manifest lists 10000 layers, more than the cap of 1000 (--max-layers)" in failure.value.message
+    )
     nothing_written(tmp_path / "out")
 
 
-def test_a_layer_of_100k_files_extracts(registry: LabConfig, commands: dict[str, list[str]], tmp_path: Path) -> None:
+def test_a_layer_of_100k_files_extracts(
+    registry: LabConfig, commands: dict[str, list[str]], tmp_path: Path
+) -> None:
     # Valid input the old bash pass refused once PIDs wrapped (a dd/od fork per member). One
     # path (local): the three run the same program, and 100k file creations cost their time.
     from tests.pipeline_fixtures.modelkits import many_files_tar
@@ -679,7 +739,10 @@ BAD_REFERENCES = [
     ("127.0.0.1:5001/lab/iris:v1;id", "contains shell syntax"),
     ("127.0.0.1:5001/lab/iris:$(id)", "contains shell syntax"),
     ("127.0.0.1:5001/lab/iris:`id`", "contains shell syntax"),
-    ("127.0.0.1:5001/lab/iris:v1\nx", "reference $'127.0.0.1:5001/lab/iris:v1\\nx' contains whitespace or control"),
+    (
+        "127.0.0.1:5001/lab/iris:v1\nx",
+        "reference $'127.0.0.1:5001/lab/iris:v1\\nx' contains whitespace or control",
+    ),
     ("127.0.0.1:5001/lab/Iris:v1", "is not an OCI reference"),
     ("127.0.0.1:5001/lab/iris:-v1", "is not an OCI reference"),
 ]
@@ -701,11 +764,19 @@ def test_storage_initializer_fails_closed_on_an_option_or_an_unknown_flag(
     for hostile in ("kit://--help", "kit://-d", "kit://127.0.0.1:5001/lab/iris:v1;id", "kit://$(id)"):
         with pytest.raises(ScriptFailed) as failure:
             run([*commands["storage-initializer"], hostile, str(tmp_path / "dest")], env, 30)
-        assert failure.value.message.startswith("storage URI kit:// ") and "refusing it" in failure.value.message
+        assert (
+            failure.value.message.startswith("storage URI kit:// ") and "refusing it" in failure.value.message
+        )
         assert not (tmp_path / "dest").exists()
     env["KIT_UNPACK_FLAGS"] = "--plain-http --filter=model"
-    with pytest.raises(ScriptFailed, match="KIT_UNPACK_FLAGS: --filter=model is not a flag this storage initializer knows"):
-        run([*commands["storage-initializer"], "kit://127.0.0.1:5001/lab/iris:v1", str(tmp_path / "dest")], env, 30)
+    with pytest.raises(
+        ScriptFailed, match="KIT_UNPACK_FLAGS: --filter=model is not a flag this storage initializer knows"
+    ):
+        run(
+            [*commands["storage-initializer"], "kit://127.0.0.1:5001/lab/iris:v1", str(tmp_path / "dest")],
+            env,
+            30,
+        )
 
 
 def test_a_non_empty_extract_path_is_never_overwritten(tmp_path: Path) -> None:
@@ -721,11 +792,15 @@ def test_a_registry_that_does_not_answer_is_retried_then_named(tmp_path: Path) -
     from lab.local.processes import free_port
 
     host = f"127.0.0.1:{free_port()}"  # nothing listens there: a transient failure
-    env = script_environment(extra={"KIT_RETRIES": "2", "KIT_RETRY_DELAY": "0", "DOCKER_CONFIG": str(tmp_path)})
+    env = script_environment(
+        extra={"KIT_RETRIES": "2", "KIT_RETRY_DELAY": "0", "DOCKER_CONFIG": str(tmp_path)}
+    )
     arguments = unpack_arguments(f"{host}/lab/iris:v1", str(tmp_path / "out"), plain_http="true")
     with pytest.raises(ScriptFailed) as failure:
         run_unpacker(arguments, env)
-    assert failure.value.message.startswith(f"fetching the manifest of {host}/lab/iris:v1 failed: GET http://{host}/v2/lab/iris/manifests/v1")
+    assert failure.value.message.startswith(
+        f"fetching the manifest of {host}/lab/iris:v1 failed: GET http://{host}/v2/lab/iris/manifests/v1"
+    )
     assert failure.value.message.endswith("(after 2 attempts)")
     assert "(attempt 1/2), retrying in 0s" in failure.value.output
     assert not (tmp_path / "out").exists()

@@ -21,7 +21,7 @@ import pytest
 from lab import local
 from lab.config import LabConfig
 from lab.pipeline.scripts import ScriptFailed
-from tests.pipeline.test_unpack import PATHS, commands, nothing_written, unpack  # noqa: F401 (fixture)
+from tests.pipeline.test_unpack import PATHS, nothing_written, unpack
 from tests.pipeline_fixtures.chain_fixtures import QUIET, Member, destroy, new_lab, push_modelkit_raw, sha256
 from tests.pipeline_fixtures.modelkits import KitLayer, build_modelkit
 from tests.pipeline_fixtures.registry_front import RegistryFront
@@ -58,7 +58,9 @@ def path(request: pytest.FixtureRequest) -> str:
 
 def push_authenticated(registry: LabConfig, tag: str, layers: list[tuple[bytes, str]], config: bytes) -> str:
     """Push through the registry's basic auth; the manifest digest."""
-    return push_modelkit_raw(registry.registry_host, REPOSITORY, tag, layers, config=config, auth=(USER, PASSWORD))
+    return push_modelkit_raw(
+        registry.registry_host, REPOSITORY, tag, layers, config=config, auth=(USER, PASSWORD)
+    )
 
 
 def credentials(path: str, registry: LabConfig, front: RegistryFront) -> dict[str, str]:
@@ -82,12 +84,24 @@ def test_an_honest_front_unpacks_and_credentials_reach_only_the_registry(
 ) -> None:
     layers, config = modelkit("gzip")
     push_authenticated(registry, "honest", layers, config)
-    unpack(path, commands, f"{front.host}/{REPOSITORY}:honest", tmp_path / "out", env=credentials(path, registry, front))
+    unpack(
+        path,
+        commands,
+        f"{front.host}/{REPOSITORY}:honest",
+        tmp_path / "out",
+        env=credentials(path, registry, front),
+    )
     assert (tmp_path / "out" / "m.bin").stat().st_size == 50_000 // 256 * 256
     # A redirect to another port of the same host: followed, without the credentials.
     front.state.blob_behaviour[sha256(layers[0][0])] = "redirect"
     front.state.elsewhere_challenges = False
-    unpack(path, commands, f"{front.host}/{REPOSITORY}:honest", tmp_path / "again", env=credentials(path, registry, front))
+    unpack(
+        path,
+        commands,
+        f"{front.host}/{REPOSITORY}:honest",
+        tmp_path / "again",
+        env=credentials(path, registry, front),
+    )
     assert front.state.requests_elsewhere == 1 and front.state.authorization_elsewhere == []
     assert (tmp_path / "again" / "m.bin").read_bytes() == (tmp_path / "out" / "m.bin").read_bytes()
 
@@ -101,7 +115,10 @@ def test_a_redirect_elsewhere_that_asks_for_credentials_gets_none(
     reference = f"{front.host}/{REPOSITORY}:redirected"
     with pytest.raises(ScriptFailed) as failure:
         unpack(path, commands, reference, tmp_path / "out", env=credentials(path, registry, front))
-    assert f"to 127.0.0.1:{front.state.elsewhere_port}, which asks for credentials (HTTP 401)" in failure.value.message
+    assert (
+        f"to 127.0.0.1:{front.state.elsewhere_port}, which asks for credentials (HTTP 401)"
+        in failure.value.message
+    )
     assert f"credentials for {front.host} are sent to no other host:port" in failure.value.message
     assert front.state.requests_elsewhere >= 1 and front.state.authorization_elsewhere == []
     nothing_written(tmp_path / "out")
@@ -163,7 +180,11 @@ def test_a_1_tib_descriptor_over_a_small_blob_is_bounded(
         {
             "schemaVersion": 2,
             "mediaType": MANIFEST,
-            "config": {"mediaType": "application/vnd.kitops.modelkit.config.v1+json", "digest": sha256(config), "size": len(config)},
+            "config": {
+                "mediaType": "application/vnd.kitops.modelkit.config.v1+json",
+                "digest": sha256(config),
+                "size": len(config),
+            },
             "layers": [{"mediaType": layers[0][1], "digest": sha256(blob), "size": 1 << 40}],
         }
     ).encode()
@@ -174,13 +195,20 @@ def test_a_1_tib_descriptor_over_a_small_blob_is_bounded(
     # The registry says how long the blob is: not what the manifest declares.
     with pytest.raises(ScriptFailed) as failure:
         unpack(path, commands, reference, tmp_path / "out", env=env, timeout=60)
-    assert f"sends {len(blob)} bytes for layer {sha256(blob)}, its descriptor declares {1 << 40}" in failure.value.message
+    assert (
+        f"sends {len(blob)} bytes for layer {sha256(blob)}, its descriptor declares {1 << 40}"
+        in failure.value.message
+    )
     # No length, the genuine blob, then zeros without end: the gzip stream or the tar ends it.
     front.state.blob_behaviour[sha256(blob)] = "then-endless-zeros"
     started = time.monotonic()
     with pytest.raises(ScriptFailed) as failure:
         unpack(path, commands, reference, tmp_path / "out", env=env, timeout=60)
-    expected = "trailing data after the last gzip member" if compression == "gzip" else "bytes follow the end-of-archive marker"
+    expected = (
+        "trailing data after the last gzip member"
+        if compression == "gzip"
+        else "bytes follow the end-of-archive marker"
+    )
     assert expected in failure.value.message
     assert time.monotonic() - started < 30
     assert sum(n for p, n in front.state.sent.items() if "/blobs/" in p) < 64 << 20
@@ -193,7 +221,14 @@ def test_a_manifest_without_end_is_capped(
     front.state.manifest_behaviour["endless"] = "endless"
     started = time.monotonic()
     with pytest.raises(ScriptFailed) as failure:
-        unpack(path, commands, f"{front.host}/{REPOSITORY}:endless", tmp_path / "out", env=credentials(path, registry, front), timeout=60)
+        unpack(
+            path,
+            commands,
+            f"{front.host}/{REPOSITORY}:endless",
+            tmp_path / "out",
+            env=credentials(path, registry, front),
+            timeout=60,
+        )
     assert "is larger than the cap of 4194304 bytes (--max-manifest-bytes)" in failure.value.message
     assert time.monotonic() - started < 30
     nothing_written(tmp_path / "out")
@@ -205,7 +240,13 @@ def test_a_layer_download_that_breaks_off_once_is_retried_from_nothing(
     layers, config = modelkit("gzip", size=400_000)
     push_authenticated(registry, "flaky", layers, config)
     front.state.blob_behaviour[sha256(layers[0][0])] = "breaks-off-once"
-    out = unpack(path, commands, f"{front.host}/{REPOSITORY}:flaky", tmp_path / "out", env=credentials(path, registry, front))
+    out = unpack(
+        path,
+        commands,
+        f"{front.host}/{REPOSITORY}:flaky",
+        tmp_path / "out",
+        env=credentials(path, registry, front),
+    )
     assert path == "storage-initializer" or json.loads(out)["status"] == "success"
     assert (tmp_path / "out" / "m.bin").stat().st_size == 400_000 // 256 * 256
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".unpack-")]

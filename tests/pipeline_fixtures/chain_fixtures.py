@@ -158,7 +158,9 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def push_blob(host: str, repository: str, data: bytes, auth: tuple[str, str] | None = None) -> dict[str, object]:
+def push_blob(
+    host: str, repository: str, data: bytes, auth: tuple[str, str] | None = None
+) -> dict[str, object]:
     """Monolithic blob upload (POST then PUT ?digest=); returns the descriptor."""
     digest = sha256(data)
     start = requests.post(f"http://{host}/v2/{repository}/blobs/uploads/", timeout=10, auth=auth)

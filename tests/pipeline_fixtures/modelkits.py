@@ -118,7 +118,9 @@ def many_files_tar(count: int, directory: str = "m") -> bytes:
     return b"".join(parts) + END_OF_ARCHIVE
 
 
-def modelkit_of_tar(tar: bytes, kind: str, path: str, compression: str) -> tuple[list[tuple[bytes, str]], bytes]:
+def modelkit_of_tar(
+    tar: bytes, kind: str, path: str, compression: str
+) -> tuple[list[tuple[bytes, str]], bytes]:
     """A one-layer ModelKit whose layer is exactly this tar (gzip'ed or not)."""
     blob = gzip.compress(tar, mtime=0) if compression == "gzip" else tar
     entry = {"path": path, "digest": sha256(blob), "diffId": sha256(tar)}

@@ -37,7 +37,9 @@ class FrontState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def fetch_upstream(state: FrontState, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def fetch_upstream(
+    state: FrontState, path: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
     """GET from the real registry: status, headers, body."""
     connection = http.client.HTTPConnection(state.upstream, timeout=30)
     try:
@@ -86,7 +88,9 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
             headers["Authorization"] = self.headers["Authorization"]
         status, upstream_headers, body = fetch_upstream(self.state, self.path, headers)
         if status != 200 or not behaviour:
-            extra = {k: v for k, v in upstream_headers.items() if k.lower() in ("www-authenticate", "content-type")}
+            extra = {
+                k: v for k, v in upstream_headers.items() if k.lower() in ("www-authenticate", "content-type")
+            }
             self.answer(status, body, extra)
             return
         if behaviour == "then-endless-zeros":
@@ -156,7 +160,9 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
             if self.headers.get("Authorization"):
                 state.authorization_elsewhere.append(self.headers["Authorization"])
         if state.elsewhere_challenges:
-            self.answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": 'Basic realm="elsewhere"'})
+            self.answer(
+                401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": 'Basic realm="elsewhere"'}
+            )
             return
         headers = {"Accept": "*/*"}
         if state.upstream_login:
@@ -182,7 +188,9 @@ class RegistryFront:
         self.front = FrontServer(self.state, elsewhere=False)
         self.other = FrontServer(self.state, elsewhere=True)
         self.state.elsewhere_port = self.other.server_address[1]
-        self.threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self.front, self.other)]
+        self.threads = [
+            threading.Thread(target=s.serve_forever, daemon=True) for s in (self.front, self.other)
+        ]
         for thread in self.threads:
             thread.start()
 
