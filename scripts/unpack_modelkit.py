@@ -35,16 +35,13 @@ import hashlib
 import http.client
 import json
 import os
-import queue
 import re
 import shlex
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import zlib
@@ -74,11 +71,11 @@ LIMITS = {
 }
 TRAILER_CAP = MIB  # zero bytes a tar may carry after its end-of-archive marker (record padding)
 FREE_SPACE_MARGIN = 64 * MIB
-# Bytes per read: big enough for few calls (hashlib, zlib and os.write release the GIL for big
-# buffers), small enough that the buffers in flight stay in the CPU's cache.
-CHUNK = MIB
-BUFFERS = 3
-INFLATED = MIB  # most bytes one inflate call returns: a gzip bomb never sits in memory
+# Bytes per read and write: measured here, pieces of 128-256 KiB move a blob from the socket
+# to the disk two to three times faster than 1 MiB ones (they stay in the CPU's cache between
+# the socket, the hash and the page cache).
+CHUNK = 128 * 1024
+INFLATED = CHUNK  # most bytes one inflate call returns: a gzip bomb never sits in memory
 HTTP_TIMEOUT = 600  # seconds a stalled registry connection may stay silent
 MAX_REDIRECTS = 5
 TOKEN_CAP = 64 * 1024  # bytes of a token service's answer
@@ -554,12 +551,7 @@ class Source:
                 )
             return FileBody(path, size, f"{what} {digest} of {self.ref}")
         response = self.registry.get(f"blobs/{digest}", "*/*", f"{what} {digest}")
-        body = Body(response, size, f"{what} {digest}", self.host)
-        try:
-            response.fp.raw._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * MIB)  # type: ignore[union-attr]
-        except (AttributeError, OSError):
-            pass
-        return body
+        return Body(response, size, f"{what} {digest}", self.host)
 
 
 # --- the plan: manifest, config, the contract ------------------------------------------------------
@@ -762,50 +754,6 @@ def kitfile_yaml(config: dict[str, Any]) -> str:
             kitfile[section] = [layer_info(e) for e in kitfile[section]]
     kitfile = {k: v for k, v in kitfile.items() if v is not None}
     return "".join(line + "\n" for line in yaml_lines(kitfile, ""))
-
-
-# --- hashing on a thread of its own -----------------------------------------------------------------
-
-
-class Ring:
-    """A few buffers: the reader fills a free one; it is free again once hashed."""
-
-    def __init__(self) -> None:
-        self.views = [memoryview(bytearray(CHUNK)) for _ in range(BUFFERS)]
-        self.free: queue.Queue[int] = queue.Queue()
-        for index in range(BUFFERS):
-            self.free.put(index)
-
-
-class Hasher:
-    """sha256 of what is put, in order, on a thread of its own (hashlib releases the GIL)."""
-
-    def __init__(self, ring: Ring | None = None) -> None:
-        self.sha = hashlib.sha256()
-        self.ring = ring
-        self.items: queue.Queue[Any] = queue.Queue(maxsize=2 * BUFFERS)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self.items.get()
-            if item is None:
-                return
-            data, index = item
-            self.sha.update(data)
-            if index is not None and self.ring is not None:
-                self.ring.free.put(index)
-
-    def put(self, data: memoryview | bytes, index: int | None = None) -> None:
-        """Hash these bytes after what was put before."""
-        self.items.put((data, index))
-
-    def digest(self) -> str:
-        """sha256:<hex> of all that was put (waits for the thread)."""
-        self.items.put(None)
-        self.thread.join()
-        return "sha256:" + self.sha.hexdigest()
 
 
 # --- gunzip ---------------------------------------------------------------------------------------
@@ -1211,38 +1159,36 @@ class TarReader:
 
 
 def extract_layer(source: Source, reader: TarReader, layer: Layer) -> None:
-    """One layer in one pass: fetch (bounded), hash, gunzip, hash, check and write each member, verify."""
+    """One layer in one pass: fetch (bounded), hash, gunzip, hash, check and write each member, verify.
+
+    One thread, one buffer: read, hash, write, in the process's own time slices. Measured on a
+    busy two-core machine, handing buffers to a hashing thread cost more wall time than the
+    overlap won (GIL hand-overs wait for a thread the scheduler has parked).
+    """
     reader.start_layer(layer.where, normalize(layer.path))
     body = source.blob(layer.digest, layer.size, "layer")
-    ring = Ring()
-    compressed = Hasher(ring)
+    compressed = hashlib.sha256()
     gunzip = Gunzip() if layer.gzip else None
-    uncompressed = Hasher() if gunzip is not None else None
+    uncompressed = hashlib.sha256()
+    buffer = memoryview(bytearray(CHUNK))
     try:
         try:
             while True:
-                index = ring.free.get()
-                buffer = ring.views[index]
-                filled = 0
-                while filled < CHUNK:
-                    got = body.readinto(buffer[filled:])
-                    if not got:
-                        break
-                    filled += got
-                view = buffer[:filled]
-                if not view:
+                got = body.readinto(buffer)
+                if not got:
                     break
+                view = buffer[:got]
+                compressed.update(view)
                 if gunzip is None:
                     reader.feed(view)
-                else:
-                    for out in gunzip.feed(view):
-                        uncompressed.put(out)  # type: ignore[union-attr]
-                        reader.feed(out)
-                compressed.put(view, index)
+                    continue
+                for out in gunzip.feed(view):
+                    uncompressed.update(out)
+                    reader.feed(out)
             body.finish()
             if gunzip is not None:
                 for out in gunzip.finish():
-                    uncompressed.put(out)  # type: ignore[union-attr]
+                    uncompressed.update(out)
                     reader.feed(out)
         except GzipError as error:
             raise reader.refuse(f"not a valid gzip stream (corrupted or tampered; {error})") from None
@@ -1250,14 +1196,14 @@ def extract_layer(source: Source, reader: TarReader, layer: Layer) -> None:
     finally:
         reader.close_file()
         body.close()
-    actual = compressed.digest()
+    actual = "sha256:" + compressed.hexdigest()
     if actual != layer.digest:
         raise Failure(
             f"layer of {source.ref} fails verification: expected {layer.digest}, content hashes to {actual} "
             "(corrupted or tampered)"
         )
-    if uncompressed is not None:
-        actual = uncompressed.digest()
+    if gunzip is not None:
+        actual = "sha256:" + uncompressed.hexdigest()
         if actual != layer.diff_id:
             raise reader.refuse(
                 f"the uncompressed layer hashes to {actual}, but the Kitfile's diffId is {layer.diff_id}"
@@ -1621,4 +1567,4 @@ if __name__ == "__main__":
     status = main(sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(status)  # hashing threads blocked on a queue never hold the exit up
+    sys.exit(status)

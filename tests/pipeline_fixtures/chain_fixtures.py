@@ -2,7 +2,7 @@
 
 The hostile ModelKits are pushed byte for byte through the registry's HTTP API (the
 distribution spec's monolithic blob upload and manifest PUT) and fetched back the same way
-into an OCI image layout, which is exactly what ``unpack-modelkit.sh --oci-layout`` reads.
+into an OCI image layout, which is exactly what the unpacker's ``--oci-layout`` reads.
 """
 
 from __future__ import annotations
