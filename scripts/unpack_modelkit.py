@@ -288,6 +288,12 @@ class Registry:
             try:
                 connection.request("GET", target, headers=headers)
                 response = connection.getresponse()
+            except ssl.SSLError as error:  # no retry mends a TLS mismatch
+                connection.close()
+                raise Failure(
+                    f"GET {url}: {error}: if registry {self.host} serves plain HTTP, pass --plain-http "
+                    "(KIT_UNPACK_FLAGS=--plain-http for the storage initializer)"
+                ) from None
             except (OSError, http.client.HTTPException) as error:
                 connection.close()
                 raise Transient(f"GET {url}: {error or type(error).__name__}") from None

@@ -813,3 +813,14 @@ def test_tar_module_agrees_the_raw_headers_are_tar(tmp_path: Path) -> None:
     tar = raw_tar("no end-of-archive marker") + END_OF_ARCHIVE
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         assert archive.getnames() == ["m", "m/a.bin"]
+
+
+def test_tls_against_a_plain_http_registry_names_the_flag(registry: LabConfig, tmp_path: Path) -> None:
+    # What the doctor's kserve-not-ready check reads in the storage initializer's log.
+    env = script_environment(extra={"KIT_RETRY_DELAY": "0", "DOCKER_CONFIG": str(tmp_path)})
+    arguments = unpack_arguments(f"{registry.registry_host}/{REPOSITORY}:v1", str(tmp_path / "out"))
+    with pytest.raises(ScriptFailed) as failure:
+        run_unpacker(arguments, env)
+    assert "pass --plain-http" in failure.value.message
+    assert "retrying" not in failure.value.output
+    assert not (tmp_path / "out").exists()
