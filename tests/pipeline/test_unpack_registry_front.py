@@ -250,3 +250,24 @@ def test_a_layer_download_that_breaks_off_once_is_retried_from_nothing(
     assert path == "storage-initializer" or json.loads(out)["status"] == "success"
     assert (tmp_path / "out" / "m.bin").stat().st_size == 400_000 // 256 * 256
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".unpack-")]
+
+
+def test_a_registry_that_asks_for_a_token_gets_the_login_only_at_home(
+    registry: LabConfig, front: RegistryFront, commands: dict[str, list[str]], path: str, tmp_path: Path
+) -> None:
+    layers, config = modelkit("gzip")
+    push_authenticated(registry, "token", layers, config)
+    reference = f"{front.host}/{REPOSITORY}:token"
+    login = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    # The token service is the registry itself (same host:port): the login goes there, once.
+    front.state.token_realm = "front"
+    unpack(path, commands, reference, tmp_path / "out", env=credentials(path, registry, front))
+    assert (tmp_path / "out" / "m.bin").stat().st_size == 50_000 // 256 * 256
+    assert front.state.token_requests == [login]
+    # A token service on another port: asked without the login, it refuses, and the unpack says so.
+    front.state.token_realm, front.state.token_requests = "elsewhere", []
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, reference, tmp_path / "again", env=credentials(path, registry, front))
+    assert "(on another host:port: sent no credentials) refused a token" in failure.value.message
+    assert front.state.token_requests == [""]
+    nothing_written(tmp_path / "again")

@@ -30,6 +30,10 @@ class FrontState:
     manifest_behaviour: dict[str, str] = field(default_factory=dict)  # tag -> behaviour
     blob_behaviour: dict[str, str] = field(default_factory=dict)  # digest -> behaviour
     elsewhere_challenges: bool = True
+    # Bearer mode: the front asks for a token from a realm ("front": its own /token, "elsewhere":
+    # the other port's), which hands one out for the registry's login; "" means no token needed.
+    token_realm: str = ""
+    token_requests: list[str] = field(default_factory=list)  # the Authorization each /token GET carried
     elsewhere_port: int = 0
     authorization_elsewhere: list[str] = field(default_factory=list)
     requests_elsewhere: int = 0
@@ -62,8 +66,20 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
         return self.server.state
 
     def do_GET(self) -> None:
+        if self.path.startswith("/token"):
+            self.token()
+            return
         if self.server.elsewhere:
             self.elsewhere()
+            return
+        if self.state.token_realm and self.headers.get("Authorization") != "Bearer good-token":
+            port = (
+                self.server.server_address[1]
+                if self.state.token_realm == "front"
+                else self.state.elsewhere_port
+            )
+            challenge = f'Bearer realm="http://127.0.0.1:{port}/token",service="front"'
+            self.answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
             return
         kind, _, reference = self.path.partition("/manifests/")
         if reference:
@@ -84,7 +100,9 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         headers = {"Accept": self.headers.get("Accept", "*/*")}
-        if self.headers.get("Authorization"):
+        if self.state.token_realm:  # the token was checked: the front fetches with its own login
+            headers["Authorization"] = self.login()
+        elif self.headers.get("Authorization"):
             headers["Authorization"] = self.headers["Authorization"]
         status, upstream_headers, body = fetch_upstream(self.state, self.path, headers)
         if status != 200 or not behaviour:
@@ -152,6 +170,20 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.sent[self.path] = self.state.sent.get(self.path, 0) + sent
 
+    def login(self) -> str:
+        user, password = self.state.upstream_login or ("", "")
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def token(self) -> None:
+        """The token service: a token for the registry's login, nothing without it."""
+        given = self.headers.get("Authorization", "")
+        with self.state.lock:
+            self.state.token_requests.append(given)
+        if given == self.login():
+            self.answer(200, b'{"token": "good-token"}', {"Content-Type": "application/json"})
+        else:
+            self.answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {})
+
     def elsewhere(self) -> None:
         """Another port of the same host: records Authorization; challenges, or serves with its own login."""
         state = self.state
@@ -164,10 +196,7 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
                 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": 'Basic realm="elsewhere"'}
             )
             return
-        headers = {"Accept": "*/*"}
-        if state.upstream_login:
-            login = ":".join(state.upstream_login).encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(login).decode()
+        headers = {"Accept": "*/*", "Authorization": self.login()}
         status, _, body = fetch_upstream(state, self.path, headers)
         self.answer(status, body, {})
 
