@@ -26,16 +26,13 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import local
 from lab.config import LabConfig
 from lab.pipeline.scripts import ScriptFailed, run_unpacker, script_environment, unpack_arguments
 from tests.pipeline_fixtures.chain_fixtures import (
-    QUIET,
     Member,
-    destroy,
     fetch_oci_layout,
-    new_lab,
     push_modelkit_raw,
+    running_registry,
     sha256,
     tar_layer,
 )
@@ -57,12 +54,8 @@ PATHS = ("local", "compiled", "storage-initializer")
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[LabConfig]:
-    config = new_lab()
-    try:
-        local.up(config, QUIET, ("registry",))
+    with running_registry() as config:
         yield config
-    finally:
-        destroy(config)
 
 
 @pytest.fixture(params=PATHS)

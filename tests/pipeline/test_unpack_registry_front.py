@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import local
 from lab.config import LabConfig
 from lab.pipeline.scripts import ScriptFailed
 from tests.pipeline.test_unpack import PATHS, nothing_written, unpack
-from tests.pipeline_fixtures.chain_fixtures import QUIET, Member, destroy, new_lab, push_modelkit_raw, sha256
+from tests.pipeline_fixtures.chain_fixtures import Member, push_modelkit_raw, running_registry, sha256
 from tests.pipeline_fixtures.modelkits import KitLayer, build_modelkit
 from tests.pipeline_fixtures.registry_front import RegistryFront
 
@@ -34,12 +33,8 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 @pytest.fixture(scope="module")
 def registry() -> Iterator[LabConfig]:
     """A registry with htpasswd auth: the credentials the front must keep at home."""
-    config = new_lab(LAB_REGISTRY_USER=USER, LAB_REGISTRY_PASSWORD=PASSWORD)
-    try:
-        local.up(config, QUIET, ("registry",))
+    with running_registry(LAB_REGISTRY_USER=USER, LAB_REGISTRY_PASSWORD=PASSWORD) as config:
         yield config
-    finally:
-        destroy(config)
 
 
 @pytest.fixture

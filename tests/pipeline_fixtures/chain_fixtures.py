@@ -7,6 +7,7 @@ into an OCI image layout, which is exactly what the unpacker's ``--oci-layout`` 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +61,17 @@ def destroy(config: LabConfig) -> None:
     stop_model_server(config)
     local.down(config, QUIET)
     shutil.rmtree(config.home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_registry(**env: str) -> Iterator[LabConfig]:
+    """A fresh lab whose registry runs (htpasswd auth when ``env`` names a user); destroyed after."""
+    config = new_lab(**env)
+    try:
+        local.up(config, QUIET, ("registry",))
+        yield config
+    finally:
+        destroy(config)
 
 
 def require(config: LabConfig, *tools: str) -> dict[str, Path]:
