@@ -31,7 +31,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff and mypy on the lab package."""
     _install(session, "pipeline", "lint")
-    session.run("ruff", "check", "lab", "tests", "noxfile.py")
+    session.run("ruff", "check", "lab", "tests", "scripts", "noxfile.py")
     session.run("mypy", "lab")
 
 

@@ -3,8 +3,8 @@
 Like for like: in every round both sides do the same work from nothing — a fresh repository
 in the registry, a fresh kit store to pack into, a fresh store (or none) to unpack from, so
 every byte is uploaded and really pulled back. Each side reports its phases: raw kit as pack, push, unpack;
-the lab as its scripts report them (push: pack, upload; unpack: pull of manifest and config,
-the one pass over the layers, finish). The order of the sides alternates and the disks are
+the lab as its push script and unpacker report them (push: pack, upload; unpack: manifest and
+config, the one pass over the layers, finish). The order of the sides alternates and the disks are
 synced between rounds, outside the timing.
 """
 
@@ -28,10 +28,9 @@ from lab.errors import LabError
 from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import (
     PUSH_SCRIPT,
-    UNPACK_SCRIPT,
-    lab_python,
     push_arguments,
     run_script,
+    run_unpacker,
     script_environment,
     unpack_arguments,
 )
@@ -111,25 +110,18 @@ def raw_kit_round(config: LabConfig, kit: Path, payload: Path, scratch: Path, re
     return phases
 
 
-def lab_round(
-    config: LabConfig,
-    kit: Path,
-    payload: Path,
-    scratch: Path,
-    repository: str,
-    extractors: list[str] | None = None,
-) -> Phases:
-    """The chain's push and unpack scripts, as the local pipeline runs them, each with fresh state.
+def lab_round(config: LabConfig, kit: Path, payload: Path, scratch: Path, repository: str) -> Phases:
+    """The chain's push script and unpacker, as the local pipeline runs them, each with fresh state.
 
-    ``extractors`` gets the layer pass the unpack script says it ran (python or bash).
+    The unpacker verifies as it always does (digests, diffIds, every member): like for like
+    with kit, which verifies the blobs it pulls.
     """
     outputs = scratch / "outputs"
     outputs.mkdir(parents=True)
     env = script_environment(
         docker_config=config.docker_config_dir,
         tool_dirs=[kit.parent],
-        # The layer pass in the lab's interpreter, as the local pipeline runs it.
-        extra={"KITOPS_HOME": str(scratch / "lab-store"), **lab_python()},
+        extra={"KITOPS_HOME": str(scratch / "lab-store")},
     )
     phases: Phases = {}
     push = push_arguments(
@@ -146,13 +138,11 @@ def lab_round(
     unpack = unpack_arguments(
         (outputs / "digest").read_text().strip(), unpacked, plain_http="true", model_path_output=""
     )
-    answer = json.loads(timed_phase(phases, "unpack", lambda: run_script(UNPACK_SCRIPT, unpack, env)))
+    answer = json.loads(timed_phase(phases, "unpack", lambda: run_unpacker(unpack, env)))
     for name, seconds in pushed.get("seconds", {}).items():
         phases[f"push: {name}"] = float(seconds)
     for name, seconds in answer.get("seconds", {}).items():
         phases[f"unpack: {name}"] = float(seconds)
-    if extractors is not None:
-        extractors.append(str(answer.get("extractor", "unknown")))
     return phases
 
 
@@ -177,8 +167,7 @@ def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measur
         lab.skipped = raw.skipped = one_line(exc)
         return [lab, raw, cp]
     rounds: dict[str, list[Phases]] = {"lab": [], "raw": []}
-    extractors: list[str] = []
-    sides = (("raw", raw, raw_kit_round), ("lab", lab, functools.partial(lab_round, extractors=extractors)))
+    sides = (("raw", raw, raw_kit_round), ("lab", lab, lab_round))
     for index in range(repeat):
         # Alternate who goes first, and let each side start with no dirty pages of the other's
         # last gigabyte still being written back (the sync is outside the timing).
@@ -207,6 +196,4 @@ def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measur
             ratios = {"lab/kit": lab.median / raw.median, "lab/kit (min)": lab.minimum / raw.minimum}
             lab.extra = {**ratios, **lab.extra}
         lab.extra = {"lab/cp": lab.median / cp.median, **lab.extra}
-        # The unpack's layer pass: python where python3 is, else the script's bash pass.
-        lab.extra["extractor"] = ",".join(dict.fromkeys(extractors))
     return [lab, raw, cp]

@@ -63,8 +63,6 @@ def test_small_run_writes_results(lab_config: LabConfig, tmp_path: Path) -> None
     lab_transfer = by_name["lab push+unpack 1 MiB"]
     if not lab_transfer["skipped"]:
         assert "lab/cp" in lab_transfer["extra"]
-        # the unpack's layer pass, as the script reported it: the lab runs it in its own Python
-        assert lab_transfer["extra"]["extractor"] == "python"
         assert {"unpack: layers s", "push: upload s"} <= set(lab_transfer["extra"])
     assert not (lab_config.home / "bench").exists(), "generated files are deleted"
     table = bench.markdown(results)

@@ -3,9 +3,10 @@
 train, register and predict are lightweight Python components used by both the local and
 the cluster pipeline; their logic is :mod:`lab.pipeline.steps` (registration:
 :mod:`lab.pipeline.registration`), shipped as source. push and
-unpack are container components on the kitops-kubeflow image that run the text of
-``scripts/push-modelkit.sh`` / ``scripts/unpack-modelkit.sh``, read when the components are
-built (the local pipeline runs the same files, see :mod:`lab.pipeline.local_components`).
+unpack are container components: push on the kitops-kubeflow image (kit, cosign) running the
+text of ``scripts/push-modelkit.sh``, unpack on the pinned Python image running the text of
+``scripts/unpack_modelkit.py``, both read when the components are built (the local pipeline
+runs the same files, see :mod:`lab.pipeline.local_components`).
 serve (cluster) creates an InferenceService.
 
 There is deliberately no ``from __future__ import annotations`` here: KFP builds component
@@ -20,7 +21,7 @@ from kfp import dsl
 from lab.config import LabConfig
 from lab.pipeline.modelkit_ref import kit_uri, reference_of_kit_uri, split_modelkit_reference
 from lab.pipeline.registration import check_model_registry, decide_version, register_modelkit
-from lab.pipeline.scripts import PUSH_SCRIPT, UNPACK_SCRIPT, push_arguments, script_text, unpack_arguments
+from lab.pipeline.scripts import PUSH_SCRIPT, push_arguments, script_text, unpack_arguments, unpacker_command
 from lab.pipeline.steps import (
     build_inference_service,
     check_predictions,
@@ -226,10 +227,15 @@ def python_components(config: LabConfig, *, cluster: bool) -> dict[str, Any]:
 
 
 def kitops_container_components(config: LabConfig) -> tuple[Any, Any]:
-    """push-modelkit and unpack-modelkit on the pinned kitops-kubeflow image, carrying the scripts."""
+    """push-modelkit on the kitops-kubeflow image, unpack-modelkit on the pinned Python image.
+
+    Unpack needs no kit: the unpacker speaks the registry API itself, so it runs on the image
+    whose interpreter it needs, pinned by digest.
+    """
     image = config.versions.kitops_kubeflow_image
     push_script = script_text(PUSH_SCRIPT)
-    unpack_script = script_text(UNPACK_SCRIPT)
+    unpacker = unpacker_command()
+    python_image = config.versions.python_image
 
     @dsl.container_component
     def push_modelkit(
@@ -275,10 +281,10 @@ def kitops_container_components(config: LabConfig) -> tuple[Any, Any]:
         extract_path: str = "",
         plain_http: bool = False,
     ) -> dsl.ContainerSpec:
-        """Pull, verify and safely extract a ModelKit into model_path (scripts/unpack-modelkit.sh)."""
+        """Pull, verify and safely extract a ModelKit into model_path (scripts/unpack_modelkit.py)."""
         return dsl.ContainerSpec(
-            image=image,
-            command=["/bin/bash", "-c", unpack_script, "unpack-modelkit.sh"],
+            image=python_image,
+            command=unpacker,
             args=unpack_arguments(
                 modelkit_ref, extract_path, plain_http=plain_http, artifact_dir=model_path.path
             ),

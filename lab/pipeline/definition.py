@@ -126,17 +126,16 @@ class LocalTarget:
         }
 
     def unpack_inputs(self) -> dict[str, Any]:
-        """Credentials and kit of this machine."""
-        return {"docker_config": self.runtime.docker_config, "kit_bin_dir": self.runtime.kit_bin_dir}
+        """Credentials of this machine (the unpacker speaks the registry API: no kit)."""
+        return {"docker_config": self.runtime.docker_config}
 
     def serve_inputs(self, plain_http: Any) -> dict[str, Any]:
-        """The lab home and port of the local model server, and kit for the storage initializer."""
+        """The lab home and port of the local model server."""
         runtime = self.runtime
         return {
             "lab_home": runtime.lab_home,
             "model_server_port": runtime.model_server_port,
             "plain_http": plain_http,
-            "kit_bin_dir": runtime.kit_bin_dir,
         }
 
     def finish(self, tasks: ChainTasks) -> None:

@@ -179,7 +179,7 @@ def check_inference_service(isvc: Mapping[str, Any], expected_storage_uri: str |
         raise CheckFailed(
             "inference-service",
             f"{where} is not Ready: {'; '.join(not_true) or 'no conditions reported yet'} "
-            "(the storage-initializer init container's log shows kit unpack errors)",
+            "(the storage-initializer init container's log shows the unpacker's ERROR line)",
         )
     generation, observed = meta.get("generation"), status.get("observedGeneration")
     if generation is not None and observed is not None and int(observed) < int(generation):
@@ -400,7 +400,6 @@ def verify_run(
                 ModelKitRef.parse(local_reference).uri,
                 reference_dir,
                 plain_http=True,
-                kit_bin_dir=kit_bin_dir,
             )
             with warnings.catch_warnings():
                 # model.joblib was pickled by the cluster's scikit-learn; the lab's may be newer.

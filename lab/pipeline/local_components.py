@@ -3,7 +3,8 @@
 kfp.local's SubprocessRunner runs lightweight Python components only (it refuses container
 components), so locally push and unpack are Python components that carry the very scripts
 the cluster's container components embed (``embedded_artifact_path``: the ``scripts/``
-directory, so a script finds the prelude beside it) and run one with bash.
+directory, so push finds the prelude beside it) and run push with bash, the unpacker
+(unpack, and serve's storage initializer) with this interpreter, as the cluster runs its text.
 Their interfaces are the cluster components' plus where this machine keeps credentials and
 tools. They run in the lab's own interpreter, so they may use the lab's code.
 
@@ -75,26 +76,17 @@ def unpack_modelkit(
     extract_path: str = "",
     plain_http: bool = False,
     docker_config: str = "",
-    kit_bin_dir: str = "",
 ) -> None:
-    """Run the embedded unpack-modelkit.sh into the output artifact."""
-    import os
+    """Run the embedded unpack_modelkit.py into the output artifact."""
+    from pathlib import Path
 
-    from lab.pipeline.scripts import (
-        UNPACK_SCRIPT,
-        lab_python,
-        run_script,
-        script_environment,
-        unpack_arguments,
-    )
+    from lab.pipeline.scripts import UNPACKER, run_unpacker, script_environment, unpack_arguments
 
-    env = script_environment(
-        docker_config=docker_config, tool_dirs=[kit_bin_dir] if kit_bin_dir else [], extra=lab_python()
-    )
+    env = script_environment(docker_config=docker_config)
     arguments = unpack_arguments(
         modelkit_ref, extract_path, plain_http=str(plain_http).lower(), artifact_dir=model_path.path
     )
-    print(run_script(os.path.join(script.path, UNPACK_SCRIPT.name), arguments, env, echo=True), end="")
+    print(run_unpacker(arguments, env, path=Path(script.path) / UNPACKER.name, echo=True), end="")
 
 
 def serve_model(
@@ -104,16 +96,15 @@ def serve_model(
     lab_home: str,
     model_server_port: int,
     plain_http: bool = True,
-    kit_bin_dir: str = "",
     timeout_seconds: int = 60,
 ) -> str:
-    """Storage-initialize kit://<modelkit_ref> with the embedded script, start the model server; its URL."""
+    """Storage-initialize kit://<modelkit_ref> with the embedded unpacker, start the model server; its URL."""
     import os
     from pathlib import Path
 
     from lab.config import load_config
     from lab.pipeline.modelkit_ref import ModelKitRef
-    from lab.pipeline.scripts import STORAGE_INITIALIZER_SCRIPT
+    from lab.pipeline.scripts import UNPACKER
     from lab.pipeline.serving import serve_modelkit
 
     config = load_config(
@@ -124,8 +115,7 @@ def serve_model(
         ModelKitRef.parse(modelkit_ref),
         model_name,
         plain_http=plain_http,
-        kit_bin_dir=kit_bin_dir,
-        script=Path(script.path) / STORAGE_INITIALIZER_SCRIPT.name,
+        unpacker=Path(script.path) / UNPACKER.name,
         timeout=timeout_seconds,
     )
 

@@ -28,13 +28,16 @@ def split_modelkit_reference(reference: str) -> dict[str, str]:
     """
     import re
 
+    # No doubled f-string braces: this source travels in Argo workflows, which template them.
     component = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    host = rf"(?:{component}(?:\.{component})*|\[[0-9A-Fa-f:]+\])(?::[0-9]{{1,5}})?"
+    port = r"(?::[0-9]{1,5})?"
+    host = rf"(?:{component}(?:\.{component})*|\[[0-9A-Fa-f:]+\]){port}"
     path = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
     tag = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+    digest = r"sha256:[0-9a-f]{64}"
     grammar = (
         rf"(?P<registry>{host})/(?P<repository>{path}(?:/{path})*)"
-        rf"(?::(?P<tag>{tag}))?(?:@(?P<digest>sha256:[0-9a-f]{{64}}))?"
+        rf"(?::(?P<tag>{tag}))?(?:@(?P<digest>{digest}))?"
     )
     match = re.fullmatch(grammar, reference)
     if match is None:

@@ -1,16 +1,19 @@
-"""The chain's bash scripts (``scripts/``): where they are, their arguments, how to run them.
+"""The chain's scripts (``scripts/``): where they are, their arguments, how to run them.
 
-The scripts are the one implementation of push, unpack and the ``kit://`` storage
-initializer; what they share is one prelude, ``scripts/lib/prelude.sh``, which each sources
-from beside itself. The cluster embeds their text, prelude inlined (:func:`script_text`), in
-container components; locally they run from ``scripts/`` (or a copy of it a component
-carries) through :func:`run_script`. The argument lists are built here once for both, so a
-container component (with KFP placeholders) and a local run (with values) call a script
-the same way.
+Push is a bash script (it drives ``kit pack``/``kit push`` and cosign on the kitops-kubeflow
+image); its shared helpers are one prelude, ``scripts/lib/prelude.sh``, inlined when a
+container component carries the script (:func:`script_text`). Unpack and the ``kit://``
+storage initializer are one Python program, ``scripts/unpack_modelkit.py`` (standard library
+only), carried as text with the reference grammar inlined (:func:`unpacker_text`) and run
+as ``python3 -I -S -c <text>`` everywhere: the cluster's unpack component and
+ClusterStorageContainer on the pinned Python image, locally by :func:`run_unpacker`. The
+argument lists are built here once, so a container component (with KFP placeholders) and a
+local run (with values) call a step the same way.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -20,20 +23,20 @@ from typing import Any
 
 from lab.config import PROJECT_ROOT
 from lab.errors import LabError
+from lab.pipeline.modelkit_ref import split_modelkit_reference
 
 SCRIPTS_DIR = PROJECT_ROOT / "scripts"
 PUSH_SCRIPT = SCRIPTS_DIR / "push-modelkit.sh"
-UNPACK_SCRIPT = SCRIPTS_DIR / "unpack-modelkit.sh"
-STORAGE_INITIALIZER_SCRIPT = SCRIPTS_DIR / "kit-storage-initializer.sh"
-# What the scripts share (log/die helpers, the reference grammar, kit's 401 and integrity errors).
+# What the bash scripts share (log/die helpers, the reference grammar, kit's 401 and integrity errors).
 PRELUDE = SCRIPTS_DIR / "lib" / "prelude.sh"
 _PRELUDE_BEGIN = "# --- prelude: scripts/lib/prelude.sh"
 _PRELUDE_END = "# --- end of prelude ---\n"
-# unpack-modelkit.sh's layer pass in Python, for where python3 is (the bash pass is the fallback).
-EXTRACTOR = SCRIPTS_DIR / "lib" / "extract_layers.py"
-_EXTRACTOR_BEGIN = "# --- extractor: scripts/lib/extract_layers.py"
-_EXTRACTOR_END = "# --- end of extractor ---\n"
-_EXTRACTOR_DELIMITER = "EXTRACT_LAYERS_PY"
+# The one implementation of the unpack rules: the unpack step and the kit:// storage initializer.
+UNPACKER = SCRIPTS_DIR / "unpack_modelkit.py"
+_GRAMMAR_BEGIN = "# --- reference grammar: lab/pipeline/modelkit_ref.py"
+_GRAMMAR_END = "# --- end of reference grammar ---\n"
+# The unpacker's first argument that makes it KServe's storage initializer (kit://REF DEST).
+STORAGE_INITIALIZER = "storage-initializer"
 
 
 class ScriptFailed(LabError):
@@ -56,30 +59,36 @@ def _inline(text: str, path: Path, begin_marker: str, end_marker: str, body: str
     return text[:header_end] + body + text[end:]
 
 
-def extractor_function() -> str:
-    """``extractor_source``, the bash function printing extract_layers.py, as a here-document."""
-    source = EXTRACTOR.read_text()
-    if _EXTRACTOR_DELIMITER in source.splitlines():
-        raise ValueError(f"{EXTRACTOR} contains the here-document delimiter line {_EXTRACTOR_DELIMITER}")
-    return f"extractor_source() {{\n    cat <<'{_EXTRACTOR_DELIMITER}'\n{source}{_EXTRACTOR_DELIMITER}\n}}\n"
-
-
 def script_text(path: Path) -> str:
-    """The text of a chain script as a component embeds it: what it reads from ``lib/`` inlined.
+    """The text of a bash chain script as a component embeds it: the prelude inlined.
 
     A script sources ``lib/prelude.sh`` from beside itself between two marker lines; a
     container component runs the script as ``bash -c <text>`` on an image without the file,
-    so the lines between the markers become the prelude's text. unpack-modelkit.sh also reads
-    ``lib/extract_layers.py`` (its layer pass where python3 is): between the extractor's
-    markers goes a function printing it from a here-document.
+    so the lines between the markers become the prelude's text.
 
     Raises:
         ValueError: The script has no prelude block.
     """
-    text = _inline(path.read_text(), path, _PRELUDE_BEGIN, _PRELUDE_END, PRELUDE.read_text())
-    if _EXTRACTOR_BEGIN in text:
-        text = _inline(text, path, _EXTRACTOR_BEGIN, _EXTRACTOR_END, extractor_function())
-    return text
+    return _inline(path.read_text(), path, _PRELUDE_BEGIN, _PRELUDE_END, PRELUDE.read_text())
+
+
+def unpacker_text(path: Path = UNPACKER) -> str:
+    """The unpacker as every path runs it: ``python3 -I -S -c <text>``, self-contained.
+
+    The file imports the reference grammar from :mod:`lab.pipeline.modelkit_ref` between two
+    marker lines; the carried text has the grammar function's own source there, so the one
+    grammar travels to images where the lab is not installed.
+
+    Raises:
+        ValueError: The file has no grammar block.
+    """
+    grammar = inspect.getsource(split_modelkit_reference)
+    return _inline(path.read_text(), path, _GRAMMAR_BEGIN, _GRAMMAR_END, grammar + "\n\n")
+
+
+def unpacker_command(python: str = "python3", path: Path = UNPACKER) -> list[str]:
+    """The command that runs the unpacker (isolated: standard library only, no site-packages)."""
+    return [python, "-I", "-S", "-c", unpacker_text(path)]
 
 
 def push_arguments(
@@ -143,13 +152,11 @@ def unpack_arguments(
     oci_layout: str = "",
     max_bytes: int | None = None,
 ) -> list[Any]:
-    """``unpack-modelkit.sh`` arguments; values may be strings or KFP placeholders.
+    """The unpacker's arguments; values may be strings or KFP placeholders.
 
-    ``max_bytes`` caps the bytes extracted (the script's default: free space minus 64 MiB).
+    ``max_bytes`` caps the bytes extracted (the unpacker's default: free space minus 64 MiB).
     """
     arguments = [
-        modelkit_ref,
-        extract_path,
         "--plain-http",
         plain_http,
         "--artifact-dir",
@@ -161,7 +168,8 @@ def unpack_arguments(
         arguments += ["--oci-layout", oci_layout]
     if max_bytes is not None:
         arguments += ["--max-bytes", str(max_bytes)]
-    return arguments
+    # The reference and path last, after "--": a reference is data, never an option.
+    return [*arguments, "--", modelkit_ref, extract_path]
 
 
 def script_environment(
@@ -180,15 +188,6 @@ def script_environment(
     return env
 
 
-def lab_python() -> dict[str, str]:
-    """``UNPACK_PYTHON`` for a local unpack: the lab's own interpreter runs the layer pass.
-
-    Where the script finds ``python3`` on PATH it may be a version manager's shim, which costs
-    a tenth of a second to start; the cluster's image has no Python (the bash pass runs there).
-    """
-    return {"UNPACK_PYTHON": sys.executable} if sys.executable else {}
-
-
 def run_script(
     script: str | Path,
     arguments: Sequence[str],
@@ -197,7 +196,7 @@ def run_script(
     echo: bool = False,
     timeout: float | None = None,
 ) -> str:
-    """Run a chain script with bash; return its stdout.
+    """Run a bash chain script; return its stdout.
 
     Args:
         script: Path of the script (a file in ``scripts/`` or the copy a component carries).
@@ -209,9 +208,32 @@ def run_script(
     Raises:
         ScriptFailed: Non-zero exit; the message is the script's last ``ERROR:`` line.
     """
-    name = Path(script).name
+    return _run(["bash", str(script), *arguments], Path(script).name, env, echo=echo, timeout=timeout)
+
+
+def run_unpacker(
+    arguments: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    path: Path = UNPACKER,
+    echo: bool = False,
+    timeout: float | None = None,
+) -> str:
+    """Run the unpacker (``path``: the file, or the copy a component carries) in this interpreter.
+
+    Raises:
+        ScriptFailed: Non-zero exit; the message is its ``ERROR:`` line.
+    """
+    command = unpacker_command(sys.executable or "python3", path)
+    return _run([*command, *arguments], UNPACKER.name, env, echo=echo, timeout=timeout)
+
+
+def _run(
+    argv: Sequence[str], name: str, env: Mapping[str, str] | None, *, echo: bool, timeout: float | None
+) -> str:
+    """Run a step's program; its stdout, or :class:`ScriptFailed` with its last ``ERROR:`` line."""
     proc = subprocess.run(
-        ["bash", str(script), *arguments],
+        list(argv),
         env=dict(env) if env is not None else None,
         capture_output=True,
         text=True,

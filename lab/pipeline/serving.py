@@ -1,8 +1,9 @@
 """Local serving: the ``kit://`` storage initializer, then the real KServe model server.
 
 Mirrors what KServe does in the cluster: a storage-initializer step fetches
-``kit://<reference>`` with ``kit unpack`` (``scripts/kit-storage-initializer.sh``, like the
-kitops-kserve image's entrypoint), then the model server starts on the unpacked directory.
+``kit://<reference>`` with the unpacker in its storage-initializer mode (``scripts/unpack_modelkit.py
+storage-initializer kit://REF DEST``, what the ``kitops`` ClusterStorageContainer runs, with the
+same checks as the pipeline's unpack), then the model server starts on the unpacked directory.
 The server is a background process the lab owns (pid file under ``$LAB_HOME/run``, log
 under ``$LAB_HOME/logs``), bound to 127.0.0.1, and counts as started only once the model
 answers ready.
@@ -15,7 +16,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import requests
@@ -25,7 +25,7 @@ from lab.errors import LabError
 from lab.local.model_server_process import MODEL_SERVER, model_server_process, stop_model_server
 from lab.local.processes import ensure_port_free, log_tail, wait_until
 from lab.pipeline.modelkit_ref import ModelKitRef
-from lab.pipeline.scripts import STORAGE_INITIALIZER_SCRIPT, run_script, script_environment
+from lab.pipeline.scripts import STORAGE_INITIALIZER, UNPACKER, run_unpacker, script_environment
 
 PROBE_TIMEOUT = 2.0
 
@@ -126,8 +126,7 @@ def initialize_storage(
     destination: Path,
     *,
     plain_http: bool,
-    kit_bin_dir: str | Path = "",
-    script: Path = STORAGE_INITIALIZER_SCRIPT,
+    unpacker: Path = UNPACKER,
 ) -> None:
     """Fetch ``kit://...`` into ``destination`` the way KServe's kitops storage container does.
 
@@ -138,15 +137,8 @@ def initialize_storage(
     auth = config.registry_auth
     if auth.enabled:
         extra.update(KIT_USER=auth.username, KIT_PASSWORD=auth.password)
-    with tempfile.TemporaryDirectory(prefix="kitops-home-") as kitops_home:
-        # A private KITOPS_HOME: a kit login never outlives this unpack.
-        extra["KITOPS_HOME"] = kitops_home
-        env = script_environment(
-            docker_config=config.docker_config_dir,
-            tool_dirs=[kit_bin_dir] if kit_bin_dir else [],
-            extra=extra,
-        )
-        run_script(script, [storage_uri, str(destination)], env)
+    env = script_environment(docker_config=config.docker_config_dir, extra=extra)
+    run_unpacker([STORAGE_INITIALIZER, storage_uri, str(destination)], env, path=unpacker)
 
 
 def serve_modelkit(
@@ -155,8 +147,7 @@ def serve_modelkit(
     model_name: str,
     *,
     plain_http: bool,
-    kit_bin_dir: str | Path = "",
-    script: Path = STORAGE_INITIALIZER_SCRIPT,
+    unpacker: Path = UNPACKER,
     timeout: float = 60.0,
 ) -> str:
     """Storage-initialize ``kit://<modelkit_ref>`` and serve it; return the serving URL.
@@ -174,8 +165,7 @@ def serve_modelkit(
             modelkit_ref.uri,
             incoming,
             plain_http=plain_http,
-            kit_bin_dir=kit_bin_dir,
-            script=script,
+            unpacker=unpacker,
         )
         from lab.pipeline.model_server import find_model_file
 

@@ -348,7 +348,7 @@ def deploy_inference_service(
         raise RuntimeError(
             f"InferenceService {namespace}/{name} ({storage_uri}) is not Ready after {timeout_seconds}s: "
             f"{'; '.join(conditions) or str(exc)[:300]} (the storage-initializer init container's log "
-            "shows kit unpack errors)"
+            "shows the unpacker's ERROR line)"
         ) from None
     status = client.get(name, namespace=namespace).get("status", {})
     url = (status.get("address") or {}).get("url") or f"http://{name}-predictor.{namespace}.svc.cluster.local"

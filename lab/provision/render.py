@@ -8,6 +8,7 @@ or the staged mirror), builds them with kustomize and adds the few objects it ow
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from lab.components import COMPONENTS
 from lab.config import LabConfig
 from lab.errors import CommandFailed, LabError
 from lab.kube_objects import Manifest
+from lab.pipeline.scripts import STORAGE_INITIALIZER, unpacker_command
 from lab.provision.files import FileSpec, apply_files
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
@@ -104,7 +106,10 @@ def storage_container(config: LabConfig) -> Manifest:
     text = render_template(
         "cluster-storage-container.yaml.j2",
         config=config,
-        # kit talks to kind-registry:5000 from inside the cluster, which serves plain HTTP.
+        # The unpacker's text, as JSON (a YAML flow sequence): KServe appends kit://REF and
+        # /mnt/models as the container's args.
+        command=json.dumps([*unpacker_command(), STORAGE_INITIALIZER]),
+        # The unpacker talks to kind-registry:5000 from inside the cluster, which serves plain HTTP.
         unpack_flags="--plain-http",
     )
     manifest: Manifest = yaml.safe_load(text)

@@ -1,6 +1,6 @@
-# The prelude of the chain scripts (push-modelkit.sh, unpack-modelkit.sh,
-# kit-storage-initializer.sh): one copy of what they share. Each script sources it from beside
-# itself; a component that carries a script as text (the cluster's container components, whose
+# The prelude of the chain's bash scripts (push-modelkit.sh; unpack and the kit:// storage
+# initializer are scripts/unpack_modelkit.py): one copy of what they share. A script sources it
+# from beside itself; a component that carries a script as text (the cluster's container components, whose
 # image has bash but not this file) gets it inlined in place of the `source` line, by
 # lab.pipeline.scripts.script_text. A script sets PROG (its name in log lines) first, and may
 # set DIE_STATUS (die's exit status, default 3) and QUIET_EXITS (exit statuses that are no

@@ -7,6 +7,7 @@ guides say, pinned packages, and the same parameters as the local pipeline.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,13 @@ import yaml
 from lab import cli
 from lab.config import LabConfig, load_config
 from lab.pipeline.definition import build_pipeline, compile_pipeline
-from lab.pipeline.scripts import (
-    EXTRACTOR,
-    PRELUDE,
-    PUSH_SCRIPT,
-    STORAGE_INITIALIZER_SCRIPT,
-    UNPACK_SCRIPT,
-    script_text,
-)
+from lab.pipeline.modelkit_ref import split_modelkit_reference
+from lab.pipeline.scripts import PRELUDE, PUSH_SCRIPT, UNPACKER, script_text, unpacker_text
 
 KITOPS = {"push-modelkit", "unpack-modelkit"}
 PYTHON = {"train-model", "register-model", "serve-model", "predict"}
+# The steps on the pinned Python image: the lightweight components and the unpacker.
+ON_PYTHON_IMAGE = PYTHON | {"unpack-modelkit"}
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +63,10 @@ def test_images_are_the_pinned_ones(
 ) -> None:
     containers = executors(compiled[0])
     assert set(containers) == KITOPS | PYTHON
-    for name in KITOPS:
-        assert containers[name]["image"] == config.versions.kitops_kubeflow_image
-    for name in PYTHON:
+    assert containers["push-modelkit"]["image"] == config.versions.kitops_kubeflow_image
+    for name in ON_PYTHON_IMAGE:
         assert containers[name]["image"] == config.versions.python_image
+    assert "@sha256:" in config.versions.python_image
     for image in {c["image"] for c in containers.values()}:
         assert "@sha256:" in image or (":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"))
 
@@ -84,30 +81,23 @@ def test_kitops_components_carry_the_scripts_verbatim(
         script_text(PUSH_SCRIPT),
         "push-modelkit.sh",
     ]
-    assert containers["unpack-modelkit"]["command"] == [
-        "/bin/bash",
-        "-c",
-        script_text(UNPACK_SCRIPT),
-        "unpack-modelkit.sh",
-    ]
-    for script in (PUSH_SCRIPT, UNPACK_SCRIPT):
-        # Verbatim: the script's own lines and the prelude's, nothing sourced from a file.
-        text, carried = script.read_text(), script_text(script)
-        assert PRELUDE.read_text() in carried and 'source "' not in carried
-        before, _, after = text.partition("# --- end of prelude ---\n")
-        assert carried.startswith(before[: before.index("# --- prelude")])
-        if script == UNPACK_SCRIPT:
-            # and the Python layer pass, verbatim in a here-document, nothing read from lib/
-            assert "\n" + EXTRACTOR.read_text() + "EXTRACT_LAYERS_PY\n" in carried
-            assert 'lib/extract_layers.py"' not in carried
-            head, _, after = after.partition("# --- end of extractor ---\n")
-            assert head.startswith("# --- extractor: ") and head.count("\n") == 2
-        assert carried.endswith(after)
+    # Verbatim: the script's own lines and the prelude's, nothing sourced from a file.
+    text, carried = PUSH_SCRIPT.read_text(), script_text(PUSH_SCRIPT)
+    assert PRELUDE.read_text() in carried and 'source "' not in carried
+    before, _, after = text.partition("# --- end of prelude ---\n")
+    assert carried.startswith(before[: before.index("# --- prelude")]) and carried.endswith(after)
+    # The unpacker: its own text, with the grammar function's source where its import stood.
+    assert containers["unpack-modelkit"]["command"] == ["python3", "-I", "-S", "-c", unpacker_text()]
+    carried, text = unpacker_text(), UNPACKER.read_text()
+    assert "from lab" not in carried and "import lab" not in carried
+    assert inspect.getsource(split_modelkit_reference) in carried
+    head, _, tail = text.partition("# --- end of reference grammar ---\n")
+    assert carried.startswith(head[: head.index("# --- reference grammar")]) and carried.endswith(tail)
     for name in KITOPS:
         assert {"name": "DOCKER_CONFIG", "value": "/home/user/.docker"} in containers[name]["env"]
-    # Argo templates every {{...}} in a workflow: a script must never contain one.
-    for script in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT, PRELUDE, EXTRACTOR):
-        assert "{{" not in script.read_text()
+    # Argo templates every {{...}} in a workflow: what a component carries must never contain one.
+    for carried in (script_text(PUSH_SCRIPT), unpacker_text()):
+        assert "{{" not in carried
 
 
 def test_kitops_interfaces_match_the_kitops_components(
@@ -180,7 +170,7 @@ def test_python_components_install_pinned_packages(
 def test_shipped_python_sources_are_self_contained(compiled: tuple[dict[str, Any], dict[str, Any]]) -> None:
     # What the container runs: the component source alone, with only kfp and typing imported.
     for name, container in executors(compiled[0]).items():
-        if name in KITOPS:
+        if name not in PYTHON:
             continue
         namespace: dict[str, Any] = {}
         exec(compile(container["command"][-1], f"<{name}>", "exec"), namespace)

@@ -1,17 +1,15 @@
-"""The chain's scripts with the real kit: what kit packs, the lab unpacks byte for byte.
+"""The chain with the real kit: what kit packs, the lab's unpacker unpacks byte for byte.
 
-A ModelKit with nested directories is made by `kit pack` (through push-modelkit.sh), pulled
-and unpacked by unpack-modelkit.sh, and packed again by `kit pack` from the unpacked
-directory: the same layers come out. Tampered registry content is refused once, never
-retried; the kit:// storage initializer fails closed on a reference that looks like an
-option. Where kit cannot be obtained, these tests skip with the resolver's one line.
+A ModelKit with nested directories is made by `kit pack` (through push-modelkit.sh), fetched
+and unpacked by the unpacker (scripts/unpack_modelkit.py, as the pipeline and as the kit://
+storage initializer), and packed again by `kit pack` from the unpacked directory: the same
+layers come out. Where kit cannot be obtained, these tests skip with the resolver's one line.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +22,10 @@ from lab.config import LabConfig
 from lab.pipeline.scripts import (
     PRELUDE,
     PUSH_SCRIPT,
-    STORAGE_INITIALIZER_SCRIPT,
-    UNPACK_SCRIPT,
-    ScriptFailed,
+    STORAGE_INITIALIZER,
     push_arguments,
     run_script,
+    run_unpacker,
     script_environment,
     script_text,
     unpack_arguments,
@@ -36,8 +33,8 @@ from lab.pipeline.scripts import (
 from tests.pipeline_fixtures.chain_fixtures import QUIET, destroy, new_lab, require
 from tests.pipeline_fixtures.modelkits import COMPRESSIONS
 
-# The unpack's layer passes: Python (scripts/lib/extract_layers.py) and the script's bash one.
-EXTRACTORS = ("python", "bash")
+# How the unpacker is run: as the pipeline's unpack step, and as KServe's storage initializer.
+MODES = ("unpack", "storage-initializer")
 KITFILE = """\
 manifestVersion: 1.0.0
 package:
@@ -120,20 +117,21 @@ def layer_digests(kit: Path, store: Path, reference: str, *flags: str) -> list[s
     return [layer["digest"] for layer in json.loads(out)["manifest"]["layers"]]
 
 
-@pytest.mark.parametrize("extractor", EXTRACTORS)
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_a_kit_packed_modelkit_round_trips_byte_for_byte_and_packs_again(
-    lab: tuple[LabConfig, Path], tmp_path: Path, compression: str, extractor: str
+    lab: tuple[LabConfig, Path], tmp_path: Path, compression: str, mode: str
 ) -> None:
     config, kit = lab
     reference = push(config, kit, make_modelkit(tmp_path / "source"), compression, tmp_path, compression)
     unpacked = tmp_path / "unpacked"
-    answer = run_script(
-        UNPACK_SCRIPT,
-        unpack_arguments(reference, str(unpacked), plain_http="true"),
-        environment(kit, tmp_path / "unused", UNPACK_EXTRACTOR=extractor),
-    )
-    assert json.loads(answer)["extractor"] == extractor and json.loads(answer)["fetch"] == "http"
+    # No kit on PATH: the unpacker speaks the registry API itself.
+    env = script_environment(extra={"PATH": "/usr/bin:/bin", "KIT_UNPACK_FLAGS": "--plain-http"})
+    if mode == "unpack":
+        answer = run_unpacker(unpack_arguments(reference, str(unpacked), plain_http="true"), env)
+        assert json.loads(answer)["fetch"] == "http"
+    else:
+        assert yaml.safe_load(run_unpacker([STORAGE_INITIALIZER, f"kit://{reference}", str(unpacked)], env))
     for name, data in FILES.items():
         assert (unpacked / name).read_bytes() == data, name
     written = sorted(str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file())
@@ -152,90 +150,28 @@ def test_a_kit_packed_modelkit_round_trips_byte_for_byte_and_packs_again(
     )
 
 
-@pytest.mark.parametrize("extractor", EXTRACTORS)
-@pytest.mark.parametrize("fetch", ["http", "kit"])
-def test_tampered_registry_content_is_refused_once_never_retried(
-    lab: tuple[LabConfig, Path], tmp_path: Path, fetch: str, extractor: str
-) -> None:
-    config, kit = lab
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "model.bin").write_bytes(f"{fetch}-{extractor}".encode() * 4000)  # a blob of its own
-    (source / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model.bin\n")
-    reference = push(config, kit, source, f"tampered-{fetch}-{extractor}", tmp_path, "none")
-    (layer,) = layer_digests(kit, tmp_path / "push-store", reference)
-    stored = next((config.data_dir / "registry").rglob(f"blobs/sha256/{layer[7:9]}/{layer[7:]}/data"))
-    content = bytearray(stored.read_bytes())
-    content[700] ^= 0xFF  # same size: only the digest can tell
-    stored.write_bytes(bytes(content))
-
-    # The unpack streams from the registry with curl, or (where it cannot) has kit pull.
-    retries = {"KIT_RETRIES": "3", "KIT_RETRY_DELAY": "30"}
-    env = environment(kit, tmp_path / "unused", **retries, UNPACK_FETCH=fetch, UNPACK_EXTRACTOR=extractor)
-    with pytest.raises(ScriptFailed) as failure:
-        run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out"), plain_http="true"), env)
-    ref = re.escape(reference)
-    expected = {
-        "http": rf"layer of {ref} fails verification: expected {layer}, content hashes to ",
-        "kit": rf"pull of {ref} fails verification \(not retried: integrity errors are final\): ",
-    }
-    assert re.match(expected[fetch], failure.value.message)
-    assert "retrying" not in failure.value.output
-    assert not (tmp_path / "out").exists()
-
-
-def test_storage_initializer_fails_closed_on_an_option_and_unpacks_a_digest(
-    lab: tuple[LabConfig, Path], tmp_path: Path
-) -> None:
-    config, kit = lab
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "model.joblib").write_bytes(b"model")
-    (source / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model.joblib\n")
-    reference = push(config, kit, source, "served", tmp_path, "none")
-    env = environment(kit, tmp_path / "initializer-store", KIT_UNPACK_FLAGS="--plain-http")
-    for hostile in ("kit://--help", "kit://-d", f"kit://{reference};id", "kit://$(id)"):
-        with pytest.raises(ScriptFailed) as failure:
-            run_script(STORAGE_INITIALIZER_SCRIPT, [hostile, str(tmp_path / "dest")], env)
-        assert failure.value.returncode != 0
-        assert failure.value.message.startswith("storage URI kit:// ")
-        assert "refusing it" in failure.value.message
-        assert not (tmp_path / "dest").exists()
-    run_script(STORAGE_INITIALIZER_SCRIPT, [f"kit://{reference}", str(tmp_path / "dest")], env)
-    assert (tmp_path / "dest" / "model.joblib").read_bytes() == b"model"
-
-
-def test_the_reference_grammar_is_one_block_in_one_prelude_every_script_sources() -> None:
-    # One copy: the prelude holds the grammar; every script sources it and defines none itself.
+def test_the_reference_grammar_is_one_block_in_one_prelude_push_sources() -> None:
+    # One copy for bash: the prelude holds the grammar; push sources it and defines none itself.
     prelude = PRELUDE.read_text()
     assert prelude.count("check_reference()") == 1 and "# --- reference grammar" in prelude
-    for path in (PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT):
-        text = path.read_text()
-        assert 'source "$PRELUDE_DIR/lib/prelude.sh"' in text
-        for shared in ("check_reference()", "\ndie()", "\nlog()", "\nunexpected()", "unauthori[sz]ed"):
-            assert shared not in text, f"{path.name} keeps its own copy of {shared.strip()}"
-        assert script_text(path).count("check_reference()") == 1
+    text = PUSH_SCRIPT.read_text()
+    assert 'source "$PRELUDE_DIR/lib/prelude.sh"' in text
+    for shared in ("check_reference()", "\ndie()", "\nlog()", "\nunexpected()", "unauthori[sz]ed"):
+        assert shared not in text, f"push-modelkit.sh keeps its own copy of {shared.strip()}"
+    assert script_text(PUSH_SCRIPT).count("check_reference()") == 1
 
 
-@pytest.mark.parametrize(
-    "script", [PUSH_SCRIPT, UNPACK_SCRIPT, STORAGE_INITIALIZER_SCRIPT], ids=lambda p: p.name
-)
-def test_a_script_carried_as_text_behaves_as_the_file(script: Path, tmp_path: Path) -> None:
+def test_push_carried_as_text_behaves_as_the_file(tmp_path: Path) -> None:
     # The cluster runs `bash -c <script_text>`: the prelude inlined, no file beside it.
-    hostile = "kit://127.0.0.1:5001/lab/iris:v1;id"
     modelkit = tmp_path / "modelkit"
     modelkit.mkdir()
     (modelkit / "model.joblib").write_bytes(b"model")
     (modelkit / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model.joblib\n")
-    arguments = {
-        PUSH_SCRIPT: ["127.0.0.1:5001;id", "lab/iris", "v1", "--modelkit-dir", str(modelkit)],
-        UNPACK_SCRIPT: [hostile, str(tmp_path / "out")],
-        STORAGE_INITIALIZER_SCRIPT: [hostile, str(tmp_path / "out")],
-    }[script]
+    arguments = ["127.0.0.1:5001;id", "lab/iris", "v1", "--modelkit-dir", str(modelkit)]
     env = script_environment(extra={"PATH": "/usr/bin:/bin"})
-    as_file = subprocess.run(["bash", str(script), *arguments], env=env, capture_output=True, text=True)
+    as_file = subprocess.run(["bash", str(PUSH_SCRIPT), *arguments], env=env, capture_output=True, text=True)
     as_text = subprocess.run(
-        ["bash", "-c", script_text(script), script.name, *arguments],
+        ["bash", "-c", script_text(PUSH_SCRIPT), PUSH_SCRIPT.name, *arguments],
         env=env,
         capture_output=True,
         text=True,

@@ -125,7 +125,7 @@ def test_a_failed_fetch_keeps_the_model_being_served(tmp_path: Path) -> None:
         url = start_model_server(config, serving_dir(config, MODEL), MODEL)
         missing = ModelKitRef.parse(f"{config.registry_host}/lab/{MODEL}@sha256:" + "0" * 64)
         with pytest.raises(ScriptFailed):
-            serve_modelkit(config, missing, MODEL, plain_http=True, kit_bin_dir=config.bin_dir)
+            serve_modelkit(config, missing, MODEL, plain_http=True)
         assert requests.get(f"{url}/v1/models/{MODEL}", timeout=5).json()["ready"] is True
         assert sorted(p.name for p in serving_dir(config, MODEL).parent.iterdir()) == [MODEL]
     finally:

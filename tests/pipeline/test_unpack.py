@@ -1,173 +1,184 @@
-"""unpack-modelkit.sh against hostile ModelKits pushed raw to the real registry.
+"""The unpacker against hostile ModelKits pushed raw to the real registry, on every path.
 
-Each ModelKit is pushed byte for byte through the registry's HTTP API (never made by kit),
-fetched back into an OCI image layout, and handed to the script, which must refuse what its
-config does not vouch for and every unsafe member, leaving nothing on disk. Every case runs
-with uncompressed and gzip layers, and with both layer passes: the Python one
-(scripts/lib/extract_layers.py, the default where python3 is) and the script's own bash one;
-the member cases also on busybox, the cluster image's tools (no python3: the bash pass).
+Each ModelKit is pushed byte for byte through the registry's HTTP API (never made by kit) to a
+real distribution process, and unpacked from there by each way the lab runs the one unpacker
+(scripts/unpack_modelkit.py):
+
+- ``local``: as the local pipeline, ``lab demo`` and the bench run it (``run_unpacker``);
+- ``compiled``: the unpack component's command exactly as ``lab pipeline compile`` writes it;
+- ``storage-initializer``: the command of the rendered ``kitops`` ClusterStorageContainer,
+  with ``kit://REF DEST`` as KServe passes it and ``KIT_UNPACK_FLAGS``.
+
+Each must refuse what the config does not vouch for and every unsafe member, leaving nothing
+on disk. Every case runs with uncompressed and gzip layers.
 """
 
 from __future__ import annotations
 
-import gzip
-import http.server
 import json
 import os
-import shutil
 import subprocess
 import tarfile
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from lab import local
 from lab.config import LabConfig
-from lab.local.processes import free_port
-from lab.pipeline.scripts import (
-    UNPACK_SCRIPT,
-    ScriptFailed,
-    run_script,
-    script_environment,
-    script_text,
-    unpack_arguments,
-)
+from lab.pipeline.scripts import ScriptFailed, run_unpacker, script_environment, unpack_arguments
 from tests.pipeline_fixtures.chain_fixtures import (
-    KITOPS_CONFIG,
-    QUIET,
     Member,
-    destroy,
     fetch_oci_layout,
-    new_lab,
     push_modelkit_raw,
+    running_registry,
     sha256,
     tar_layer,
-    userland_path,
 )
-from tests.pipeline_fixtures.modelkits import COMPRESSIONS, KitLayer, build_modelkit, layer_blob, media_type
+from tests.pipeline_fixtures.modelkits import (
+    COMPRESSIONS,
+    END_OF_ARCHIVE,
+    KitLayer,
+    build_modelkit,
+    layer_blob,
+    media_type,
+    modelkit_of_tar,
+    pax_member,
+    ustar_header,
+)
 
 REPOSITORY = "lab/hostile"
-NO_KIT_PATH = "/usr/bin:/bin"
-# The layer passes: python (scripts/lib/extract_layers.py) and the script's own bash pass.
-EXTRACTORS = ("python", "bash")
-# (tools, layer pass): GNU with each pass; busybox (the kitops-kubeflow image, no python3) with bash.
-USERLANDS = [("gnu", "python"), ("gnu", "bash"), ("busybox", "bash")]
-
-
-@dataclass(frozen=True)
-class Userland:
-    """The PATH the script runs with and the layer pass it is told to take (UNPACK_EXTRACTOR)."""
-
-    kind: str
-    path: str
-    extractor: str
-
-    @property
-    def tag(self) -> str:
-        return f"{self.kind}-{self.extractor}"
-
-
-@pytest.fixture(scope="module", params=USERLANDS, ids=["-".join(u) for u in USERLANDS])
-def userland(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Userland:
-    """The tools the script runs with (GNU, or busybox as in the kitops-kubeflow image), its layer pass."""
-    kind, extractor = request.param
-    return Userland(kind, userland_path(kind, tmp_path_factory.mktemp("userland") / "bin"), extractor)
+PATHS = ("local", "compiled", "storage-initializer")
 
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[LabConfig]:
-    config = new_lab()
-    try:
-        local.up(config, QUIET, ("registry",))
+    with running_registry() as config:
         yield config
-    finally:
-        destroy(config)
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def run(argv: list[str], env: dict[str, str], timeout: float) -> str:
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        errors = [line[len("ERROR: ") :] for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
+        raise ScriptFailed("unpack", proc.returncode, errors[-1] if errors else "", proc.stderr + proc.stdout)
+    return proc.stdout
 
 
 def unpack(
-    layout: Path,
+    path: str,
+    commands: dict[str, list[str]],
     reference: str,
     extract: Path,
-    userland: Userland = Userland("gnu", NO_KIT_PATH, "python"),
+    *,
     max_bytes: int | None = None,
+    env: dict[str, str] | None = None,
+    flags: str = "",
+    timeout: float = 120,
 ) -> str:
-    env = script_environment(extra={"PATH": userland.path, "UNPACK_EXTRACTOR": userland.extractor})
-    arguments = unpack_arguments(reference, str(extract), oci_layout=str(layout), max_bytes=max_bytes)
-    return run_script(UNPACK_SCRIPT, arguments, env)
-
-
-def with_python(extractor: str) -> Userland:
-    return Userland("gnu", NO_KIT_PATH, extractor)
+    """Unpack ``reference`` (plain HTTP) into ``extract`` the way ``path`` runs the unpacker."""
+    environment = script_environment(extra={"KIT_RETRY_DELAY": "0", **(env or {})})
+    environment.setdefault("DOCKER_CONFIG", str(extract.parent / "no-docker-config"))
+    for name in ("KIT_USER", "KIT_PASSWORD", "KIT_UNPACK_FLAGS"):
+        if name not in (env or {}):
+            environment.pop(name, None)
+    if path == "storage-initializer":
+        cap = f" --max-bytes {max_bytes}" if max_bytes is not None else ""
+        environment["KIT_UNPACK_FLAGS"] = f"--plain-http{cap} {flags}".strip()
+        return run([*commands[path], f"kit://{reference}", str(extract)], environment, timeout)
+    extra = flags.split() if flags else []
+    if path == "compiled":  # extract_path empty: the component unpacks into its output artifact
+        arguments = unpack_arguments(
+            reference, "", plain_http="true", artifact_dir=str(extract), max_bytes=max_bytes
+        )
+        return run([*commands[path], *extra, *arguments], environment, timeout)
+    arguments = unpack_arguments(reference, str(extract), plain_http="true", max_bytes=max_bytes)
+    return run_unpacker([*extra, *arguments], environment, timeout=timeout)
 
 
 def nothing_written(extract: Path) -> None:
-    assert not extract.exists()
-    if extract.parent.exists():
-        assert not [p for p in extract.parent.iterdir() if p.name.startswith(".unpack-")]
+    assert not extract.exists() or not any(extract.iterdir())
+    for directory in (extract, extract.parent):
+        if directory.exists():
+            assert not [p for p in directory.iterdir() if p.name.startswith(".unpack-")]
 
 
-def push_and_fetch(
-    registry: LabConfig, tag: str, layers: list[tuple[bytes, str]], config: bytes, layout: Path
-) -> tuple[str, str]:
-    """Push a hand-made ModelKit, fetch it into an OCI layout; (tag reference, manifest digest)."""
+def push(registry: LabConfig, tag: str, layers: list[tuple[bytes, str]], config: bytes) -> tuple[str, str]:
+    """Push a hand-made ModelKit; (tag reference, manifest digest)."""
     host = registry.registry_host
     digest = push_modelkit_raw(host, REPOSITORY, tag, layers, config=config)
-    assert fetch_oci_layout(host, REPOSITORY, tag, layout) == digest
     return f"{host}/{REPOSITORY}:{tag}", digest
+
+
+def refused(failure: pytest.ExceptionInfo[ScriptFailed], reference: str, expected: str) -> None:
+    message = failure.value.message
+    assert message.startswith(f"refusing to unpack {reference}"), message
+    assert expected in message, message
+    assert failure.value.returncode == 3
+
+
+BENIGN_FILES = {
+    "model.joblib": b"\x80\x04model-bytes",
+    "data/test.csv": b"a,b\n1.5,2\n",
+    "README.md": b"# m\n",
+    "d/" + "x" * 120 + "/deep.txt": b"long names use pax headers",
+}
+
+
+def benign_layers() -> list[KitLayer]:
+    files = BENIGN_FILES
+    return [
+        KitLayer("model", "model.joblib", [Member("model.joblib", files["model.joblib"])]),
+        KitLayer(
+            "dataset",
+            "data",
+            [
+                Member("data", kind="dir"),
+                Member("data/test.csv", files["data/test.csv"]),
+                Member("data/latest.csv", kind="symlink", target="test.csv"),
+            ],
+        ),
+        KitLayer("docs", "README.md", [Member("README.md", files["README.md"])]),
+        # kit writes the directories above an entry's path into its layer
+        KitLayer(
+            "code",
+            "d/" + "x" * 120,
+            [
+                Member("d", kind="dir"),
+                Member("d/" + "x" * 120 + "/deep.txt", files["d/" + "x" * 120 + "/deep.txt"]),
+            ],
+        ),
+    ]
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
-    registry: LabConfig, userland: Userland, tmp_path: Path, compression: str
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, compression: str
 ) -> None:
-    files = {
-        "model.joblib": b"\x80\x04model-bytes",
-        "data/test.csv": b"a,b\n1.5,2\n",
-        "README.md": b"# m\n",
-        "d/" + "x" * 120 + "/deep.txt": b"long names use pax headers",
-    }
-    layers, config = build_modelkit(
-        [
-            KitLayer("model", "model.joblib", [Member("model.joblib", files["model.joblib"])]),
-            KitLayer(
-                "dataset",
-                "data",
-                [
-                    Member("data", kind="dir"),
-                    Member("data/test.csv", files["data/test.csv"]),
-                    Member("data/latest.csv", kind="symlink", target="test.csv"),
-                ],
-            ),
-            KitLayer("docs", "README.md", [Member("README.md", files["README.md"])]),
-            # kit writes the directories above an entry's path into its layer
-            KitLayer(
-                "code",
-                "d/" + "x" * 120,
-                [
-                    Member("d", kind="dir"),
-                    Member("d/" + "x" * 120 + "/deep.txt", files["d/" + "x" * 120 + "/deep.txt"]),
-                ],
-            ),
-        ],
-        compression,
-    )
-    tag = f"benign-{compression}-{userland.tag}"
-    reference, digest = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
+    layers, config = build_modelkit(benign_layers(), compression)
+    reference, digest = push(registry, f"benign-{compression}", layers, config)
     host = registry.registry_host
-    for ref in (reference, f"kit://{host}/{REPOSITORY}@{digest}"):
-        extract = tmp_path / f"out-{len(ref)}"
-        answer = json.loads(unpack(tmp_path / "layout", ref, extract, userland))
-        assert answer["status"] == "success" and answer["fetch"] == "layout"
-        assert answer["extractor"] == userland.extractor
-        assert (answer["model_path"], answer["reference"]) == (str(extract), f"{host}/{REPOSITORY}@{digest}")
-        assert set(answer["seconds"]) == {"pull", "layers", "finish"}
-        for name, data in files.items():
+    for index, ref in enumerate((reference, f"{host}/{REPOSITORY}@{digest}")):
+        extract = tmp_path / f"out-{index}"
+        if path == "storage-initializer" and index:
+            extract.mkdir()  # KServe's /mnt/models: an empty directory (a mount point) that stays
+        out = unpack(path, commands, ref, extract)
+        if path == "storage-initializer":
+            assert yaml.safe_load(out) == yaml.safe_load((extract / "Kitfile").read_text())
+        else:
+            answer = json.loads(out)
+            assert answer["status"] == "success" and answer["fetch"] == "http"
+            assert answer["reference"] == f"{host}/{REPOSITORY}@{digest}"
+            assert set(answer["seconds"]) == {"pull", "layers", "finish"}
+        for name, data in BENIGN_FILES.items():
             assert (extract / name).read_bytes() == data
-        assert (extract / "data/latest.csv").read_bytes() == files["data/test.csv"]
+        assert (extract / "data/latest.csv").read_bytes() == BENIGN_FILES["data/test.csv"]
         # The Kitfile is YAML, as kit unpack writes it: the config without digest and diffId.
         kitfile = (extract / "Kitfile").read_text()
         assert not kitfile.lstrip().startswith("{") and "digest" not in kitfile and "diffId" not in kitfile
@@ -175,13 +186,32 @@ def test_benign_modelkit_unpacks_byte_for_byte_by_tag_and_by_digest(
         for entry in [expected["model"], *expected["datasets"], *expected["docs"], *expected["code"]]:
             del entry["digest"], entry["diffId"]
         assert yaml.safe_load(kitfile) == expected
+        nothing_written(tmp_path / "nowhere")
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".unpack-")]
+
+
+def test_an_oci_layout_on_disk_unpacks_and_refuses_alike(registry: LabConfig, tmp_path: Path) -> None:
+    layers, config = build_modelkit(benign_layers(), "gzip")
+    reference, digest = push(registry, "layout", layers, config)
+    layout = tmp_path / "layout"
+    assert fetch_oci_layout(registry.registry_host, REPOSITORY, "layout", layout) == digest
+    env = script_environment(extra={"DOCKER_CONFIG": str(tmp_path / "none")})
+    answer = json.loads(
+        run_unpacker(unpack_arguments(reference, str(tmp_path / "out"), oci_layout=str(layout)), env)
+    )
+    assert answer["fetch"] == "layout"
+    for name, data in BENIGN_FILES.items():
+        assert (tmp_path / "out" / name).read_bytes() == data
+    blob = layout / "blobs" / "sha256" / sha256(layers[0][0]).removeprefix("sha256:")
+    blob.write_bytes(blob.read_bytes() + b"\0")
+    with pytest.raises(ScriptFailed, match="has the wrong size"):
+        run_unpacker(unpack_arguments(reference, str(tmp_path / "again"), oci_layout=str(layout)), env)
+    nothing_written(tmp_path / "again")
 
 
 def test_a_pax_size_is_read_as_decimal_even_with_leading_zeros(
-    registry: LabConfig, userland: Userland, tmp_path: Path
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path
 ) -> None:
-    # "010" is ten bytes (pax records are decimal); read as octal it would be eight.
-    # The member after it is where a misread size shows: its header would be read off-block.
     files = {"data/ten.bin": b"0123456789", "data/next.txt": b"after the pax member\n"}
     members = [
         Member("data", kind="dir"),
@@ -189,12 +219,10 @@ def test_a_pax_size_is_read_as_decimal_even_with_leading_zeros(
         Member("data/next.txt", files["data/next.txt"]),
     ]
     layers, config = build_modelkit([KitLayer("dataset", "data", members)], "none")
-    reference, _ = push_and_fetch(registry, f"pax-size-{userland.tag}", layers, config, tmp_path / "layout")
-    extract = tmp_path / "out"
-    answer = json.loads(unpack(tmp_path / "layout", reference, extract, userland))
-    assert answer["status"] == "success" and answer["extractor"] == userland.extractor
+    reference, _ = push(registry, "pax-size", layers, config)
+    unpack(path, commands, reference, tmp_path / "out")
     for name, data in files.items():
-        assert (extract / name).read_bytes() == data
+        assert (tmp_path / "out" / name).read_bytes() == data
 
 
 # Members no ModelKit may carry: (members of a dataset layer whose Kitfile path is ".", refusal).
@@ -248,52 +276,161 @@ HOSTILE = {
         [Member("a", kind="symlink", target="."), Member("b", kind="symlink", target="a/..")],
         "symlink b resolves outside the extract path",
     ),
+    # One ModelKit, one model: a reader that knows GNU sparse files expands the member, one
+    # that does not writes the sparse map. Neither is what the diffId vouches for alone.
+    "GNU sparse pax records": (
+        [
+            Member(
+                "model.joblib",
+                b"\x00" * 600,
+                pax={"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.realsize": "2147483648"},
+            )
+        ],
+        "pax record GNU.sparse.major is not one this unpack understands",
+    ),
+    "extended attributes": (
+        [Member("model.joblib", b"m", pax={"SCHILY.xattr.security.capability": "x"})],
+        "pax record SCHILY.xattr.security.capability is not one this unpack understands",
+    ),
 }
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_member_is_refused_and_nothing_is_written(
-    registry: LabConfig, userland: Userland, tmp_path: Path, case: str, compression: str
+    registry: LabConfig,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    case: str,
+    compression: str,
 ) -> None:
     members, expected = HOSTILE[case]
     layers, config = build_modelkit(
         [
             KitLayer("model", "model.joblib", [Member("model.joblib", b"model")]),
             KitLayer("dataset", ".", members),
-        ],
+        ]
+        if "model.joblib" not in {m.name for m in members}
+        else [KitLayer("dataset", ".", members)],
         compression,
     )
-    tag = f"{case.replace(' ', '-')}-{compression}-{userland.tag}"
-    reference, _ = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
+    reference, _ = push(registry, f"{case.replace(' ', '-')}-{compression}", layers, config)
     extract = tmp_path / "out" / "model"
     with pytest.raises(ScriptFailed) as failure:
-        unpack(tmp_path / "layout", reference, extract, userland)
-    assert expected in failure.value.message
-    assert failure.value.message.startswith(f"refusing to unpack {reference}")
+        unpack(path, commands, reference, extract)
+    refused(failure, reference, expected)
     nothing_written(extract)
 
 
+def raw_tar(case: str) -> bytes:
+    """Archives no well-behaved writer makes, byte for byte."""
+    good = ustar_header("m/", kind=b"5", mode=0o755) + ustar_header("m/a.bin", 3) + b"abc".ljust(512, b"\0")
+    second = ustar_header("m/smuggled.bin", 3) + b"xyz".ljust(512, b"\0") + END_OF_ARCHIVE
+    return {
+        # a second archive rides after the end-of-archive marker, under the same diffId
+        "a second archive after the end-of-archive marker": good + END_OF_ARCHIVE + second,
+        "two MiB of zeros after the end-of-archive marker": good + END_OF_ARCHIVE + bytes(2 << 20),
+        "a truncated archive": good[:-100],
+        "no end-of-archive marker": good,
+        "a GNU sparse member": good + ustar_header("m/sparse.bin", 0, kind=b"S") + END_OF_ARCHIVE,
+        "a header that fails its checksum": good
+        + ustar_header("m/b.bin")[:148]
+        + b"0000000\0"
+        + ustar_header("m/b.bin")[156:]
+        + END_OF_ARCHIVE,
+        "a pax sparse map": good + pax_member({"GNU.sparse.map": "0,3"}, "m/s.bin", b"abc") + END_OF_ARCHIVE,
+    }[case]
+
+
+RAW_TAR_REFUSALS = {
+    "a second archive after the end-of-archive marker": "data follows the end-of-archive marker",
+    "two MiB of zeros after the end-of-archive marker": "bytes follow the end-of-archive marker",
+    "a truncated archive": "the tar stream ends",
+    "no end-of-archive marker": "the tar stream ends without an end-of-archive marker",
+    "a GNU sparse member": "member m/sparse.bin has the unsupported tar type 'S'",
+    "a header that fails its checksum": "a tar header fails its checksum",
+    "a pax sparse map": "pax record GNU.sparse.map is not one this unpack understands",
+}
+
+
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-def test_gnu_long_names_are_read_and_checked(
-    registry: LabConfig, userland: Userland, tmp_path: Path, compression: str
+@pytest.mark.parametrize("case", sorted(RAW_TAR_REFUSALS))
+def test_archives_with_more_or_less_than_their_members_are_refused(
+    registry: LabConfig,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    case: str,
+    compression: str,
 ) -> None:
-    evil = "/" + "y" * 130
-    tar = tar_layer([Member("g/" + "z" * 130, b"fine"), Member(evil, b"x")], fmt=tarfile.GNU_FORMAT)
-    blob = gzip.compress(tar, mtime=0) if compression == "gzip" else tar
-    config = json.dumps(
-        {
-            "manifestVersion": "1.0.0",
-            "datasets": [{"path": ".", "digest": sha256(blob), "diffId": sha256(tar)}],
-        }
-    ).encode()
-    layers = [(blob, media_type("dataset", compression))]
-    reference, _ = push_and_fetch(
-        registry, f"gnu-{compression}-{userland.tag}", layers, config, tmp_path / "layout"
-    )
-    with pytest.raises(ScriptFailed, match=f"member {evil} has an absolute path"):
-        unpack(tmp_path / "layout", reference, tmp_path / "out", userland)
+    layers, config = modelkit_of_tar(raw_tar(case), "model", "m", compression)
+    reference, _ = push(registry, f"raw-{case.replace(' ', '-')}-{compression}", layers, config)
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, reference, tmp_path / "out")
+    refused(failure, reference, RAW_TAR_REFUSALS[case])
     nothing_written(tmp_path / "out")
+
+
+GZIP_TAILS = {
+    "trailing garbage": (b"garbage!", "trailing data after the last gzip member"),
+    "trailing zeros": (bytes(4096), "trailing data after the last gzip member"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GZIP_TAILS))
+def test_gzip_with_trailing_data_is_refused_and_concatenated_members_are_read(
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, case: str
+) -> None:
+    import gzip
+
+    tail, expected = GZIP_TAILS[case]
+    tar = tar_layer([Member("m", kind="dir"), Member("m/a.bin", b"a" * 3000)])
+    blob = gzip.compress(tar, mtime=0) + tail
+    config = json.dumps(
+        {"manifestVersion": "1.0.0", "model": {"path": "m", "digest": sha256(blob), "diffId": sha256(tar)}}
+    ).encode()
+    reference, _ = push(
+        registry, f"gzip-{case.replace(' ', '-')}", [(blob, media_type("model", "gzip"))], config
+    )
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, reference, tmp_path / "out")
+    refused(failure, reference, expected)
+    nothing_written(tmp_path / "out")
+
+    # Two gzip members, one after the other (RFC 1952): one stream, as kit's reader reads it.
+    blob = gzip.compress(tar[:1024], mtime=0) + gzip.compress(tar[1024:], mtime=0)
+    config = json.dumps(
+        {"manifestVersion": "1.0.0", "model": {"path": "m", "digest": sha256(blob), "diffId": sha256(tar)}}
+    ).encode()
+    reference, _ = push(
+        registry, f"gzip-members-{case.replace(' ', '-')}", [(blob, media_type("model", "gzip"))], config
+    )
+    unpack(path, commands, reference, tmp_path / "members")
+    assert (tmp_path / "members" / "m" / "a.bin").read_bytes() == b"a" * 3000
+
+
+def test_modes_are_reduced_to_0644_and_0755(
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path
+) -> None:
+    tar = (
+        ustar_header("m/", kind=b"5", mode=0o7777)
+        + ustar_header("m/setuid", 1, mode=0o4755)
+        + b"x".ljust(512, b"\0")
+        + ustar_header("m/setgid", 1, mode=0o2711)
+        + b"x".ljust(512, b"\0")
+        + ustar_header("m/sticky-writable", 1, mode=0o1666)
+        + b"x".ljust(512, b"\0")
+        + ustar_header("m/plain", 1, mode=0o600)
+        + b"x".ljust(512, b"\0")
+        + END_OF_ARCHIVE
+    )
+    layers, config = modelkit_of_tar(tar, "model", "m", "none")
+    reference, _ = push(registry, "modes", layers, config)
+    unpack(path, commands, reference, tmp_path / "out")
+    modes = {p.name: p.stat().st_mode & 0o7777 for p in (tmp_path / "out" / "m").iterdir()}
+    assert modes == {"setuid": 0o755, "setgid": 0o755, "sticky-writable": 0o644, "plain": 0o644}
+    assert (tmp_path / "out" / "m").stat().st_mode & 0o7777 == 0o755
 
 
 def other_digest(config: dict, section: str, field: str) -> str:
@@ -307,10 +444,10 @@ def ghost_entry(config: dict) -> None:
     config["datasets"].append({"path": "ghost", "digest": sha256(b"g"), "diffId": sha256(b"g")})
 
 
+GOOD_DATA = [Member("data", kind="dir"), Member("data/rows.csv", b"a,b\n")]
 # Promises the config breaks: (edit of the config, members of the dataset layer at path "data",
 # the refusal for uncompressed layers, the refusal for gzip layers). {layer} is the dataset layer.
-GOOD_DATA = [Member("data", kind="dir"), Member("data/rows.csv", b"a,b\n")]
-CONTRACT = {
+CONTRACT: dict[str, tuple[Any, list[Member], str, str]] = {
     "config digest differs from the manifest's": (
         lambda c: other_digest(c, "datasets", "digest"),
         GOOD_DATA,
@@ -342,6 +479,12 @@ CONTRACT = {
         "layer {layer} (dataset): its Kitfile path ../data leaves the ModelKit",
         "layer {layer} (dataset): its Kitfile path ../data leaves the ModelKit",
     ),
+    "absolute entry path": (
+        lambda c: c["datasets"][0].update(path="/data"),
+        GOOD_DATA,
+        "layer {layer} (dataset): its Kitfile path /data is absolute",
+        "layer {layer} (dataset): its Kitfile path /data is absolute",
+    ),
     "entry without a layer": (
         ghost_entry,
         GOOD_DATA,
@@ -357,11 +500,15 @@ CONTRACT = {
 }
 
 
-@pytest.mark.parametrize("extractor", EXTRACTORS)
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("case", sorted(CONTRACT))
 def test_what_the_config_does_not_vouch_for_is_refused(
-    registry: LabConfig, tmp_path: Path, case: str, compression: str, extractor: str
+    registry: LabConfig,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    case: str,
+    compression: str,
 ) -> None:
     edit, members, refusal_none, refusal_gzip = CONTRACT[case]
     written: dict[str, str] = {}
@@ -378,108 +525,123 @@ def test_what_the_config_does_not_vouch_for_is_refused(
         compression,
         record,
     )
-    tag = f"contract-{case.replace(' ', '-').replace(chr(39), '')}-{compression}-{extractor}"
-    reference, _ = push_and_fetch(registry, tag, layers, config, tmp_path / "layout")
+    tag = f"contract-{case.replace(' ', '-').replace(chr(39), '')}-{compression}"
+    reference, _ = push(registry, tag, layers, config)
     extract = tmp_path / "out" / "model"
     with pytest.raises(ScriptFailed) as failure:
-        unpack(tmp_path / "layout", reference, extract, with_python(extractor))
+        unpack(path, commands, reference, extract)
     expected = (refusal_gzip if compression == "gzip" else refusal_none).format(
         layer=sha256(layers[1][0]), tar=sha256(layer_blob(members, "none")[0]), other=written.get("other")
     )
-    assert failure.value.message.startswith(f"refusing to unpack {reference}: {expected}")
+    refused(failure, reference, expected)
     nothing_written(extract)
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-def test_a_layer_of_no_modelkit_type_is_refused(
-    registry: LabConfig, tmp_path: Path, compression: str
+def test_one_path_in_two_entries_or_two_layers_is_refused(
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, compression: str
 ) -> None:
-    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", b"m")])], compression)
-    blob, _ = layer_blob([Member("bin/sh", b"x")], compression)
-    layers.append(
-        (blob, "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compression == "gzip" else ""))
-    )
-    reference, _ = push_and_fetch(registry, f"foreign-{compression}", layers, config, tmp_path / "layout")
-    with pytest.raises(
-        ScriptFailed, match=f"layer {sha256(blob)} has media type application/vnd.oci.image.layer"
-    ):
-        unpack(tmp_path / "layout", reference, tmp_path / "out")
+    # Two Kitfile entries on one path: the second layer's member would replace the first's.
+    first = KitLayer("dataset", "data.csv", [Member("data.csv", b"checked")])
+    second = KitLayer("dataset", "data.csv", [Member("data.csv", b"replaced")])
+    layers, config = build_modelkit([first, second], compression)
+    reference, _ = push(registry, f"two-entries-{compression}", layers, config)
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, reference, tmp_path / "out")
+    refused(failure, reference, "member data.csv appears twice")
+    # A later layer (code under the model's directory) writing over an earlier layer's file.
+    model = KitLayer("model", "m", [Member("m", kind="dir"), Member("m/model.joblib", b"checked")])
+    code = KitLayer("code", "m/model.joblib", [Member("m/model.joblib", b"replaced")])
+    layers, config = build_modelkit([model, code], compression)
+    reference, _ = push(registry, f"later-layer-{compression}", layers, config)
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, reference, tmp_path / "out")
+    refused(failure, reference, "member m/model.joblib appears twice")
+    nothing_written(tmp_path / "out")
+
+
+def test_a_layer_of_no_modelkit_type_is_refused(
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path
+) -> None:
+    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", b"m")])], "gzip")
+    blob, _ = layer_blob([Member("bin/sh", b"x")], "gzip")
+    layers.append((blob, "application/vnd.oci.image.layer.v1.tar+gzip"))
+    reference, _ = push(registry, "foreign", layers, config)
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, reference, tmp_path / "out")
+    refused(failure, reference, f"layer {sha256(blob)} has media type application/vnd.oci.image.layer")
     nothing_written(tmp_path / "out")
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_the_byte_cap_stops_a_gzip_bomb_while_streaming(
-    registry: LabConfig, userland: Userland, tmp_path: Path, compression: str
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, compression: str
 ) -> None:
-    # 8 MiB of zeros: gzip makes it about 1000 times smaller; the cap is 1 MiB.
     bomb = [
         Member("m", kind="dir"),
         Member("m/small.bin", b"s" * 4096),
         Member("m/zeros.bin", bytes(8 << 20)),
     ]
     layers, config = build_modelkit([KitLayer("model", "m", bomb)], compression)
-    if compression == "gzip":
-        assert len(layer_blob(bomb, "none")[0]) > 1000 * len(layers[0][0])
-    reference, _ = push_and_fetch(
-        registry, f"bomb-{compression}-{userland.tag}", layers, config, tmp_path / "layout"
-    )
+    reference, _ = push(registry, f"bomb-{compression}", layers, config)
     extract = tmp_path / "out" / "model"
     with pytest.raises(ScriptFailed) as failure:
-        unpack(tmp_path / "layout", reference, extract, userland, max_bytes=1 << 20)
+        unpack(path, commands, reference, extract, max_bytes=1 << 20)
     assert failure.value.message == (
         f"refusing to unpack {reference}: layer {sha256(layers[0][0])} (model m): member m/zeros.bin "
         f"({8 << 20} bytes) would take the extracted bytes past the cap of {1 << 20} (--max-bytes)"
     )
     nothing_written(extract)
-    # Under the cap, the same ModelKit unpacks.
-    unpack(tmp_path / "layout", reference, extract, userland, max_bytes=9 << 20)
+    unpack(path, commands, reference, extract, max_bytes=9 << 20)
     assert (extract / "m" / "zeros.bin").stat().st_size == 8 << 20
 
 
-@pytest.mark.parametrize("extractor", EXTRACTORS)
+def stored_blob(registry: LabConfig, digest: str) -> Path:
+    hexdigest = digest.removeprefix("sha256:")
+    return next((registry.data_dir / "registry").rglob(f"blobs/sha256/{hexdigest[:2]}/{hexdigest}/data"))
+
+
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-def test_tampered_layer_and_wrong_manifest_digest_are_refused(
-    registry: LabConfig, tmp_path: Path, compression: str, extractor: str
+def test_content_the_registry_serves_tampered_is_refused_never_retried(
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path, compression: str
 ) -> None:
+    data = f"tampered-{path}-{compression}".encode() * 400  # a blob of its own
     layers, config = build_modelkit(
-        [KitLayer("model", "model.joblib", [Member("model.joblib", b"model" * 100)])], compression
+        [KitLayer("model", "model.joblib", [Member("model.joblib", data)])], compression
     )
-    layout = tmp_path / "layout"
-    _, digest = push_and_fetch(registry, f"tamper-{compression}-{extractor}", layers, config, layout)
-    host = registry.registry_host
-    blob = layout / "blobs" / "sha256" / sha256(layers[0][0]).removeprefix("sha256:")
-    tampered = bytearray(blob.read_bytes())
+    reference, _ = push(registry, f"tamper-{path}-{compression}", layers, config)
+    stored = stored_blob(registry, sha256(layers[0][0]))
+    tampered = bytearray(stored.read_bytes())
     tampered[-5 if compression == "gzip" else 600] ^= 0xFF  # same size, different bytes
-    blob.write_bytes(bytes(tampered))
-    expected = (
-        r"not a valid gzip stream \(corrupted or tampered; gzip: stdin: invalid compressed data--crc error\)"
-        if compression == "gzip"  # gzip's own check sees it first: its CRC no longer matches
-        else f"layer of .* fails verification: expected {sha256(layers[0][0])}"
-    )
-    with pytest.raises(ScriptFailed, match=expected):
-        unpack(layout, f"{host}/{REPOSITORY}@{digest}", tmp_path / "out", with_python(extractor))
-    nothing_written(tmp_path / "out")
-
-    # A manifest whose bytes do not hash to the digest asked for.
-    manifest = layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
-    manifest.write_bytes(manifest.read_bytes() + b" ")
-    with pytest.raises(ScriptFailed, match=f"manifest of .* fails verification: expected {digest}"):
-        unpack(layout, f"{host}/{REPOSITORY}@{digest}", tmp_path / "out")
+    stored.write_bytes(bytes(tampered))
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, reference, tmp_path / "out", env={"KIT_RETRY_DELAY": "30"})
+    if compression == "gzip":  # gzip's own check sees it first: its CRC no longer matches
+        assert "invalid compressed data--crc error" in failure.value.message
+    else:
+        assert failure.value.message.startswith(
+            f"layer of {reference} fails verification: expected {sha256(layers[0][0])}"
+        )
+    assert "retrying" not in failure.value.output
     nothing_written(tmp_path / "out")
 
 
-def test_a_config_that_is_not_the_manifests_is_refused(registry: LabConfig, tmp_path: Path) -> None:
-    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", b"m")])], "none")
-    layout = tmp_path / "layout"
-    reference, _ = push_and_fetch(registry, "config-swap", layers, config, layout)
-    config_blob = layout / "blobs" / "sha256" / sha256(config).removeprefix("sha256:")
-    config_blob.write_bytes(config.replace(b"hand-made", b"hand-mad3"))
+def test_a_config_that_is_not_the_manifests_is_refused(
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path
+) -> None:
+    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", path.encode())])], "none")
+    config = config.replace(b"hand-made", f"swap-{path}".encode())
+    reference, _ = push(registry, f"config-swap-{path}", layers, config)
+    stored = stored_blob(registry, sha256(config))
+    stored.write_bytes(config.replace(b"swap-", b"swaP-"))
     with pytest.raises(ScriptFailed, match=f"config of .* fails verification: expected {sha256(config)}"):
-        unpack(layout, reference, tmp_path / "out")
+        unpack(path, commands, reference, tmp_path / "out")
     nothing_written(tmp_path / "out")
 
 
-def test_unknown_reference_and_non_modelkit_are_refused(registry: LabConfig, tmp_path: Path) -> None:
+def test_unknown_reference_and_non_modelkit_are_refused(
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path
+) -> None:
     host = registry.registry_host
     push_modelkit_raw(
         host,
@@ -488,22 +650,80 @@ def test_unknown_reference_and_non_modelkit_are_refused(registry: LabConfig, tmp
         [(tar_layer([Member("bin/sh", b"x")]), "application/vnd.oci.image.layer.v1.tar")],
         config_type="application/vnd.oci.image.config.v1+json",
     )
-    layout = tmp_path / "layout"
-    fetch_oci_layout(host, REPOSITORY, "image", layout)
-    with pytest.raises(ScriptFailed, match=f"ModelKit {host}/{REPOSITORY}:missing not found in OCI layout"):
-        unpack(layout, f"{host}/{REPOSITORY}:missing", tmp_path / "out")
-    absent = "sha256:" + "0" * 64
-    with pytest.raises(ScriptFailed, match=f"ModelKit {host}/{REPOSITORY}@{absent} not found in {layout}"):
-        unpack(layout, f"{host}/{REPOSITORY}@{absent}", tmp_path / "out")
+    with pytest.raises(
+        ScriptFailed, match=f"ModelKit {host}/{REPOSITORY}:missing not found in registry {host}"
+    ):
+        unpack(path, commands, f"{host}/{REPOSITORY}:missing", tmp_path / "out")
     with pytest.raises(
         ScriptFailed, match=r"is not a ModelKit \(config media type 'application/vnd.oci.image.config"
     ):
-        unpack(layout, f"{host}/{REPOSITORY}:image", tmp_path / "out")
+        unpack(path, commands, f"{host}/{REPOSITORY}:image", tmp_path / "out")
     nothing_written(tmp_path / "out")
 
 
+# --- caps: manifest, config, layers ------------------------------------------------------------
+
+
+def test_manifest_config_and_layer_count_are_capped(
+    registry: LabConfig, commands: dict[str, list[str]], path: str, tmp_path: Path
+) -> None:
+    host = registry.registry_host
+    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", b"m")])], "none")
+    config = json.dumps({**json.loads(config), "padding": "p" * 6000}).encode()
+    reference, _ = push(registry, "capped", layers, config)
+    with pytest.raises(
+        ScriptFailed, match=r"the manifest of .* is larger than the cap of 100 bytes \(--max-manifest-bytes\)"
+    ):
+        unpack(path, commands, reference, tmp_path / "out", flags="--max-manifest-bytes 100")
+    with pytest.raises(
+        ScriptFailed, match=r"declares \d+ bytes, more than the cap of 4096 \(--max-config-bytes\)"
+    ):
+        unpack(path, commands, reference, tmp_path / "out", env={"UNPACK_MAX_CONFIG_BYTES": "4096"})
+    # 10,000 layers (one blob, listed again and again): refused by the default cap, at once.
+    blob = layers[0][0]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.kitops.modelkit.config.v1+json",
+            "digest": sha256(config),
+            "size": len(config),
+        },
+        "layers": [{"mediaType": layers[0][1], "digest": sha256(blob), "size": len(blob)}] * 10_000,
+    }
+    import requests
+
+    put = requests.put(
+        f"http://{host}/v2/{REPOSITORY}/manifests/many-layers",
+        data=json.dumps(manifest).encode(),
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=30,
+    )
+    assert put.status_code == 201, put.text
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, f"{host}/{REPOSITORY}:many-layers", tmp_path / "out", timeout=20)
+    assert (
+        "the manifest lists 10000 layers, more than the cap of 1000 (--max-layers)" in failure.value.message
+    )
+    nothing_written(tmp_path / "out")
+
+
+def test_a_layer_of_100k_files_extracts(
+    registry: LabConfig, commands: dict[str, list[str]], tmp_path: Path
+) -> None:
+    # Valid input the old bash pass refused once PIDs wrapped (a dd/od fork per member). One
+    # path (local): the three run the same program, and 100k file creations cost their time.
+    from tests.pipeline_fixtures.modelkits import many_files_tar
+
+    layers, config = modelkit_of_tar(many_files_tar(100_000), "model", "m", "none")
+    reference, _ = push(registry, "many-files", layers, config)
+    unpack("local", commands, reference, tmp_path / "out", timeout=300)
+    names = sorted(entry.name for entry in os.scandir(tmp_path / "out" / "m"))
+    assert names == [f"f{index:06d}" for index in range(100_000)]
+
+
 BAD_REFERENCES = [
-    ("iris:v1", "reference 'iris:v1' is not an OCI reference"),
+    ("iris:v1", "'iris:v1' is not an OCI reference"),
     ("lab/iris:v1", "'lab' is not a registry host (kit would read it as local storage"),
     ("127.0.0.1:5001/lab/iris@sha256:abc", "'sha256:abc' is not a sha256 digest"),
     ("kit://--help", "reference '--help' starts with '-' (it would be read as an option)"),
@@ -522,25 +742,34 @@ BAD_REFERENCES = [
 
 
 @pytest.mark.parametrize(("reference", "expected"), BAD_REFERENCES)
-def test_bad_references_are_refused_before_any_tool_sees_them(
-    tmp_path: Path, reference: str, expected: str
-) -> None:
-    # No kit on PATH: a refusal that is not "kit is required" happened before kit was needed.
-    env = script_environment(extra={"PATH": NO_KIT_PATH})
+def test_bad_references_are_refused_before_any_request(tmp_path: Path, reference: str, expected: str) -> None:
     with pytest.raises(ScriptFailed) as failure:
-        run_script(UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out")), env)
+        run_unpacker(unpack_arguments(reference, str(tmp_path / "out")), script_environment())
     assert expected in failure.value.message
     assert failure.value.returncode != 0
     assert not (tmp_path / "out").exists()
 
 
-def test_without_kit_pulling_says_kit_is_needed(tmp_path: Path) -> None:
-    # UNPACK_FETCH=kit: the path taken where curl is missing or a credential helper holds the login.
-    env = script_environment(extra={"PATH": NO_KIT_PATH, "UNPACK_FETCH": "kit"})
+def test_storage_initializer_fails_closed_on_an_option_or_an_unknown_flag(
+    commands: dict[str, list[str]], tmp_path: Path
+) -> None:
+    env = script_environment(extra={"KIT_UNPACK_FLAGS": "--plain-http"})
+    for hostile in ("kit://--help", "kit://-d", "kit://127.0.0.1:5001/lab/iris:v1;id", "kit://$(id)"):
+        with pytest.raises(ScriptFailed) as failure:
+            run([*commands["storage-initializer"], hostile, str(tmp_path / "dest")], env, 30)
+        assert (
+            failure.value.message.startswith("storage URI kit:// ") and "refusing it" in failure.value.message
+        )
+        assert not (tmp_path / "dest").exists()
+    env["KIT_UNPACK_FLAGS"] = "--plain-http --filter=model"
     with pytest.raises(
-        ScriptFailed, match="kit is required to pull 127.0.0.1:5001/lab/iris:v1 but is not on PATH"
+        ScriptFailed, match="KIT_UNPACK_FLAGS: --filter=model is not a flag this storage initializer knows"
     ):
-        run_script(UNPACK_SCRIPT, unpack_arguments("127.0.0.1:5001/lab/iris:v1", str(tmp_path / "out")), env)
+        run(
+            [*commands["storage-initializer"], "kit://127.0.0.1:5001/lab/iris:v1", str(tmp_path / "dest")],
+            env,
+            30,
+        )
 
 
 def test_a_non_empty_extract_path_is_never_overwritten(tmp_path: Path) -> None:
@@ -548,163 +777,43 @@ def test_a_non_empty_extract_path_is_never_overwritten(tmp_path: Path) -> None:
     extract.mkdir()
     (extract / "keep.txt").write_text("mine")
     with pytest.raises(ScriptFailed, match="exists and is not an empty directory"):
-        run_script(
-            UNPACK_SCRIPT, unpack_arguments("127.0.0.1:5001/lab/iris:v1", str(extract)), script_environment()
-        )
+        run_unpacker(unpack_arguments("127.0.0.1:5001/lab/iris:v1", str(extract)), script_environment())
     assert (extract / "keep.txt").read_text() == "mine"
 
 
 def test_a_registry_that_does_not_answer_is_retried_then_named(tmp_path: Path) -> None:
+    from lab.local.processes import free_port
+
     host = f"127.0.0.1:{free_port()}"  # nothing listens there: a transient failure
-    env = script_environment(extra={"KIT_RETRIES": "2", "KIT_RETRY_DELAY": "0"})
+    env = script_environment(
+        extra={"KIT_RETRIES": "2", "KIT_RETRY_DELAY": "0", "DOCKER_CONFIG": str(tmp_path)}
+    )
     arguments = unpack_arguments(f"{host}/lab/iris:v1", str(tmp_path / "out"), plain_http="true")
     with pytest.raises(ScriptFailed) as failure:
-        run_script(UNPACK_SCRIPT, arguments, env)
-    assert failure.value.message.startswith(f"GET http://{host}/v2/lab/iris/manifests/v1 failed (curl: (7)")
+        run_unpacker(arguments, env)
+    assert failure.value.message.startswith(
+        f"fetching the manifest of {host}/lab/iris:v1 failed: GET http://{host}/v2/lab/iris/manifests/v1"
+    )
     assert failure.value.message.endswith("(after 2 attempts)")
     assert "(attempt 1/2), retrying in 0s" in failure.value.output
     assert not (tmp_path / "out").exists()
 
 
-def python3_spy(directory: Path) -> tuple[Path, Path]:
-    """A python3 on PATH that records each run (its arguments) and then is the real python3."""
-    real = shutil.which("python3", path=NO_KIT_PATH)
-    assert real, "python3 is needed for the Python layer pass"
-    directory.mkdir(parents=True)
-    record = directory / "runs"
-    spy = directory / "python3"
-    spy.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >>"{record}"\nexec "{real}" "$@"\n')
-    spy.chmod(0o755)
-    return directory, record
+def test_tar_module_agrees_the_raw_headers_are_tar(tmp_path: Path) -> None:
+    # The raw builders make real tar headers: Python's own reader lists the benign one.
+    import io
+
+    tar = raw_tar("no end-of-archive marker") + END_OF_ARCHIVE
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        assert archive.getnames() == ["m", "m/a.bin"]
 
 
-def test_the_python_layer_pass_is_the_default_where_python3_is(registry: LabConfig, tmp_path: Path) -> None:
-    files = {"m/model.joblib": b"\x80\x04model", "m/sub/w.bin": os.urandom(70000)}
-    members = [Member("m", kind="dir"), Member("m/sub", kind="dir")]
-    members += [Member(name, data) for name, data in files.items()]
-    layers, config = build_modelkit([KitLayer("model", "m", members)], "gzip")
-    reference, _ = push_and_fetch(registry, "default-pass", layers, config, tmp_path / "layout")
-    spy, record = python3_spy(tmp_path / "spy")
-    busybox = userland_path("busybox", tmp_path / "busybox-bin")
-
-    def run(
-        path: str, extractor: str | None, extract: Path, *, as_text: bool = False, python: str = ""
-    ) -> tuple[dict, str]:
-        env = script_environment(extra={"PATH": path})
-        for name, value in (("UNPACK_EXTRACTOR", extractor), ("UNPACK_PYTHON", python)):
-            env.pop(name, None)
-            if value:
-                env[name] = value
-        arguments = unpack_arguments(reference, str(extract), oci_layout=str(tmp_path / "layout"))
-        if not as_text:
-            return json.loads(run_script(UNPACK_SCRIPT, arguments, env)), ""
-        # As the cluster's container component runs it: the text, nothing beside it in lib/.
-        proc = subprocess.run(
-            ["bash", "-c", script_text(UNPACK_SCRIPT), UNPACK_SCRIPT.name, *arguments],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            check=True,
-        )
-        return json.loads(proc.stdout), proc.stderr
-
-    # No choice made, python3 on PATH: the Python pass runs (python3 ran extract_layers.py).
-    answer, _ = run(f"{spy}:{NO_KIT_PATH}", None, tmp_path / "default")
-    assert answer["extractor"] == "python"
-    runs = record.read_text().splitlines()
-    assert len(runs) == 1 and "extract_layers.py" in runs[0] and f"ref={reference}" in runs[0]
-    for name, data in files.items():
-        assert (tmp_path / "default" / name).read_bytes() == data
-
-    # Carried as text (the python source in a here-document): the same pass, the same files.
-    answer, log = run(f"{spy}:{NO_KIT_PATH}", None, tmp_path / "text", as_text=True)
-    assert answer["extractor"] == "python" and len(record.read_text().splitlines()) == 2
-    extracted = sum(map(len, files.values()))
-    assert f"extracted 1 layer(s), {extracted} bytes, every member checked (python)" in log
-    for name, data in files.items():
-        assert (tmp_path / "text" / name).read_bytes() == data
-
-    # UNPACK_EXTRACTOR=bash: python3 never runs; the bash pass writes the same files.
-    answer, _ = run(f"{spy}:{NO_KIT_PATH}", "bash", tmp_path / "bash")
-    assert answer["extractor"] == "bash" and len(record.read_text().splitlines()) == 2
-    for name, data in files.items():
-        assert (tmp_path / "bash" / name).read_bytes() == data
-
-    # No python3 (the cluster image): the bash pass, unless python is demanded.
-    answer, _ = run(busybox, None, tmp_path / "no-python")
-    assert answer["extractor"] == "bash"
-    # UNPACK_PYTHON names the interpreter (the lab passes its own): found off PATH too.
-    answer, _ = run(busybox, None, tmp_path / "named", python=str(spy / "python3"))
-    assert answer["extractor"] == "python" and len(record.read_text().splitlines()) == 3
-    assert (tmp_path / "named" / "m/sub/w.bin").read_bytes() == files["m/sub/w.bin"]
-    with pytest.raises(ScriptFailed, match="UNPACK_EXTRACTOR=python but python3 is not on PATH"):
-        run(busybox, "python", tmp_path / "demanded")
-    nothing_written(tmp_path / "demanded")
-
-
-class FlakyRegistry(http.server.ThreadingHTTPServer):
-    """A registry serving one ModelKit whose layer download breaks off halfway the first time."""
-
-    def __init__(self, manifest: bytes, blobs: dict[str, bytes]) -> None:
-        self.manifest, self.blobs, self.layer_gets = manifest, blobs, 0
-        super().__init__(("127.0.0.1", 0), FlakyHandler)
-
-
-class FlakyHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: FlakyRegistry
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        digest = self.path.rsplit("/", 1)[-1]
-        body = self.server.manifest if "/manifests/" in self.path else self.server.blobs.get(digest)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if digest in self.server.blobs and len(body) > 4096:
-            self.server.layer_gets += 1
-            if self.server.layer_gets == 1:  # the connection closes halfway through the layer
-                self.wfile.write(body[: len(body) // 2])
-                self.close_connection = True
-                return
-        self.wfile.write(body)
-
-
-@pytest.mark.parametrize("extractor", EXTRACTORS)
-def test_a_layer_download_that_breaks_off_is_retried_from_nothing(tmp_path: Path, extractor: str) -> None:
-    data = os.urandom(200_000)
-    layers, config = build_modelkit([KitLayer("model", "m.bin", [Member("m.bin", data)])], "gzip")
-    blobs = {sha256(blob): blob for blob, _ in layers} | {sha256(config): config}
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "config": {"mediaType": KITOPS_CONFIG, "digest": sha256(config), "size": len(config)},
-            "layers": [
-                {"mediaType": media, "digest": sha256(blob), "size": len(blob)} for blob, media in layers
-            ],
-        }
-    ).encode()
-    server = FlakyRegistry(manifest, blobs)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        reference = f"127.0.0.1:{server.server_address[1]}/lab/flaky@{sha256(manifest)}"
-        env = script_environment(
-            extra={"PATH": NO_KIT_PATH, "UNPACK_EXTRACTOR": extractor, "KIT_RETRY_DELAY": "0"}
-        )
-        env["DOCKER_CONFIG"] = str(tmp_path / "no-docker-config")
-        answer = run_script(
-            UNPACK_SCRIPT, unpack_arguments(reference, str(tmp_path / "out"), plain_http="true"), env
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert json.loads(answer)["extractor"] == extractor
-    assert server.layer_gets == 2
-    assert (tmp_path / "out" / "m.bin").read_bytes() == data
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".unpack-")]
+def test_tls_against_a_plain_http_registry_names_the_flag(registry: LabConfig, tmp_path: Path) -> None:
+    # What the doctor's kserve-not-ready check reads in the storage initializer's log.
+    env = script_environment(extra={"KIT_RETRY_DELAY": "0", "DOCKER_CONFIG": str(tmp_path)})
+    arguments = unpack_arguments(f"{registry.registry_host}/{REPOSITORY}:v1", str(tmp_path / "out"))
+    with pytest.raises(ScriptFailed) as failure:
+        run_unpacker(arguments, env)
+    assert "pass --plain-http" in failure.value.message
+    assert "retrying" not in failure.value.output
+    assert not (tmp_path / "out").exists()

@@ -2,11 +2,12 @@
 
 The hostile ModelKits are pushed byte for byte through the registry's HTTP API (the
 distribution spec's monolithic blob upload and manifest PUT) and fetched back the same way
-into an OCI image layout, which is exactly what ``unpack-modelkit.sh --oci-layout`` reads.
+into an OCI image layout, which is exactly what the unpacker's ``--oci-layout`` reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +61,17 @@ def destroy(config: LabConfig) -> None:
     stop_model_server(config)
     local.down(config, QUIET)
     shutil.rmtree(config.home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_registry(**env: str) -> Iterator[LabConfig]:
+    """A fresh lab whose registry runs (htpasswd auth when ``env`` names a user); destroyed after."""
+    config = new_lab(**env)
+    try:
+        local.up(config, QUIET, ("registry",))
+        yield config
+    finally:
+        destroy(config)
 
 
 def require(config: LabConfig, *tools: str) -> dict[str, Path]:
@@ -158,10 +171,12 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def push_blob(host: str, repository: str, data: bytes) -> dict[str, object]:
+def push_blob(
+    host: str, repository: str, data: bytes, auth: tuple[str, str] | None = None
+) -> dict[str, object]:
     """Monolithic blob upload (POST then PUT ?digest=); returns the descriptor."""
     digest = sha256(data)
-    start = requests.post(f"http://{host}/v2/{repository}/blobs/uploads/", timeout=10)
+    start = requests.post(f"http://{host}/v2/{repository}/blobs/uploads/", timeout=10, auth=auth)
     assert start.status_code == 202, start.text
     location = start.headers["Location"]
     if location.startswith("/"):
@@ -172,6 +187,7 @@ def push_blob(host: str, repository: str, data: bytes) -> dict[str, object]:
         data=data,
         headers={"Content-Type": "application/octet-stream"},
         timeout=10,
+        auth=auth,
     )
     assert put.status_code == 201, put.text
     return {"digest": digest, "size": len(data)}
@@ -184,14 +200,15 @@ def push_modelkit_raw(
     layers: list[tuple[bytes, str]],
     config: bytes | None = None,
     config_type: str = KITOPS_CONFIG,
+    auth: tuple[str, str] | None = None,
 ) -> str:
     """Push a ModelKit-shaped manifest with these (blob, media type) layers; its digest."""
     config = config if config is not None else json.dumps({"manifestVersion": "1.0.0"}).encode()
     manifest = {
         "schemaVersion": 2,
         "mediaType": MANIFEST,
-        "config": {"mediaType": config_type, **push_blob(host, repository, config)},
-        "layers": [{"mediaType": media, **push_blob(host, repository, blob)} for blob, media in layers],
+        "config": {"mediaType": config_type, **push_blob(host, repository, config, auth)},
+        "layers": [{"mediaType": media, **push_blob(host, repository, blob, auth)} for blob, media in layers],
     }
     body = json.dumps(manifest).encode()
     put = requests.put(
@@ -199,6 +216,7 @@ def push_modelkit_raw(
         data=body,
         headers={"Content-Type": MANIFEST},
         timeout=10,
+        auth=auth,
     )
     assert put.status_code == 201, put.text
     assert put.headers["Docker-Content-Digest"] == sha256(body)

@@ -25,6 +25,7 @@ from kubernetes_validate.utils import SchemaNotFoundError, all_versions
 
 from lab.config import LabConfig, load_config
 from lab.kube_objects import object_key
+from lab.pipeline.scripts import STORAGE_INITIALIZER, unpacker_command
 from lab.progress import Progress
 from lab.provision.actions import Context, print_plan
 from lab.provision.create import kind_actions
@@ -258,7 +259,10 @@ def test_kitops_storage_container(config: LabConfig, rendered: dict[str, Any]) -
     storage = find(rendered["kserve"], "ClusterStorageContainer", config.names.storage_container)
     spec = storage["spec"]
     assert spec["container"]["name"] == "storage-initializer"
-    assert spec["container"]["image"] == config.versions.kitops_kserve_image
+    # The lab's unpacker on the pinned Python image: serving refuses what the pipeline refuses.
+    assert spec["container"]["image"] == config.versions.python_image
+    assert spec["container"]["command"] == [*unpacker_command(), STORAGE_INITIALIZER]
+    assert "args" not in spec["container"]  # KServe passes kit://REF /mnt/models as the args
     assert spec["supportedUriFormats"] == [{"prefix": "kit://"}]
     env = {e["name"]: e for e in spec["container"]["env"]}
     assert env["KIT_UNPACK_FLAGS"]["value"] == "--plain-http"

@@ -1,6 +1,6 @@
 """kserve-not-ready: an InferenceService is not Ready.
 
-Usually the storage initializer cannot fetch the ModelKit (``kit unpack`` errors, 401,
+Usually the storage initializer cannot fetch the ModelKit (the unpacker's ERROR line, 401,
 ``--plain-http`` missing) or the ``kitops`` ClusterStorageContainer is absent or misnamed.
 """
 
@@ -32,7 +32,7 @@ def _log_remedy(text: str, evidence: Evidence, csc_name: str, namespace: str) ->
     lowered = text.lower()
     if "server gave http response to https client" in lowered or "--plain-http" in lowered:
         return [
-            "# the lab's registry speaks plain HTTP: pass --plain-http to kit unpack",
+            "# the lab's registry speaks plain HTTP: pass --plain-http to the storage initializer",
             f"kubectl patch clusterstoragecontainer {csc_name} --type=json -p "
             '\'[{"op":"add","path":"/spec/container/env/-","value":{"name":"KIT_UNPACK_FLAGS",'
             '"value":"--plain-http"}}]\'',
