@@ -28,7 +28,10 @@ from lab.tools import ToolUnavailable, tool_path
 from tests.conftest import make_home
 
 E2E_CLUSTER = "kubeflow-lab-e2e"
-MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
+# The pinned mirror beside the repository (a git worktree elsewhere names it with LAB_TEST_MIRROR).
+MIRROR = Path(
+    os.environ.get("LAB_TEST_MIRROR") or Path(__file__).resolve().parents[3] / "shared" / "upstream"
+)
 
 
 @dataclass
