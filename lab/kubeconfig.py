@@ -122,6 +122,10 @@ def checked_context(config: LabConfig) -> tuple[Kubeconfig, str]:
     """The kubeconfig and the context to use, or KubeconfigInvalid saying what to fix."""
     kubeconfig = read_kubeconfig(config.kubeconfig)
     context = context_name(config)
+    if not any(path.exists() for path in kubeconfig.files):
+        raise KubeconfigInvalid(
+            f"no kubeconfig: {kubeconfig.where} does not exist; pass one with --kubeconfig"
+        )
     if not context:
         raise KubeconfigInvalid(
             f"kubeconfig {kubeconfig.where} has no current-context: name one with --context "

@@ -19,6 +19,8 @@ from lab.kube_objects import Manifest, object_key
 from lab.ownership import ForeignObject, FoundComponent, adopts, found_component, group_of
 from lab.provision.actions import Action, Context
 from lab.provision.component_step import ComponentStep
+from lab.provision.manifests import ManifestStep
+from lab.provision.sources import ManifestSources
 from lab.provision.teardown import missing
 
 Need = tuple[str, str, str, str]  # verb, group, resource, namespace
@@ -39,13 +41,17 @@ def found_components(kube: Kube, ctx: Context, later: Sequence[Action]) -> dict[
     return found
 
 
-def _objects(ctx: Context, later: Sequence[Action]) -> list[Manifest]:
+def _objects(ctx: Context, later: Sequence[Action], *, dry_run: bool) -> list[Manifest]:
+    """What the steps after this one would apply (a dry run renders into a scratch workspace)."""
     objects: list[Manifest] = []
+    remote = ManifestSources(ctx.config, ctx.workspace).mirror is None
     for action in later:
         if isinstance(action, ComponentStep) and action.component.name in ctx.found_components:
             continue
-        render = getattr(action, "objects", None)
-        if render is not None:
+        if isinstance(action, ManifestStep) and dry_run:
+            # Remote refs are fetched by kustomize at apply time; a dry run does not download.
+            objects += action.extra_objects(ctx) if remote else action.objects(ctx, ctx.scratch_workspace())
+        elif (render := getattr(action, "objects", None)) is not None:
             objects += render(ctx)
     return objects
 
@@ -90,7 +96,7 @@ class PermissionsAndOwnership:
     def __init__(self, later: Sequence[Action]) -> None:
         self.later = list(later)
 
-    def _judge(self, ctx: Context, kube: Kube) -> tuple[list[str], list[str]]:
+    def _judge(self, ctx: Context, kube: Kube, *, dry_run: bool = False) -> tuple[list[str], list[str]]:
         """(information lines, problems), with ``ctx.found_components`` filled in."""
         lacking = missing(kube, [("list", "apps", "deployments", "")])
         if lacking:
@@ -98,7 +104,7 @@ class PermissionsAndOwnership:
         ctx.found_components = found_components(kube, ctx, self.later)
         info = [found.describe() for found in ctx.found_components.values() if found.compatible]
         problems = [found.describe() for found in ctx.found_components.values() if not found.compatible]
-        objects = _objects(ctx, self.later)
+        objects = _objects(ctx, self.later, dry_run=dry_run)
         lacking = missing(kube, needs_of(kube, objects))
         if lacking:
             return info, problems + lacking
@@ -134,5 +140,5 @@ class PermissionsAndOwnership:
         kube = ctx.kube_if_reachable()
         if kube is None:
             return ["check permissions and what is already installed (the cluster does not answer)"]
-        info, problems = self._judge(ctx, kube)
+        info, problems = self._judge(ctx, kube, dry_run=True)
         return info + [f"would stop: {p}" for p in problems]
