@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,9 +72,13 @@ def owned_objects(kube: Kube) -> list[tuple[Any, Manifest]]:
 
 def missing(kube: Kube, needs: Iterable[tuple[str, str, str, str]]) -> list[str]:
     """One line per (verb, group, resource, namespace) these credentials may not do."""
+    asked = sorted(set(needs))
+    # One review per permission; they are independent, so a few run at once.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda need: kube.may(*need), asked))
     lines = []
-    for verb, group, resource, namespace in sorted(set(needs)):
-        if not kube.may(verb, group, resource, namespace):
+    for (verb, group, resource, namespace), allowed in zip(asked, answers, strict=True):
+        if not allowed:
             name = f"{resource}.{group}" if group else resource
             where = f"in namespace {namespace}" if namespace else "cluster-wide"
             lines.append(f"may not {verb} {name} {where}")
@@ -106,8 +111,8 @@ class Teardown:
 
 
 def _names(objects: list[Manifest]) -> str:
-    shown = ", ".join(object_key(o) for o in objects[:5])
-    return shown + (f" and {len(objects) - 5} more" if len(objects) > 5 else "")
+    shown = ", ".join(object_key(o) for o in objects[:10])
+    return shown + (f" and {len(objects) - 10} more" if len(objects) > 10 else "")
 
 
 def plan_teardown(kube: Kube) -> Teardown:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from lab.kube_objects import OWNER_LABEL, Manifest, comparable, object_key
 from lab.provision.control_plane import ControlPlane
 from lab.provision.teardown import list_objects, listable, owned_objects
 from lab.tools import tool_path
-from tests.e2e.conftest import MIRROR, cluster_mode_config
+from tests.e2e.conftest import MIRROR, cluster_mode_config, run_lab
 
 CERT_MANAGER_YAML = "kubeflow-manifests-26.03/common/cert-manager/base/upstream/cert-manager.yaml"
 ADMIN_SELECTOR = "app.kubernetes.io/instance=cert-manager"
@@ -51,19 +50,8 @@ def lab(
     shared: SharedCluster, command: str, *argv: str, kubeconfig: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``lab <command> --mode cluster --kubeconfig K <argv>`` as a user types it."""
-    config = shared.config
     target = ["--kubeconfig", str(kubeconfig or shared.plane.kubeconfig)]
-    result = subprocess.run(
-        [sys.executable, "-m", "lab", command, "--mode", "cluster", *target, *argv],
-        capture_output=True,
-        text=True,
-        env={
-            "LAB_HOME": str(config.home),
-            "LAB_MANIFESTS_DIR": config.manifests_dir,
-            "PATH": "/usr/bin:/bin",
-        },
-        timeout=900,
-    )
+    result = run_lab(shared.config, command, *argv, target=target, timeout=900)
     print(f"$ lab {command} {' '.join(argv)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
 
