@@ -102,7 +102,7 @@ class PermissionsAndOwnership:
         if lacking:
             return [], lacking
         ctx.found_components = found_components(kube, ctx, self.later)
-        info = [found.describe() for found in ctx.found_components.values() if found.compatible]
+        info: list[str] = []  # a compatible component found is said by its own step, which it skips
         problems = [found.describe() for found in ctx.found_components.values() if not found.compatible]
         objects = _objects(ctx, self.later, dry_run=dry_run)
         lacking = missing(kube, needs_of(kube, objects))
