@@ -251,6 +251,28 @@ def test_up_refuses_a_cert_manager_of_another_minor(shared: SharedCluster) -> No
         )
 
 
+def test_up_refuses_to_take_over_an_object_it_did_not_create(shared: SharedCluster) -> None:
+    core = client.CoreV1Api(shared.admin.api)
+    theirs = client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="local-registry-hosting"),
+        data={"localRegistryHosting.v1": 'host: "registry.team-a.example:443"\n'},
+    )
+    created = core.create_namespaced_config_map("kube-public", theirs)
+    try:
+        before = everything(shared.admin)
+        up = lab(shared, "up", "--registry", "127.0.0.1:5001")
+        assert up.returncode == 1
+        assert (
+            "    ConfigMap kube-public/local-registry-hosting already exists and was not created by the lab "
+            f"(no label {OWNER_LABEL}): the lab does not take over other objects"
+        ) in up.stderr.splitlines()
+        assert everything(shared.admin) == before
+        after = core.read_namespaced_config_map("local-registry-hosting", "kube-public")
+        assert (after.metadata.uid, after.data) == (created.metadata.uid, created.data)
+    finally:
+        core.delete_namespaced_config_map("local-registry-hosting", "kube-public")
+
+
 # ---------------------------------------------------------------------------------------------
 # Up uses the admin's cert-manager; down deletes only what the lab created.
 # ---------------------------------------------------------------------------------------------
