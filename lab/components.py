@@ -94,6 +94,9 @@ class Component:
     forwards: tuple[Forward, ...] = ()
     hooks: str = ""
     poll_interval: float = 5.0
+    # The Deployment whose presence (in any namespace) says the component is installed, and whose
+    # version label or image tag says which version: how `up --mode cluster` finds one already there.
+    marker: str = ""
 
     @property
     def overlay_names(self) -> tuple[str, ...]:
@@ -113,6 +116,7 @@ CERT_MANAGER = Component(
     deployments=("cert-manager", "cert-manager-cainjector", "cert-manager-webhook"),
     hooks="cert-manager",  # ready once its webhook admits a dry-run Issuer
     poll_interval=3.0,
+    marker="cert-manager",
 )
 
 KFP = Component(
@@ -131,6 +135,7 @@ KFP = Component(
     # env/platform-agnostic labels everything it installs with this (and only KFP's pods carry it).
     selector="application-crd-id=kubeflow-pipelines",
     hooks="kfp",  # its pods ready for consecutive polls; stops on metadata-grpc's exit 139
+    marker="ml-pipeline",
     # The KFP API server's HTTP port (the UI on ml-pipeline-ui:80 only proxies it).
     service=Service("ml-pipeline", 8888, "/apis/v2beta1/healthz", "KFP API"),
     forwards=(
@@ -165,6 +170,7 @@ MODEL_REGISTRY = Component(
     checks=("model-registry-health", "mr-config-error"),
     deployments=("model-registry-db", "model-registry-deployment", "model-registry-ui"),
     pods="component=model-registry-server",  # the REST server: its problems, its health probe
+    marker="model-registry-deployment",
     service=Service("model-registry-service", 8080, "/readyz/health", "Model Registry"),
     forwards=(
         Forward(
@@ -206,6 +212,7 @@ KSERVE = Component(
     checks=("kserve-not-ready",),
     deployments=("kserve-controller-manager",),
     hooks="kserve",  # adds the kitops ClusterStorageContainer
+    marker="kserve-controller-manager",
 )
 
 # Install order: the provisioning steps, ``lab status`` and the doctor's kind rows follow it.

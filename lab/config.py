@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.atomic_files import atomic_write
+from lab.registry_address import InvalidRegistryAddress, RegistryAddress
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -319,6 +320,11 @@ def validate(config: LabConfig) -> None:
             f"LAB_RELEASE_MIRROR / release_mirror must be an http:// or https:// URL, "
             f"got {config.release_mirror!r}"
         )
+    if config.cluster_registry:
+        try:
+            RegistryAddress.parse(config.cluster_registry)
+        except InvalidRegistryAddress as exc:
+            raise ConfigError(f"LAB_CLUSTER_REGISTRY / --registry: {exc}") from None
     # The nearest existing ancestor must be a directory, or every later mkdir fails.
     place = config.home
     while not place.exists() and place != place.parent:

@@ -29,31 +29,17 @@ from kubernetes.dynamic.resource import ResourceList
 from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.errors import ClusterUnreachable, LabError
+from lab.kube_errors import api_error_message, api_error_text, retriable
 from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, with_owner
+from lab.kubeconfig import KubeconfigInvalid, checked_context, context_name, kubeconfig_contexts
+from lab.ownership import ForeignObject, adopts
 from lab.readiness import crd_established, deployment_available, pod_problem
 
 _SERIALIZER = client.ApiClient()
 
 
-def context_name(config: LabConfig) -> str:
-    """The kubeconfig context of the lab's cluster.
-
-    ``--context`` (cluster mode) when given; in cluster mode otherwise the kubeconfig's
-    current context; else the one kind writes for the lab cluster.
-    """
-    if config.kube_context:
-        return config.kube_context
-    if config.mode == "cluster":
-        return str(_read_contexts(config.kubeconfig or None)[1].get("name", ""))
-    return f"kind-{config.names.cluster}"
-
-
-def api_error_text(exc: BaseException) -> str:
-    """Status, reason and the API server's message: the reason is in the body, never cut off."""
-    if not isinstance(exc, ApiException):
-        return str(exc)
-    body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
-    return f"{exc.status} {exc.reason}: {body.strip()}"
+# The door also answers which context it uses and how a failed call reads.
+__all__ = ["api_error_message", "api_error_text", "context_name", "kubeconfig_contexts"]
 
 
 def to_manifest(model: Any) -> Manifest:
@@ -73,29 +59,6 @@ API_ERRORS: tuple[type[Exception], ...] = (ApiException, *TRANSPORT_ERRORS)
 Timeout = float | tuple[float, float] | None
 
 
-def kubeconfig_contexts(config_file: str | None = None) -> list[str]:
-    """The context names in a kubeconfig (none when it is missing or unreadable)."""
-    return [str(c.get("name")) for c in _read_contexts(config_file)[0]]
-
-
-def _read_contexts(config_file: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    try:
-        contexts, current = kubeconfig.list_kube_config_contexts(config_file=config_file)
-    except (ConfigException, FileNotFoundError, OSError):
-        return [], {}
-    return contexts or [], current or {}
-
-
-# Failures that mean "a moment too early" right after a CRD or a webhook's Deployment was
-# created: the webhook has no endpoint yet, or discovery has not caught up with the CRD.
-def _retriable(exc: ApiException) -> bool:
-    if exc.status in (502, 503, 504):
-        return True
-    text = api_error_text(exc)
-    hints = ("failed calling webhook", "connection refused", "no endpoints available", "x509")
-    return exc.status == 500 and any(hint in text for hint in hints)
-
-
 class Kube:
     """A connection to the lab cluster."""
 
@@ -110,18 +73,26 @@ class Kube:
 
     @classmethod
     def connect(cls, config: LabConfig, timeout: float = 10.0, *, read_timeout: Timeout = None) -> Kube:
-        """Connect through the lab's context (see context_name) and check the API server answers."""
-        context = context_name(config)
-        where = f" in {config.kubeconfig}" if config.kubeconfig else ""
-        make = "`lab up --mode kind`" if config.mode != "cluster" else "--kubeconfig F --context C"
+        """Connect through the lab's context (see context_name) and check the API server answers.
+
+        KubeconfigInvalid (a usage error) when the kubeconfig is unusable or, in cluster mode,
+        lacks the context; ClusterUnreachable when the API server does not answer.
+        """
+        if config.mode == "cluster":
+            read, context = checked_context(config)
+            where = f" in {read.where}"
+        else:
+            context = context_name(config)
+            where = f" in {config.kubeconfig}" if config.kubeconfig else ""
         try:
             api = kubeconfig.new_client_from_config(
                 config_file=config.kubeconfig or None, context=context or None
             )
-        except (ConfigException, FileNotFoundError, OSError) as exc:
+        except (ConfigException, FileNotFoundError, OSError, TypeError, ValueError) as exc:
+            if config.mode == "cluster":
+                raise KubeconfigInvalid(f"context {context}{where} cannot be used: {exc}") from None
             raise ClusterUnreachable(
-                f"no kubeconfig context {context or '(current)'}{where}: "
-                f"create the cluster or name it with {make}",
+                f"no kubeconfig context {context}{where}: create the cluster with `lab up --mode kind`",
                 [str(exc)],
             ) from None
         try:
@@ -133,7 +104,8 @@ class Kube:
                 else "is the cluster running?"
             )
             raise ClusterUnreachable(
-                f"the API server of context {context}{where} does not answer: {hint}", [str(exc)[:300]]
+                f"the API server {api.configuration.host} of context {context}{where} does not answer "
+                f"({api_error_message(exc)}): {hint}"
             ) from None
         return cls(api, owner=config.names.cluster, timeout=read_timeout)
 
@@ -186,6 +158,9 @@ class Kube:
         resource = self._resource(obj)
         if live is None:
             live = self.get(obj)
+        # A found Namespace is used as it is; any other object the lab did not create is refused.
+        if live is not None and adopts(obj, live, self.owner):
+            return live
         result = self.dynamic.server_side_apply(
             resource,
             body=with_owner(obj, live, self.owner),
@@ -212,6 +187,12 @@ class Kube:
             live = self.get(obj)
             if live is None:
                 changes.append(f"create {object_key(obj)}")
+                continue
+            try:
+                if adopts(obj, live, self.owner):
+                    continue
+            except ForeignObject as refused:
+                changes.append(f"refuse {refused.message}")
                 continue
             try:
                 after = self.apply(obj, dry_run=True, manager=manager, live=live)
@@ -244,7 +225,7 @@ class Kube:
                 except ResourceNotFoundError as exc:
                     refused.append((obj, f"kind not served yet: {exc}"))
                 except ApiException as exc:
-                    if not _retriable(exc):
+                    if not retriable(exc):
                         raise LabError(
                             f"the API server refused {object_key(obj)}", [api_error_text(exc)]
                         ) from None
@@ -430,6 +411,27 @@ class Kube:
         except ApiException as exc:
             if exc.status != 409:
                 raise
+
+    def may(self, verb: str, group: str, resource: str, namespace: str = "") -> bool:
+        """Whether these credentials may ``verb`` it (SelfSubjectAccessReview; namespace "": cluster-wide)."""
+        attributes = client.V1ResourceAttributes(
+            verb=verb, group=group, resource=resource, namespace=namespace or None
+        )
+        review = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+        )
+        answer = client.AuthorizationV1Api(self.api).create_self_subject_access_review(
+            review, _request_timeout=self.timeout
+        )
+        return bool(answer.status.allowed)
+
+    def resource_of(self, api_version: str, kind: str) -> tuple[str, str, bool] | None:
+        """(group, plural, namespaced) of a served kind; None when discovery does not know it."""
+        try:
+            found = self._resource({"apiVersion": api_version, "kind": kind})
+        except ResourceNotFoundError:
+            return None
+        return str(found.group or ""), str(found.name), bool(found.namespaced)
 
     def listable_resources(self) -> list[Any]:
         """Every served resource type (not subresources) whose objects can be listed and deleted."""

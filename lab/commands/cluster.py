@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lab.config import LabConfig
 from lab.progress import Progress
+from lab.registry_address import InvalidRegistryAddress, RegistryAddress
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,9 +83,18 @@ def add_registry_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--registry",
         default=None,
-        metavar="HOST:PORT",
+        type=registry_address,
+        metavar="HOST[:PORT]",
         help="cluster mode: the OCI registry the cluster's pods use (LAB_CLUSTER_REGISTRY)",
     )
+
+
+def registry_address(text: str) -> str:
+    """``--registry``'s type: ``HOST[:PORT]``, checked while parsing (exit 2 before any request)."""
+    try:
+        return str(RegistryAddress.parse(text))
+    except InvalidRegistryAddress as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_manifests_argument(parser: argparse.ArgumentParser) -> None:

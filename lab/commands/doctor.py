@@ -1,6 +1,7 @@
 """``lab doctor``: diagnose the lab and print evidence and remedies.
 
-Exit 0 when nothing fails, 1 when something does, 2 when the doctor itself could not run.
+Exit 0 when nothing fails, 1 when something does, 2 when the doctor itself could not run or
+(cluster mode) could not inspect the cluster: the first line says why.
 
 ``diagnose`` and ``render_text`` are re-exported for ``lab demo``/``lab e2e`` to call on failure.
 """
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "doctor",
         help="check the lab; diagnose every documented failure mode with evidence and remedy",
         description="Runs health checks and failure-mode diagnoses. Exit 0: nothing fails; 1: something "
-        "fails; 2: the doctor itself could not run.",
+        "fails; 2: the doctor itself could not run, or could not inspect the cluster.",
     )
     doctor.add_argument(
         "--mode",
@@ -107,6 +108,11 @@ def run_doctor(args: argparse.Namespace, config: LabConfig, progress: Progress) 
     try:
         if (args.mode or config.mode) == "cluster":
             config = with_cluster_target(config, args, "cluster")
+            from lab.cluster_sight import DOCTOR_READS, why_blind
+
+            if blind := why_blind(config, DOCTOR_READS):
+                print(f"ERROR: lab doctor could not check the cluster: {blind}", file=sys.stderr)
+                return EXIT_DOCTOR_BROKEN
         report = diagnose(config, args.checks or None, args.mode)
         if args.fix:
             # Imported here: provisioning pulls in the kubernetes client, which a local-mode

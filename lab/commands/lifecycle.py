@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from lab import local
 from lab.commands.cluster import (
@@ -18,6 +19,8 @@ from lab.engine import choose_mode, probe_container_engine
 from lab.errors import LabError
 from lab.progress import Progress
 from lab.tools import install_tools
+
+EXIT_COULD_NOT_CHECK = 2
 
 
 def _components(text: str) -> tuple[str, ...]:
@@ -127,22 +130,12 @@ def run_down(args: argparse.Namespace, config: LabConfig, progress: Progress) ->
 def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
     """Print the local lab and, where there is one, the kind lab.
 
-    Exits 0 even when things are stopped or the cluster does not answer: status is a report,
-    each row says what it found (`lab doctor` is the check).
+    Exits 0 even when things are stopped: status is a report, each row says what it found
+    (`lab doctor` is the check). In cluster mode a cluster that cannot be inspected exits 2.
     """
     mode = args.mode or config.mode
     if mode == "cluster":
-        from lab.kube import context_name
-        from lab.provision.cluster_status import collect_cluster
-
-        config = with_cluster_target(config, args, mode)
-        cluster_rows = [s.as_dict() for s in collect_cluster(config)]
-        if args.json:
-            print(json.dumps({"mode": mode, "home": str(config.home), "cluster": cluster_rows}, indent=2))
-        else:
-            print(f"cluster lab (context {context_name(config)}):")
-            _print_table(cluster_rows)
-        return 0
+        return _cluster_status(args, with_cluster_target(config, args, mode))
     rows = [s.as_dict() for s in local.status(config)] if mode != "kind" else []
     if rows:
         from lab.pipeline.serving import model_server_status
@@ -170,6 +163,28 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
         print(f"kind lab (cluster {config.names.cluster}):")
         _print_table(kind_rows)
     return 0
+
+
+def _cluster_status(args: argparse.Namespace, config: LabConfig) -> int:
+    """The cluster lab's rows; exit 2, with why on the first line, when the cluster cannot be inspected."""
+    from lab.cluster_sight import STATUS_READS, why_blind
+    from lab.kube import context_name
+    from lab.provision.cluster_status import collect_cluster
+
+    blind = why_blind(config, STATUS_READS)
+    if blind:
+        print(f"ERROR: lab status could not inspect the cluster: {blind}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"mode": "cluster", "home": str(config.home), "error": blind}, indent=2))
+        return EXIT_COULD_NOT_CHECK
+    cluster_rows = [s.as_dict() for s in collect_cluster(config)]
+    if args.json:
+        print(json.dumps({"mode": "cluster", "home": str(config.home), "cluster": cluster_rows}, indent=2))
+    else:
+        print(f"cluster lab (context {context_name(config)}):")
+        _print_table(cluster_rows)
+    # A row that could not be asked (the server went away, a read refused) is blindness too.
+    return EXIT_COULD_NOT_CHECK if any(s["state"] == "unreachable" for s in cluster_rows) else 0
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 import urllib3
 
@@ -44,6 +44,9 @@ class Context:
     _kube: Kube | None = field(default=None, init=False)
     # A plan asks once: a dead API server costs its timeout a single time, not once per step.
     _kube_unreachable: bool = field(default=False, init=False)
+    # Cluster mode: components someone else installed, by name (lab.ownership.FoundComponent);
+    # their steps use them as they are.
+    found_components: dict[str, Any] = field(default_factory=dict, init=False)
     # Rendered objects per step, so is_done and execute build the manifests once.
     rendered: dict[str, list[Manifest]] = field(default_factory=dict, init=False)
     _scratch: Path | None = field(default=None, init=False)

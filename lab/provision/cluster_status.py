@@ -12,7 +12,7 @@ from typing import Any
 from lab.config import LabConfig
 from lab.engine import probe_engines
 from lab.errors import ClusterUnreachable
-from lab.kube import API_ERRORS, Kube, context_name
+from lab.kube import API_ERRORS, Kube, api_error_message, context_name
 from lab.progress import Progress
 from lab.provision.kwok import SIMULATED_NODE_ANNOTATION
 from lab.provision.status import API_TIMEOUT, CONNECT_TIMEOUT, collect_kind, component_rows
@@ -45,7 +45,7 @@ def list_nodes(kube: Kube) -> tuple[list[Any] | None, str]:
     try:
         return kube.nodes(), ""
     except API_ERRORS as exc:
-        return None, f"listing nodes failed: {exc}"
+        return None, f"listing nodes failed: {api_error_message(exc)}"
 
 
 def collect_cluster(config: LabConfig) -> list[KindStatus]:

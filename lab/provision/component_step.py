@@ -43,6 +43,19 @@ class ComponentStep(ManifestStep):
         self.name = component.step
         self.overlays = component.overlay_names
 
+    def is_done(self, ctx: Context) -> bool:
+        """Done when someone else installed a compatible component (used as it is), else as every step."""
+        found = ctx.found_components.get(self.component.name)
+        if found is not None:
+            ctx.progress.info(f"   {found.describe()}")
+            return True
+        return super().is_done(ctx)
+
+    def plan(self, ctx: Context) -> list[str]:
+        """The found component, or what applying the overlays would change."""
+        found = ctx.found_components.get(self.component.name)
+        return [found.describe()] if found is not None else super().plan(ctx)
+
     def namespace(self, ctx: Context) -> str:
         """The component's namespace (its ``namespace_setting``)."""
         return str(getattr(ctx.config.names, self.component.namespace_setting))

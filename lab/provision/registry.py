@@ -12,6 +12,7 @@ import hashlib
 import json
 
 import bcrypt
+import yaml
 
 from lab.config import LabConfig
 from lab.kube_objects import Manifest
@@ -111,7 +112,20 @@ def _spec_of(args: list[str]) -> str:
 def hosting_configmap(config: LabConfig, host: str = "") -> Manifest:
     """``kube-public/local-registry-hosting``: tells tools where the cluster's registry is."""
     host = host or f"localhost:{config.ports.registry}"
-    hosting = f'host: "{host}"\nhelp: "https://kind.sigs.k8s.io/docs/user/local-registry/"\n'
+    # Emitted from a YAML node tree, never spliced as text: a value cannot add a key. The values
+    # stay double-quoted, as KEP-1755's example writes them (and readers match).
+    fields = {"host": host, "help": "https://kind.sigs.k8s.io/docs/user/local-registry/"}
+    document = yaml.MappingNode(
+        "tag:yaml.org,2002:map",
+        [
+            (
+                yaml.ScalarNode("tag:yaml.org,2002:str", key),
+                yaml.ScalarNode("tag:yaml.org,2002:str", value, style='"'),
+            )
+            for key, value in fields.items()
+        ],
+    )
+    hosting = yaml.serialize(document, Dumper=yaml.SafeDumper)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -12,11 +12,13 @@ could not be asked and why (``lab doctor`` is the check).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from lab.config import LabConfig
 from lab.errors import ClusterUnreachable, LabError
-from lab.kube import API_ERRORS, Kube, context_name
+from lab.kube import API_ERRORS, Kube, api_error_message, context_name, to_manifest
+from lab.ownership import FOUND_NOTE, State, state_of
 from lab.progress import Progress
 from lab.provision.actions import Context
 from lab.provision.cluster import cluster_exists, node_names
@@ -170,7 +172,9 @@ def _collect_cluster(ctx: Context) -> list[KindStatus]:
         nodes = kube.nodes()
         cluster = cluster_row(config, containers, nodes, api_url=api_url, engine=engine)
     except API_ERRORS as exc:
-        cluster = cluster_row(config, containers, None, f"listing nodes failed: {exc}"[:300], api_url, engine)
+        cluster = cluster_row(
+            config, containers, None, f"listing nodes failed: {api_error_message(exc)}"[:300], api_url, engine
+        )
     return [cluster, registry, *component_rows(config, kube)]
 
 
@@ -179,7 +183,11 @@ def component_rows(config: LabConfig, kube: Kube) -> list[KindStatus]:
     rows = []
     for component in kind_components(config):
         try:
-            rows.append(deployment_row(component, _deployments(kube, component)))
+            deployments = _deployments(kube, component)
+            row = deployment_row(component, deployments)
+            if any(state_of(to_manifest(d), kube.owner) is State.FOUND for d in deployments or []):
+                row = dataclasses.replace(row, detail=f"{row.detail}; {FOUND_NOTE}".lstrip("; "))
+            rows.append(row)
         except API_ERRORS as exc:
             rows.append(
                 KindStatus(
@@ -187,7 +195,7 @@ def component_rows(config: LabConfig, kube: Kube) -> list[KindStatus]:
                     "unreachable",
                     component.url,
                     component.version,
-                    f"listing Deployments in {component.namespace} failed: {exc}",
+                    f"listing Deployments in {component.namespace} failed: {api_error_message(exc)}",
                 )
             )
     return rows

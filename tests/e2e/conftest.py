@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +30,10 @@ from lab.tools import ToolUnavailable, tool_path
 from tests.conftest import make_home
 
 E2E_CLUSTER = "kubeflow-lab-e2e"
-MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
+# The pinned mirror beside the repository (a git worktree elsewhere names it with LAB_TEST_MIRROR).
+MIRROR = Path(
+    os.environ.get("LAB_TEST_MIRROR") or Path(__file__).resolve().parents[3] / "shared" / "upstream"
+)
 
 
 @dataclass
@@ -143,3 +148,21 @@ def cluster_lab(control_plane: tuple[LabConfig, ControlPlane]) -> ClusterLab:
     started = time.monotonic()
     up_cluster(config, Progress(), dry_run=False)
     return ClusterLab(config, Kube.connect(config), plane, time.monotonic() - started)
+
+
+def run_lab(
+    config: LabConfig, command: str, *argv: str, target: list[str], timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``lab <command> --mode cluster <target> <argv>`` in a fresh process, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "lab", command, "--mode", "cluster", *target, *argv],
+        capture_output=True,
+        text=True,
+        env={
+            "LAB_HOME": str(config.home),
+            "LAB_MANIFESTS_DIR": config.manifests_dir,
+            "PATH": "/usr/bin:/bin",
+            **env,
+        },
+        timeout=timeout,
+    )

@@ -38,6 +38,7 @@ from lab.provision.kwok import health_problem, on_simulated_nodes
 from lab.provision.manifests import ManifestStep
 from lab.provision.secrets import PipelineSecrets
 from lab.tools import install_tools
+from tests.e2e.conftest import run_lab
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import ClusterLab
@@ -147,20 +148,8 @@ def lab_command(
     lab: ClusterLab, command: str, *argv: str, timeout: float = 300, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """``lab <command> --mode cluster --kubeconfig K --context C <argv>``, as a user types it."""
-    config = lab.config
     target = ["--kubeconfig", str(lab.plane.kubeconfig), "--context", lab.plane.context]
-    return subprocess.run(
-        [sys.executable, "-m", "lab", command, "--mode", "cluster", *target, *argv],
-        capture_output=True,
-        text=True,
-        env={
-            "LAB_HOME": str(config.home),
-            "LAB_MANIFESTS_DIR": config.manifests_dir,
-            "PATH": "/usr/bin:/bin",
-            **env,
-        },
-        timeout=timeout,
-    )
+    return run_lab(lab.config, command, *argv, target=target, timeout=timeout, **env)
 
 
 def test_status_and_dry_run_from_the_command_line(cluster_lab: ClusterLab) -> None:

@@ -616,7 +616,7 @@ def test_e2e_help_and_a_bad_timeout() -> None:
         "--mode {kind,cluster,local}",
         "--kubeconfig FILE",
         "--context CONTEXT",
-        "--registry HOST:PORT",
+        "--registry HOST[:PORT]",
         "--timeout SECONDS",
         "--keep",
     ):

@@ -1,0 +1,144 @@
+"""Before ``lab up --mode cluster`` changes anything: what is already there, and may the lab do the rest.
+
+Run as the first step after cluster access (and by the dry run's plan): components someone else
+installed are found by their marker Deployment and used or refused by version
+(:mod:`lab.ownership`); every object the remaining steps would apply is checked against the
+credentials (SelfSubjectAccessReview: get, create, patch, per resource and namespace) and
+against the live cluster (an existing object that is not the lab's is refused, an existing
+Namespace adopted). Any refusal or missing permission stops ``up`` here, with one line each and
+nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lab.errors import LabError
+from lab.kube import Kube, to_manifest
+from lab.kube_objects import Manifest, object_key
+from lab.ownership import ForeignObject, FoundComponent, adopts, found_component, group_of
+from lab.provision.actions import Action, Context
+from lab.provision.component_step import ComponentStep
+from lab.provision.manifests import ManifestStep
+from lab.provision.sources import ManifestSources
+from lab.provision.teardown import missing
+
+Need = tuple[str, str, str, str]  # verb, group, resource, namespace
+
+
+def found_components(kube: Kube, ctx: Context, later: Sequence[Action]) -> dict[str, FoundComponent]:
+    """The declared components someone else installed, by component name."""
+    by_name: dict[str, Manifest] = {}
+    for deployment in kube.deployments():
+        by_name.setdefault(deployment.metadata.name, to_manifest(deployment))
+    found = {}
+    for step in (s for s in later if isinstance(s, ComponentStep)):
+        component = step.component
+        pinned = str(getattr(ctx.config.versions, component.version_setting))
+        marker = by_name.get(component.marker) if component.marker else None
+        if (hit := found_component(component.name, pinned, marker, kube.owner)) is not None:
+            found[component.name] = hit
+    return found
+
+
+def _objects(ctx: Context, later: Sequence[Action], *, dry_run: bool) -> list[Manifest]:
+    """What the steps after this one would apply (a dry run renders into a scratch workspace)."""
+    objects: list[Manifest] = []
+    remote = ManifestSources(ctx.config, ctx.workspace).mirror is None
+    for action in later:
+        if isinstance(action, ComponentStep) and action.component.name in ctx.found_components:
+            continue
+        if isinstance(action, ManifestStep) and dry_run:
+            # Remote refs are fetched by kustomize at apply time; a dry run does not download.
+            objects += action.extra_objects(ctx) if remote else action.objects(ctx, ctx.scratch_workspace())
+        elif (render := getattr(action, "objects", None)) is not None:
+            objects += render(ctx)
+    return objects
+
+
+def _resource(
+    kube: Kube, obj: Manifest, crds: dict[tuple[str, str], tuple[str, bool]]
+) -> tuple[str, str, bool] | None:
+    served = kube.resource_of(obj["apiVersion"], obj["kind"])
+    if served is not None:
+        return served
+    # A custom resource whose CRD the same run creates: discovery cannot know it yet.
+    plural = crds.get((group_of(obj), obj["kind"]))
+    return (group_of(obj), plural[0], plural[1]) if plural else None
+
+
+def needs_of(kube: Kube, objects: Sequence[Manifest]) -> list[Need]:
+    """get, create and patch (server-side apply) per resource and namespace the objects go to."""
+    crds = {
+        (c["spec"]["group"], c["spec"]["names"]["kind"]): (
+            c["spec"]["names"]["plural"],
+            c["spec"]["scope"] == "Namespaced",
+        )
+        for c in objects
+        if c["kind"] == "CustomResourceDefinition"
+    }
+    needs: set[Need] = set()
+    for obj in objects:
+        found = _resource(kube, obj, crds)
+        if found is None:
+            continue
+        group, plural, namespaced = found
+        namespace = obj["metadata"].get("namespace", "") if namespaced else ""
+        needs.update((verb, group, plural, namespace) for verb in ("get", "create", "patch"))
+    return sorted(needs)
+
+
+class PermissionsAndOwnership:
+    """Find what is already installed, check permissions and ownership; change nothing."""
+
+    name = "permissions and ownership"
+
+    def __init__(self, later: Sequence[Action]) -> None:
+        self.later = list(later)
+
+    def _judge(self, ctx: Context, kube: Kube, *, dry_run: bool = False) -> tuple[list[str], list[str]]:
+        """(information lines, problems), with ``ctx.found_components`` filled in."""
+        lacking = missing(kube, [("list", "apps", "deployments", "")])
+        if lacking:
+            return [], lacking
+        ctx.found_components = found_components(kube, ctx, self.later)
+        info: list[str] = []  # a compatible component found is said by its own step, which it skips
+        problems = [found.describe() for found in ctx.found_components.values() if not found.compatible]
+        objects = _objects(ctx, self.later, dry_run=dry_run)
+        lacking = missing(kube, needs_of(kube, objects))
+        if lacking:
+            return info, problems + lacking
+        for obj in objects:
+            live = kube.get(obj)
+            try:
+                if adopts(obj, live, kube.owner):
+                    info.append(
+                        f"{object_key(obj)} exists and is not the lab's: used as it is, never deleted"
+                    )
+            except ForeignObject as refused:
+                problems.append(refused.message)
+        return info, problems
+
+    def is_done(self, ctx: Context) -> bool:
+        """Judging is the whole step: it passes, or stops ``up`` before any change."""
+        kube = ctx.kube()
+        info, problems = self._judge(ctx, kube)
+        for line in info:
+            ctx.progress.info(f"   {line}")
+        if problems:
+            raise LabError(
+                f"lab up stopped before changing anything: {len(problems)} problem(s) on {kube.host}",
+                problems,
+            )
+        return True
+
+    def execute(self, ctx: Context) -> None:
+        """Nothing to change."""
+
+    def plan(self, ctx: Context) -> list[str]:
+        """What was found, and what would stop ``up``."""
+        kube = ctx.kube_if_reachable()
+        if kube is None:
+            return ["check permissions and what is already installed (the cluster does not answer)"]
+        info, problems = self._judge(ctx, kube, dry_run=True)
+        return info + [f"would stop: {p}" for p in problems]
