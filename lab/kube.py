@@ -29,6 +29,7 @@ from kubernetes.dynamic.resource import ResourceList
 from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.errors import ClusterUnreachable, LabError
+from lab.kubeconfig_file import kind_context
 from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, with_owner
 from lab.readiness import crd_established, deployment_available, pod_problem
 
@@ -45,7 +46,7 @@ def context_name(config: LabConfig) -> str:
         return config.kube_context
     if config.mode == "cluster":
         return str(_read_contexts(config.kubeconfig or None)[1].get("name", ""))
-    return f"kind-{config.names.cluster}"
+    return kind_context(config)
 
 
 def api_error_text(exc: BaseException) -> str:

@@ -149,8 +149,8 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
 
         rows.append(model_server_status(config))
     kind_rows: list[dict[str, object]] | None = None
-    why_no_kind = "--mode local"
-    if mode != "local":
+    why_no_kind = "--mode local" if mode == "local" else _no_kind_context(config, mode)
+    if not why_no_kind:
         # Imported here: the kubernetes client is slow to import and local mode never needs it.
         from lab.provision.cluster_status import collect_kind_or_api
 
@@ -170,6 +170,21 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
         print(f"kind lab (cluster {config.names.cluster}):")
         _print_table(kind_rows)
     return 0
+
+
+def _no_kind_context(config: LabConfig, mode: str) -> str:
+    """In auto mode, why there is no kind lab to ask about ("" when there may be one).
+
+    kind writes its context when it creates a cluster and removes it when it deletes one, so
+    without the context neither the engine nor the API server is asked (each costs imports and
+    a round trip). ``--mode kind`` always asks: it must report a cluster whose context is lost.
+    """
+    from lab.kubeconfig_file import context_names, kind_context
+
+    context = kind_context(config)
+    if mode == "kind" or context in context_names(config.kubeconfig or None):
+        return ""
+    return f"no kubeconfig context {context} (kind writes it when it creates the cluster)"
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,11 @@ def build_application(model: Any, port: int) -> Any:
     rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, port)
     rest.create_application()
     from kserve.model_server import app
+    from timing_asgi import TimingMiddleware
 
+    # KServe's timing middleware writes two trace lines per request (wall and CPU time) to the
+    # log: the largest per-request cost after the model itself, and nothing the lab reads.
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
     return app
 
 
@@ -83,7 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # kserve parses sys.argv when it is imported; it must not see this program's arguments.
     sys.argv = sys.argv[:1]
     import uvicorn
+    from fastapi.exceptions import FastAPIDeprecationWarning
 
+    # KServe answers with FastAPI's deprecated ORJSONResponse. The warning is meant to show
+    # once, but scikit-learn's input validation enters warnings.catch_warnings() on every
+    # predict, which resets the once-registry: it was logged, with its stack walk, per request.
+    warnings.filterwarnings("ignore", category=FastAPIDeprecationWarning)
     app = build_application(make_model(args.model_name, args.model_dir), args.port)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, timeout_graceful_shutdown=5)
     return 0

@@ -203,15 +203,34 @@ def version_in_output(spec: ToolSpec, text: str) -> str:
     return match.group(0) if match else ""
 
 
+def version_output(path: Path, argv: tuple[str, ...]) -> tuple[str, str]:
+    """stdout and stderr of ``path argv`` (a version query), asked once per binary and process.
+
+    One ``lab up`` looks each tool up several times (install check, component status, health
+    evidence); the answer is kept under the file's identity (device, inode, size, mtime), so a
+    binary replaced or re-linked in between is asked again.
+
+    Raises:
+        OSError: The binary cannot be run.
+        subprocess.TimeoutExpired: It did not answer within 20 s.
+    """
+    found = path.stat()
+    return _version_output(str(path), argv, (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _version_output(path: str, argv: tuple[str, ...], identity: tuple[int, ...]) -> tuple[str, str]:
+    out = subprocess.run([path, *argv], capture_output=True, text=True, timeout=20, check=False)
+    return out.stdout, out.stderr
+
+
 def read_version(spec: ToolSpec, path: Path) -> str:
     """Ask the binary its version, falling back to the stamp the lab wrote when it got it."""
     stamp = path.parent / f".{spec.name}.json"
     if spec.version_argv:
         try:
-            out = subprocess.run(
-                [str(path), *spec.version_argv], capture_output=True, text=True, timeout=20, check=False
-            )
-            found = version_in_output(spec, out.stdout) or version_in_output(spec, out.stderr)
+            stdout, stderr = version_output(path, tuple(spec.version_argv))
+            found = version_in_output(spec, stdout) or version_in_output(spec, stderr)
             if found:
                 return found
         except (OSError, subprocess.TimeoutExpired):

@@ -16,8 +16,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 
 class SourceUnavailable(Exception):
     """This source cannot provide the tool here; the message says why, briefly."""
@@ -135,6 +133,8 @@ class ReleaseDownload:
         fields = {"version": version, "v": version.lstrip("v")}
         url = self.url.format(**fields)
         filename = url.rsplit("/", 1)[-1]
+        import requests  # only for a download: every `lab` command imports this module
+
         try:
             sums = requests.get(self.checksums_url.format(**fields), timeout=10)
             sums.raise_for_status()
