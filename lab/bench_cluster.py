@@ -46,7 +46,15 @@ def bench_cluster(config: LabConfig, repeat: int) -> list[Measurement]:
             stop_control_plane(ControlPlane(root))
             return _skipped(f"the control plane did not start: {one_line(exc)}")
         try:
-            args = ["up", "--mode", "cluster", "--kubeconfig", str(plane.kubeconfig), "--context", plane.context]
+            args = [
+                "up",
+                "--mode",
+                "cluster",
+                "--kubeconfig",
+                str(plane.kubeconfig),
+                "--context",
+                plane.context,
+            ]
             args += ["--registry", config.registry_host]
             if config.manifests_dir:
                 args += ["--manifests-dir", config.manifests_dir]
@@ -59,4 +67,3 @@ def bench_cluster(config: LabConfig, repeat: int) -> list[Measurement]:
         finally:
             stop_control_plane(plane)
     return [first, second]
-

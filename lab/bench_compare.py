@@ -31,7 +31,7 @@ class RowComparison:
 
     @property
     def ratio(self) -> float | None:
-        """now / earlier (None when either side has no number, or the earlier one is 0)."""
+        """Now / earlier (None when either side has no number, or the earlier one is 0)."""
         if self.earlier is None or self.now is None or self.earlier == 0:
             return None
         return self.now / self.earlier
@@ -83,14 +83,22 @@ def compare(earlier: list[dict[str, Any]], now: list[dict[str, Any]]) -> list[Ro
         name = row["name"]
         old = before.pop(name, None)
         if old is None:
-            rows.append(RowComparison(name, "median", None, _figure(row, "median"), row.get("unit", ""), "new row"))
+            rows.append(
+                RowComparison(name, "median", None, _figure(row, "median"), row.get("unit", ""), "new row")
+            )
             continue
         figure = _figure_name(old, row)
         skipped = [side for side, r in (("earlier", old), ("now", row)) if r.get("skipped")]
         note = f"skipped {' and '.join(skipped)}" if skipped else ""
-        rows.append(RowComparison(name, figure, _figure(old, figure), _figure(row, figure), _unit(row, figure), note))
+        rows.append(
+            RowComparison(name, figure, _figure(old, figure), _figure(row, figure), _unit(row, figure), note)
+        )
     for name, old in before.items():
-        rows.append(RowComparison(name, "median", _figure(old, "median"), None, old.get("unit", ""), "not in this run"))
+        rows.append(
+            RowComparison(
+                name, "median", _figure(old, "median"), None, old.get("unit", ""), "not in this run"
+            )
+        )
     return rows
 
 

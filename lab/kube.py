@@ -29,8 +29,8 @@ from kubernetes.dynamic.resource import ResourceList
 from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.errors import ClusterUnreachable, LabError
-from lab.kubeconfig_file import kind_context
 from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, with_owner
+from lab.kubeconfig_file import kind_context
 from lab.readiness import crd_established, deployment_available, pod_problem
 
 _SERIALIZER = client.ApiClient()

@@ -121,7 +121,9 @@ def test_compare_prints_each_row_against_an_earlier_run(
 
 
 def test_compare_on_the_goal_figure_and_rows_on_one_side(lab_config: LabConfig, tmp_path: Path) -> None:
-    results = bench.run_bench(lab_config, Progress(quiet=True), repeat=1, requests_count=10, only=("serving",))
+    results = bench.run_bench(
+        lab_config, Progress(quiet=True), repeat=1, requests_count=10, only=("serving",)
+    )
     earlier = bench.write_results(results, tmp_path / "earlier.json")
     now = bench.write_results(results[:1], tmp_path / "now.json")
     rows = {r.name: r for r in compare(read_results(earlier), read_results(now))}
@@ -139,7 +141,9 @@ def test_compare_on_the_goal_figure_and_rows_on_one_side(lab_config: LabConfig, 
     assert compare(read_results(earlier), read_results(now))[0].figure == "median"
 
 
-def test_compare_refuses_a_file_that_is_not_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_refuses_a_file_that_is_not_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wrong = tmp_path / "notes.json"
     wrong.write_text('{"results": "none"}')
     for path in (wrong, tmp_path / "missing.json"):

@@ -23,6 +23,7 @@ from lab.pipeline.failure_report import clear_recorded_failure, print_diagnosis,
 from lab.pipeline.local_run import ChainResult, ChainStepFailed, run_local_pipeline
 from lab.pipeline.registry_access import check_registry_access, manifest_digest
 from lab.pipeline.run_arguments import demo_arguments
+from lab.pipeline.serving import standby_import_seconds, start_standby, stop_standby
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, install_tools, tool_path
 
@@ -118,6 +119,11 @@ def run_demo(
         "version": version,
         "reference": f"{config.registry_host}/{arguments['repository']}:{version}",
     }
+    model_name = arguments["model_name"]
+    # The model server's imports take seconds and need nothing from the chain: they run
+    # while it trains, pushes and registers, and the serve step hands it the model.
+    standby_started = time.time()
+    standby = start_standby(config, model_name)
     try:
         result = run_local_pipeline(config, progress, arguments, kit_bin_dir=kit.parent)
         registered = manifest_digest(result.ref, config.docker_config_dir)
@@ -134,11 +140,32 @@ def run_demo(
         print(f"ERROR: {exc}", file=sys.stderr)
         print_diagnosis(config, "local")
         return 1
+    finally:
+        standby_seconds = standby_import_seconds(config, standby_started) if standby else None
+        # A standby the chain never reached (it failed, or was interrupted) is stopped.
+        stop_standby(config, model_name)
+    if standby_seconds is not None:
+        report_standby(progress, standby_seconds, result)
     clear_recorded_failure(config)
     if once:
         stop_model_server(config)
     print(render_summary(config, result, arguments["model_name"], time.monotonic() - started, once))
     return 0
+
+
+STANDBY_STEP = "model server start-up"
+
+
+def report_standby(progress: Progress, seconds: float, result: ChainResult) -> None:
+    """The standby's own start-up time, as a step of its own, and which steps it ran beside."""
+    beside, elapsed = [], 0.0
+    for step in CHAIN:
+        if elapsed >= seconds or step.name not in result.timings:
+            break
+        beside.append(step.name)
+        elapsed += result.timings[step.name]
+    progress.overlapped(STANDBY_STEP, seconds, f"alongside {', '.join(beside) or 'the chain'}")
+    result.timings[STANDBY_STEP] = seconds
 
 
 def run_on_cluster(config: LabConfig, progress: Progress, arguments: dict[str, Any]) -> int:

@@ -204,7 +204,7 @@ def version_in_output(spec: ToolSpec, text: str) -> str:
 
 
 def version_output(path: Path, argv: tuple[str, ...]) -> tuple[str, str]:
-    """stdout and stderr of ``path argv`` (a version query), asked once per binary and process.
+    """Stdout and stderr of ``path argv`` (a version query), asked once per binary and process.
 
     One ``lab up`` looks each tool up several times (install check, component status, health
     evidence); the answer is kept under the file's identity (device, inode, size, mtime), so a
