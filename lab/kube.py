@@ -30,23 +30,11 @@ from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.errors import ClusterUnreachable, LabError
 from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, with_owner
-from lab.kubeconfig_file import kind_context
+from lab.kube_sync import group_by_list, in_sync_without_asking
+from lab.kubeconfig_file import context_name
 from lab.readiness import crd_established, deployment_available, pod_problem
 
 _SERIALIZER = client.ApiClient()
-
-
-def context_name(config: LabConfig) -> str:
-    """The kubeconfig context of the lab's cluster.
-
-    ``--context`` (cluster mode) when given; in cluster mode otherwise the kubeconfig's
-    current context; else the one kind writes for the lab cluster.
-    """
-    if config.kube_context:
-        return config.kube_context
-    if config.mode == "cluster":
-        return str(_read_contexts(config.kubeconfig or None)[1].get("name", ""))
-    return kind_context(config)
 
 
 def api_error_text(exc: BaseException) -> str:
@@ -72,19 +60,6 @@ TRANSPORT_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, O
 API_ERRORS: tuple[type[Exception], ...] = (ApiException, *TRANSPORT_ERRORS)
 # Seconds for one call: total, or (connect, read); None waits as long as the client does.
 Timeout = float | tuple[float, float] | None
-
-
-def kubeconfig_contexts(config_file: str | None = None) -> list[str]:
-    """The context names in a kubeconfig (none when it is missing or unreadable)."""
-    return [str(c.get("name")) for c in _read_contexts(config_file)[0]]
-
-
-def _read_contexts(config_file: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    try:
-        contexts, current = kubeconfig.list_kube_config_contexts(config_file=config_file)
-    except (ConfigException, FileNotFoundError, OSError):
-        return [], {}
-    return contexts or [], current or {}
 
 
 # Failures that mean "a moment too early" right after a CRD or a webhook's Deployment was
@@ -205,14 +180,23 @@ class Kube:
     def drift(
         self, objects: Iterable[Manifest], first_only: bool = False, manager: str = FIELD_MANAGER
     ) -> list[str]:
-        """What applying ``objects`` would change: ``create <obj>`` / ``update <obj>`` lines."""
+        """What applying ``objects`` would change: ``create <obj>`` / ``update <obj>`` lines.
+
+        The live objects come from one list per kind and namespace; an object that provably
+        matches (see :mod:`lab.kube_sync`) costs no request, any other is asked of the API
+        server with a dry-run apply.
+        """
+        objects = list(objects)
+        lives = self.live_objects(objects)
         changes: list[str] = []
         for obj in objects:
             if first_only and changes:
                 break
-            live = self.get(obj)
+            live = lives[object_key(obj)]
             if live is None:
                 changes.append(f"create {object_key(obj)}")
+                continue
+            if in_sync_without_asking(with_owner(obj, live, self.owner), live, manager):
                 continue
             try:
                 after = self.apply(obj, dry_run=True, manager=manager, live=live)
@@ -222,6 +206,25 @@ class Kube:
             if comparable(after) != comparable(live):
                 changes.append(f"update {object_key(obj)}")
         return changes
+
+    def live_objects(self, objects: Sequence[Manifest]) -> dict[str, Manifest | None]:
+        """The live object (None: absent) by ``object_key``, one list per kind and namespace."""
+        found: dict[str, Manifest | None] = {}
+        for (api_version, kind, namespace), group in group_by_list(objects).items():
+            try:
+                resource = self._resource(group[0])
+            except ResourceNotFoundError:
+                found.update((object_key(obj), None) for obj in group)
+                continue
+            if len(group) == 1 or (resource.namespaced and not namespace):
+                # One object, or no namespace to list in: a GET is the cheaper (or only) question.
+                found.update((object_key(obj), self.get(obj)) for obj in group)
+                continue
+            items = resource.get(namespace=namespace or None).to_dict().get("items") or []
+            # List items carry no apiVersion and kind of their own.
+            by_name = {i["metadata"]["name"]: {**i, "apiVersion": api_version, "kind": kind} for i in items}
+            found.update((object_key(obj), by_name.get(obj["metadata"]["name"])) for obj in group)
+        return found
 
     def apply_all(
         self, objects: Sequence[Manifest], deadline: Deadline, manager: str = FIELD_MANAGER

@@ -179,10 +179,10 @@ def _no_kind_context(config: LabConfig, mode: str) -> str:
     without the context neither the engine nor the API server is asked (each costs imports and
     a round trip). ``--mode kind`` always asks: it must report a cluster whose context is lost.
     """
-    from lab.kubeconfig_file import context_names, kind_context
+    from lab.kubeconfig_file import kind_context, kubeconfig_contexts
 
     context = kind_context(config)
-    if mode == "kind" or context in context_names(config.kubeconfig or None):
+    if mode == "kind" or context in kubeconfig_contexts(config.kubeconfig or None):
         return ""
     return f"no kubeconfig context {context} (kind writes it when it creates the cluster)"
 
