@@ -21,7 +21,7 @@ from pathlib import Path
 from lab.atomic_files import atomic_write
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
-from lab.http_get import NoAnswer, http_get
+from lab.http_probe import NoAnswer, http_request
 from lab.local.processes import OwnedProcess
 from lab.tools import tool_path, version_output
 
@@ -162,7 +162,7 @@ class Registry(Component):
     def health(self) -> Health:
         """``GET /v2/``: 200, or 401 when auth is on (the registry answers, it wants credentials)."""
         try:
-            response = http_get(f"{self.url}/v2/", timeout=HEALTH_TIMEOUT)
+            response = http_request(f"{self.url}/v2/", timeout=HEALTH_TIMEOUT)
         except NoAnswer as exc:
             return Health(False, f"GET {self.url}/v2/ failed: {exc}")
         expected = {401} if self.config.registry_auth.enabled else {200}
@@ -407,7 +407,7 @@ class ModelRegistryServer(Component):
     def health(self) -> Health:
         """``GET /readyz/health``."""
         try:
-            response = http_get(f"{self.url}/readyz/health", timeout=HEALTH_TIMEOUT)
+            response = http_request(f"{self.url}/readyz/health", timeout=HEALTH_TIMEOUT)
         except NoAnswer as exc:
             return Health(False, f"GET {self.url}/readyz/health failed: {exc}")
         if response.status == 200:

@@ -21,7 +21,7 @@ from pathlib import Path
 from lab.atomic_files import atomic_write
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
-from lab.http_get import NoAnswer, http_get
+from lab.http_probe import NoAnswer, http_request
 from lab.local.model_server_process import MODEL_SERVER, model_server_process, stop_model_server
 from lab.local.processes import ensure_port_free, log_tail, port_is_free, wait_until
 from lab.pipeline.modelkit_ref import ModelKitRef
@@ -43,7 +43,7 @@ def serving_dir(config: LabConfig, model_name: str) -> Path:
 def model_is_ready(url: str, model_name: str) -> bool:
     """The server answers and reports the model ready (``GET /v1/models/<name>``)."""
     try:
-        response = http_get(f"{url}/v1/models/{model_name}", timeout=PROBE_TIMEOUT)
+        response = http_request(f"{url}/v1/models/{model_name}", timeout=PROBE_TIMEOUT)
         return response.status == 200 and bool(json.loads(response.text).get("ready"))
     except (NoAnswer, ValueError, AttributeError):
         return False
