@@ -122,11 +122,12 @@ def test_demo_again_fails_on_the_existing_version_then_suffix_succeeds(
     assert suffixed.returncode == 0, suffixed.stderr
     assert "Chain complete" in suffixed.stdout and "version 1.0.0-" in suffixed.stdout
     assert "model server    stopped (--once)" in suffixed.stdout
-    # The start-up overlapped train (at least): it shows its own time and what it ran beside,
+    # The start-up overlapped lab up and train (at least): it shows its own time and what it ran beside,
     # after the steps, whose own lines keep their own times.
     lines = suffixed.stderr.splitlines()
     standby = next(line for line in lines if line.startswith(" ✓ model server start-up ("))
-    assert re.fullmatch(r" ✓ model server start-up \(\d+\.\ds, alongside train(, \w+)*\)", standby), standby
+    beside = r"alongside (lab up, )?train(, \w+)*"
+    assert re.fullmatch(rf" ✓ model server start-up \(\d+\.\ds, {beside}\)", standby), standby
     steps = [line.split(" (")[0].strip("✓ ") for line in lines if line.startswith(" ✓ ")]
     chain = ["train", "push", "register", "unpack", "serve", "predict", "model server start-up"]
     assert steps[-len(chain) :] == chain
