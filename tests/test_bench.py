@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from lab import bench
+from lab.bench_cluster import CLUSTER_FIRST_UP, CLUSTER_SECOND_UP
 from lab.bench_compare import compare, read_results
 from lab.cli import build_parser, main
 from lab.config import LabConfig
 from lab.progress import Progress
+from tests.conftest import make_config
 
 
 def check_structure(data: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -150,6 +152,18 @@ def test_compare_refuses_a_file_that_is_not_results(
         assert main(["-q", "bench", "--only", "status", "--compare", str(path)]) == 2
         error = capsys.readouterr().err
         assert error.startswith("ERROR:") and str(path) in error
+
+
+def test_cluster_rows_without_the_control_plane_tools_are_skipped_with_their_goals(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "bin").mkdir(parents=True)  # none of the control-plane tools
+    config = make_config(home)
+    results = bench.run_bench(config, Progress(quiet=True), repeat=1, only=("cluster",))
+    assert [m.name for m in results] == [CLUSTER_FIRST_UP, CLUSTER_SECOND_UP]
+    for measurement, goal in zip(results, (30.0, 5.0), strict=True):
+        assert "is not installed" in measurement.skipped and "lab tools install" in measurement.skipped
+        assert (measurement.goal, measurement.goal_met) == (goal, None)
+        assert bench.goal_cell(measurement) == f"≤ {goal:g} s: not measured"
 
 
 def test_cli_rejects_unknown_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
