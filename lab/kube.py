@@ -28,9 +28,10 @@ from kubernetes.dynamic.resource import ResourceList
 
 from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
-from lab.errors import ClusterUnreachable, LabError
-from lab.kube_errors import api_error_message, api_error_text, retriable
+from lab.errors import ClusterUnreachable
+from lab.kube_errors import api_error_message, api_error_text
 from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, with_owner
+from lab.kube_sync import group_by_list, in_sync_without_asking
 from lab.kubeconfig import KubeconfigInvalid, checked_context, context_name, kubeconfig_contexts
 from lab.ownership import ForeignObject, adopts
 from lab.readiness import crd_established, deployment_available, pod_problem
@@ -179,12 +180,19 @@ class Kube:
     def drift(
         self, objects: Iterable[Manifest], first_only: bool = False, manager: str = FIELD_MANAGER
     ) -> list[str]:
-        """What applying ``objects`` would change: ``create <obj>`` / ``update <obj>`` lines."""
+        """What applying ``objects`` would change: ``create <obj>`` / ``update <obj>`` lines.
+
+        The live objects come from one list per kind and namespace; an object that provably
+        matches (see :mod:`lab.kube_sync`) costs no request, any other is asked of the API
+        server with a dry-run apply.
+        """
+        objects = list(objects)
+        lives = self.live_objects(objects)
         changes: list[str] = []
         for obj in objects:
             if first_only and changes:
                 break
-            live = self.get(obj)
+            live = lives[object_key(obj)]
             if live is None:
                 changes.append(f"create {object_key(obj)}")
                 continue
@@ -193,6 +201,8 @@ class Kube:
                     continue
             except ForeignObject as refused:
                 changes.append(f"refuse {refused.message}")
+                continue
+            if in_sync_without_asking(with_owner(obj, live, self.owner), live, manager):
                 continue
             try:
                 after = self.apply(obj, dry_run=True, manager=manager, live=live)
@@ -203,43 +213,24 @@ class Kube:
                 changes.append(f"update {object_key(obj)}")
         return changes
 
-    def apply_all(
-        self, objects: Sequence[Manifest], deadline: Deadline, manager: str = FIELD_MANAGER
-    ) -> None:
-        """Apply in dependency order: namespaces and CRDs first, then wait until established.
-
-        Objects refused because a webhook or a fresh CRD is not serving yet are retried until
-        the deadline; anything else the API server refuses stops the step with its answer.
-        """
-        first = [o for o in objects if o["kind"] in ("Namespace", "CustomResourceDefinition")]
-        for obj in first:
-            self.apply(obj, manager=manager)
-        crds = [o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"]
-        self.wait_crds_established(crds, deadline)
-        pending = [o for o in objects if o["kind"] not in ("Namespace", "CustomResourceDefinition")]
-        while pending:
-            refused: list[tuple[Manifest, str]] = []
-            for obj in pending:
-                try:
-                    self.apply(obj, manager=manager)
-                except ResourceNotFoundError as exc:
-                    refused.append((obj, f"kind not served yet: {exc}"))
-                except ApiException as exc:
-                    if not retriable(exc):
-                        raise LabError(
-                            f"the API server refused {object_key(obj)}", [api_error_text(exc)]
-                        ) from None
-                    refused.append((obj, api_error_text(exc)))
-            if not refused:
-                return
-            if deadline.passed:
-                raise LabError(
-                    f"{len(refused)} objects were still refused when the wait ran out "
-                    "(a webhook or CRD never became ready); raise LAB_CLUSTER_TIMEOUT or run `lab doctor`",
-                    [f"{object_key(obj)}: {why}" for obj, why in refused[:10]],
-                )
-            time.sleep(min(3.0, deadline.remaining))
-            pending = [obj for obj, _ in refused]
+    def live_objects(self, objects: Sequence[Manifest]) -> dict[str, Manifest | None]:
+        """The live object (None: absent) by ``object_key``, one list per kind and namespace."""
+        found: dict[str, Manifest | None] = {}
+        for (api_version, kind, namespace), group in group_by_list(objects).items():
+            try:
+                resource = self._resource(group[0])
+            except ResourceNotFoundError:
+                found.update((object_key(obj), None) for obj in group)
+                continue
+            if len(group) == 1 or (resource.namespaced and not namespace):
+                # One object, or no namespace to list in: a GET is the cheaper (or only) question.
+                found.update((object_key(obj), self.get(obj)) for obj in group)
+                continue
+            items = resource.get(namespace=namespace or None).to_dict().get("items") or []
+            # List items carry no apiVersion and kind of their own.
+            by_name = {i["metadata"]["name"]: {**i, "apiVersion": api_version, "kind": kind} for i in items}
+            found.update((object_key(obj), by_name.get(obj["metadata"]["name"])) for obj in group)
+        return found
 
     def wait_crds_established(self, names: Sequence[str], deadline: Deadline) -> None:
         """Wait until every named CRD reports Established."""

@@ -16,6 +16,9 @@ import yaml
 
 from lab.errors import UsageError
 
+# libyaml when present (as for the manifests): a kubeconfig can carry large certificates.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 if TYPE_CHECKING:
     from lab.config import LabConfig
 
@@ -78,7 +81,7 @@ def _load(path: Path) -> dict[str, Any]:
             f"kubeconfig {path} cannot be read: {getattr(exc, 'strerror', None) or exc}"
         ) from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -94,6 +97,11 @@ def _load(path: Path) -> dict[str, Any]:
     return document
 
 
+def kind_context(config: LabConfig) -> str:
+    """The context kind writes for the lab cluster (``--context`` when one was given)."""
+    return config.kube_context or f"kind-{config.names.cluster}"
+
+
 def context_name(config: LabConfig) -> str:
     """The kubeconfig context of the lab's cluster.
 
@@ -107,7 +115,7 @@ def context_name(config: LabConfig) -> str:
             return read_kubeconfig(config.kubeconfig).current
         except KubeconfigInvalid:
             return ""
-    return f"kind-{config.names.cluster}"
+    return kind_context(config)
 
 
 def kubeconfig_contexts(config_file: str = "") -> list[str]:

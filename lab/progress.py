@@ -84,6 +84,16 @@ class Progress:
                 clear = "\x1b[2K" if self._tty else ""
                 self._print(f"{clear} {mark} {name} ({elapsed:.1f}s)")
 
+    def overlapped(self, name: str, seconds: float, beside: str) -> None:
+        """Report a step that ran in the background, with its own time and what it overlapped.
+
+        Its time is recorded like any step's, but it is not part of the steps' sum: the
+        overlapped steps' lines show their own times unchanged.
+        """
+        self.timings[name] = seconds
+        if not self.quiet:
+            self._print(("\x1b[2K" if self._tty else "") + f" ✓ {name} ({seconds:.1f}s, {beside})")
+
     def _tick(self, name: str, activity: str, start: float, done: threading.Event) -> None:
         interval = TTY_TICK_SECONDS if self._tty else self.heartbeat
         while not done.wait(interval):

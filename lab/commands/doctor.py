@@ -2,8 +2,8 @@
 
 Exit 0 when nothing fails, 1 when something does, 2 when the doctor itself could not run or
 (cluster mode) could not inspect the cluster: the first line says why.
-
-``diagnose`` and ``render_text`` are re-exported for ``lab demo``/``lab e2e`` to call on failure.
+The doctor's package is imported only when the command runs: every ``lab`` command builds
+this parser, and most never diagnose.
 """
 
 from __future__ import annotations
@@ -11,25 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.commands.cluster import add_cluster_arguments, with_cluster_target
 from lab.config import LabConfig
-from lab.doctor import (
-    ALL_CHECKS,
-    Check,
-    Result,
-    UnknownCheck,
-    apply_fixes,
-    diagnose,
-    render_json,
-    render_text,
-    write_bundle,
-)
-from lab.doctor.fixes import Consent
-from lab.doctor.model import GROUPS
 from lab.progress import Progress
 
-__all__ = ["diagnose", "register", "render_text", "run_doctor"]
+if TYPE_CHECKING:
+    from lab.doctor import Check, Result
+    from lab.doctor.fixes import Consent
 
 # 1 (something fails) is the report's own exit code.
 EXIT_OK, EXIT_DOCTOR_BROKEN = 0, 2
@@ -69,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def list_checks() -> str:
     """One line per check: id, group, modes, fix marker, title and what it inspects."""
+    from lab.doctor import ALL_CHECKS
+    from lab.doctor.model import GROUPS
+
     width = max(len(c.id) for c in ALL_CHECKS)
     lines = []
     for check in sorted(ALL_CHECKS, key=lambda c: GROUPS.index(c.group)):
@@ -99,6 +92,8 @@ def _consent(args: argparse.Namespace) -> tuple[Consent, str]:
 
 def run_doctor(args: argparse.Namespace, config: LabConfig, progress: Progress) -> int:
     """Diagnose, optionally fix and bundle, print the report; return the exit code."""
+    from lab.doctor import UnknownCheck, apply_fixes, diagnose, render_json, render_text, write_bundle
+
     if args.list_checks:
         print(list_checks())
         return EXIT_OK

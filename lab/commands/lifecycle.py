@@ -142,8 +142,8 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
 
         rows.append(model_server_status(config))
     kind_rows: list[dict[str, object]] | None = None
-    why_no_kind = "--mode local"
-    if mode != "local":
+    why_no_kind = "--mode local" if mode == "local" else _no_kind_context(config, mode)
+    if not why_no_kind:
         # Imported here: the kubernetes client is slow to import and local mode never needs it.
         from lab.provision.cluster_status import collect_kind_or_api
 
@@ -168,7 +168,7 @@ def run_status(args: argparse.Namespace, config: LabConfig, progress: Progress) 
 def _cluster_status(args: argparse.Namespace, config: LabConfig) -> int:
     """The cluster lab's rows; exit 2, with why on the first line, when the cluster cannot be inspected."""
     from lab.cluster_sight import STATUS_READS, why_blind
-    from lab.kube import context_name
+    from lab.kubeconfig import context_name
     from lab.provision.cluster_status import collect_cluster
 
     blind = why_blind(config, STATUS_READS)
@@ -185,6 +185,21 @@ def _cluster_status(args: argparse.Namespace, config: LabConfig) -> int:
         _print_table(cluster_rows)
     # A row that could not be asked (the server went away, a read refused) is blindness too.
     return EXIT_COULD_NOT_CHECK if any(s["state"] == "unreachable" for s in cluster_rows) else 0
+
+
+def _no_kind_context(config: LabConfig, mode: str) -> str:
+    """In auto mode, why there is no kind lab to ask about ("" when there may be one).
+
+    kind writes its context when it creates a cluster and removes it when it deletes one, so
+    without the context neither the engine nor the API server is asked (each costs imports and
+    a round trip). ``--mode kind`` always asks: it must report a cluster whose context is lost.
+    """
+    from lab.kubeconfig import kind_context, kubeconfig_contexts
+
+    context = kind_context(config)
+    if mode == "kind" or context in kubeconfig_contexts(config.kubeconfig):
+        return ""
+    return f"no kubeconfig context {context} (kind writes it when it creates the cluster)"
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:

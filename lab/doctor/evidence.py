@@ -27,8 +27,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import requests
-
 from lab.config import LabConfig
 from lab.doctor.chain_errors import (  # noqa: F401  (re-exported)
     CHAIN_ERROR_FILE,
@@ -57,13 +55,14 @@ from lab.doctor.facts import (  # noqa: F401  (re-exported)
 )
 from lab.engine import EngineProbe, choose_mode, probe_container_engine
 from lab.errors import ClusterUnreachable, LabError
+from lab.http_probe import NoAnswer, http_request
 from lab.local.ownership import owner_of
 from lab.local.processes import listening_pid, log_tail, port_is_free, process_command
 from lab.tools import kustomize_argv, tool_path
 
 T = TypeVar("T")
 
-HTTP_TIMEOUT = (1.0, 2.0)  # (connect, read): a healthy loopback server answers in milliseconds
+HTTP_TIMEOUT = 2.0  # seconds per connect or read: a healthy loopback server answers in milliseconds
 ENGINE_PROBE_TIMEOUT = 4.0
 DNS_TIMEOUT = 2.0
 REDACTED = "<redacted>"
@@ -353,14 +352,11 @@ class Evidence(ClusterFacts):
                     )
                 headers["Authorization"] = f"Basic {token}"
             try:
-                response = requests.request(method, url, headers=headers, timeout=HTTP_TIMEOUT)
-            except requests.RequestException as exc:
-                reason = type(exc).__name__
-                if isinstance(exc, requests.ConnectionError) and "refused" in str(exc).lower():
-                    reason = "connection refused"
-                return HttpProbe(method, url, None, reason, with_credentials=credentials_for)
+                response = http_request(url, HTTP_TIMEOUT, method=method, headers=headers)
+            except NoAnswer as exc:
+                return HttpProbe(method, url, None, str(exc), with_credentials=credentials_for)
             body = self.redact(" ".join(response.text.split())[:200])
-            return HttpProbe(method, url, response.status_code, "", body, credentials_for)
+            return HttpProbe(method, url, response.status, "", body, credentials_for)
 
         return self._memo(
             f"http/{method} {url}" + (f" as {credentials_for}" if credentials_for else ""), probe

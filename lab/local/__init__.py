@@ -153,8 +153,13 @@ def start_component(component: Component, timeout: float) -> None:
         raise
 
 
-def ensure_running(component: Component) -> list[str]:
-    """Make one component ready; returns what was repaired and why (nothing for a healthy one)."""
+def ensure_running(component: Component) -> tuple[list[str], ComponentStatus | None]:
+    """Make one component ready.
+
+    Returns:
+        What was repaired and why (nothing for a healthy one), and the status that found it
+        healthy when nothing had to change (None after a repair: only a new look tells).
+    """
     current = component_status(component)
     if current.state == "unavailable":
         raise LabError(current.detail)
@@ -162,9 +167,9 @@ def ensure_running(component: Component) -> list[str]:
     if current.state == "ready" and current.pid is not None:
         found_by = _found_by(component, current.pid)
         if not found_by:
-            return []
+            return [], current
         proc.remember(current.pid)
-        return [f"kept pid {current.pid} and recorded it again ({found_by})"]
+        return [f"kept pid {current.pid} and recorded it again ({found_by})"], None
     notes = []
     if current.state == "unhealthy":
         notes.append(f"restarted pid {current.pid}: {current.detail}")
@@ -174,19 +179,27 @@ def ensure_running(component: Component) -> list[str]:
     stop_component(component)
     notes += clear_stale_locks(component)
     start_component(component, component.config.start_timeout)
-    return notes
+    return notes, None
 
 
 def up(
     config: LabConfig, progress: Progress, names: tuple[str, ...] = ALL_COMPONENTS
 ) -> list[ComponentStatus]:
-    """Bring the local lab up; a healthy lab is left untouched, each repair is reported."""
-    for component in components(config, names):
+    """Bring the local lab up; a healthy lab is left untouched, each repair is reported.
+
+    The statuses returned are those that found a component healthy a moment ago (asking the
+    same health gate twice per component would double the cost of a no-op ``up``); what was
+    repaired is looked at again once everything is up.
+    """
+    statuses: list[ComponentStatus | None] = []
+    chosen = components(config, names)
+    for component in chosen:
         with progress.step(f"{component.name} on 127.0.0.1:{component.port}"):
-            notes = ensure_running(component)
+            notes, healthy = ensure_running(component)
+        statuses.append(healthy)
         for note in notes:
             progress.info(f"{component.name}: {note}")
-    return status(config, names)
+    return [found or component_status(c) for c, found in zip(chosen, statuses, strict=True)]
 
 
 def down(config: LabConfig, progress: Progress, purge: bool = False) -> list[str]:

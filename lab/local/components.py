@@ -18,15 +18,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
-import requests
-
 from lab.atomic_files import atomic_write
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
+from lab.http_probe import NoAnswer, http_request
 from lab.local.processes import OwnedProcess
-from lab.templates import render_template
 from lab.tools import tool_path
+from lab.tools.binary_version import version_output
 
 HEALTH_TIMEOUT = 2.0
 # The Model Registry server reads its database DSN from this variable (keeps it out of argv).
@@ -139,11 +137,15 @@ class Registry(Component):
         auth = self.config.registry_auth
         htpasswd = ""
         if auth.enabled:
+            import bcrypt  # only to write the htpasswd file: `up` of a healthy lab never gets here
+
             hashed = bcrypt.hashpw(auth.password.encode(), bcrypt.gensalt(rounds=10)).decode()
             atomic_write(self.htpasswd_file, f"{auth.username}:{hashed}\n", 0o600)
             htpasswd = str(self.htpasswd_file)
         else:
             self.htpasswd_file.unlink(missing_ok=True)
+        from lab.templates import render_template  # jinja2: only when (re)starting
+
         text = render_template(
             "registry-config.yml.j2", data_dir=self.data_dir, port=self.port, htpasswd_path=htpasswd
         )
@@ -161,13 +163,13 @@ class Registry(Component):
     def health(self) -> Health:
         """``GET /v2/``: 200, or 401 when auth is on (the registry answers, it wants credentials)."""
         try:
-            response = requests.get(f"{self.url}/v2/", timeout=HEALTH_TIMEOUT)
-        except requests.RequestException as exc:
-            return Health(False, f"GET {self.url}/v2/ failed: {type(exc).__name__}")
+            response = http_request(f"{self.url}/v2/", timeout=HEALTH_TIMEOUT)
+        except NoAnswer as exc:
+            return Health(False, f"GET {self.url}/v2/ failed: {exc}")
         expected = {401} if self.config.registry_auth.enabled else {200}
-        if response.status_code in expected:
-            return Health(True, f"GET /v2/ -> {response.status_code}")
-        return Health(False, f"GET {self.url}/v2/ -> {response.status_code}")
+        if response.status in expected:
+            return Health(True, f"GET /v2/ -> {response.status}")
+        return Health(False, f"GET {self.url}/v2/ -> {response.status}")
 
 
 def write_docker_config(config: LabConfig) -> Path:
@@ -359,8 +361,8 @@ class Database(Component):
 
     def version(self) -> str:
         """The server's full version (``postgres --version``)."""
-        proc = subprocess.run([self._bin("postgres"), "--version"], capture_output=True, text=True)
-        match = re.search(r"\(PostgreSQL\) (\S+)", proc.stdout)
+        stdout, _ = version_output(Path(self._bin("postgres")), ("--version",))
+        match = re.search(r"\(PostgreSQL\) (\S+)", stdout)
         return match.group(1) if match else ""
 
 
@@ -406,12 +408,12 @@ class ModelRegistryServer(Component):
     def health(self) -> Health:
         """``GET /readyz/health``."""
         try:
-            response = requests.get(f"{self.url}/readyz/health", timeout=HEALTH_TIMEOUT)
-        except requests.RequestException as exc:
-            return Health(False, f"GET {self.url}/readyz/health failed: {type(exc).__name__}")
-        if response.status_code == 200:
+            response = http_request(f"{self.url}/readyz/health", timeout=HEALTH_TIMEOUT)
+        except NoAnswer as exc:
+            return Health(False, f"GET {self.url}/readyz/health failed: {exc}")
+        if response.status == 200:
             return Health(True, "GET /readyz/health -> 200")
-        return Health(False, f"GET {self.url}/readyz/health -> {response.status_code}: {response.text[:200]}")
+        return Health(False, f"GET {self.url}/readyz/health -> {response.status}: {response.text[:200]}")
 
 
 COMPONENTS: dict[str, type[Component]] = {

@@ -18,12 +18,12 @@ import shutil
 import sys
 from pathlib import Path
 
-import requests
-
+from lab.atomic_files import atomic_write
 from lab.config import PROJECT_ROOT, LabConfig, env_variable_for
 from lab.errors import LabError
+from lab.http_probe import NoAnswer, http_request
 from lab.local.model_server_process import MODEL_SERVER, model_server_process, stop_model_server
-from lab.local.processes import ensure_port_free, log_tail, wait_until
+from lab.local.processes import ensure_port_free, log_tail, port_is_free, wait_until
 from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import STORAGE_INITIALIZER, UNPACKER, run_unpacker, script_environment
 
@@ -43,10 +43,10 @@ def serving_dir(config: LabConfig, model_name: str) -> Path:
 def model_is_ready(url: str, model_name: str) -> bool:
     """The server answers and reports the model ready (``GET /v1/models/<name>``)."""
     try:
-        response = requests.get(f"{url}/v1/models/{model_name}", timeout=PROBE_TIMEOUT)
-    except requests.RequestException:
+        response = http_request(f"{url}/v1/models/{model_name}", timeout=PROBE_TIMEOUT)
+        return response.status == 200 and bool(json.loads(response.text).get("ready"))
+    except (NoAnswer, ValueError, AttributeError):
         return False
-    return response.status_code == 200 and bool(response.json().get("ready"))
 
 
 def model_server_status(config: LabConfig) -> dict[str, object]:
@@ -69,6 +69,9 @@ def model_server_status(config: LabConfig) -> dict[str, object]:
         state = "stale" if process.is_stale() else "stopped"
         detail = "pid file points at a process that is gone" if state == "stale" else "not running"
         detail += " (`lab demo` starts it)"
+    elif "--standby" in _recorded_argv(config):
+        state = "starting"
+        detail = f"standby for model {model or '?'}: started ahead, serves once `lab demo` hands it the model"
     else:
         state = "ready" if ready else "unhealthy"
         detail = f"model {model or '?'} {'ready' if ready else 'not ready'} at {url}/v1/models/{model}"
@@ -89,25 +92,19 @@ def model_server_status(config: LabConfig) -> dict[str, object]:
     }
 
 
-def start_model_server(config: LabConfig, model_dir: Path, model_name: str, timeout: float = 60.0) -> str:
-    """Start the model server on ``model_dir`` (replacing a previous one of ours); return its URL.
-
-    Raises:
-        PortTaken: The port is held by a process the lab did not start.
-        LabError: The server died or was not ready in time; carries its log tail.
-    """
-    process = model_server_process(config)
-    process.stop(timeout=10.0)
-    port = config.ports.model_server
-    ensure_port_free(port, "model server", env_variable_for("ports", "model_server"))
-    url = serving_url(config)
+def _server_command(config: LabConfig, model_dir: Path, model_name: str) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     # The server imports lab.pipeline.model_server even where the lab is not installed.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     argv = [sys.executable, "-m", "lab.pipeline.model_server", "--model-dir", str(model_dir)]
-    argv += ["--model-name", model_name, "--port", str(port)]
-    process.start(argv, env=env)
-    wait_until(lambda: process.pid() is None or model_is_ready(url, model_name), timeout, interval=0.25)
+    argv += ["--model-name", model_name, "--port", str(config.ports.model_server)]
+    return argv, env
+
+
+def _wait_ready(config: LabConfig, model_name: str, timeout: float) -> str:
+    process = model_server_process(config)
+    url = serving_url(config)
+    wait_until(lambda: process.pid() is None or model_is_ready(url, model_name), timeout, interval=0.05)
     if not model_is_ready(url, model_name):
         died = process.pid() is None
         process.stop(timeout=5.0)
@@ -118,6 +115,94 @@ def start_model_server(config: LabConfig, model_dir: Path, model_name: str, time
             f"the model server {reason}; log {process.log_file} ends with:", log_tail(process.log_file)
         )
     return url
+
+
+def start_model_server(config: LabConfig, model_dir: Path, model_name: str, timeout: float = 60.0) -> str:
+    """Start the model server on ``model_dir`` (replacing a previous one of ours); return its URL.
+
+    Raises:
+        PortTaken: The port is held by a process the lab did not start.
+        LabError: The server died or was not ready in time; carries its log tail.
+    """
+    process = model_server_process(config)
+    process.stop(timeout=10.0)
+    ensure_port_free(config.ports.model_server, "model server", env_variable_for("ports", "model_server"))
+    argv, env = _server_command(config, model_dir, model_name)
+    process.start(argv, env=env)
+    return _wait_ready(config, model_name, timeout)
+
+
+# --- the standby: the model server's process started before its model exists -----------------
+
+
+def _standby_files(config: LabConfig) -> tuple[Path, Path]:
+    go = config.run_dir / "model-server.go"
+    return go, go.with_name(go.name + ".waiting")
+
+
+def _recorded_argv(config: LabConfig) -> list[str]:
+    try:
+        return list(json.loads(model_server_process(config).pid_file.read_text()).get("argv", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def start_standby(config: LabConfig, model_name: str) -> bool:
+    """Start the model server's process now, to serve ``model_name`` once released; False if one runs.
+
+    Its imports (seconds) then overlap whatever runs meanwhile; it binds no port until
+    :func:`serve_modelkit` has put the model in place and released it. A model server of
+    ours that already runs is left alone (it keeps serving until the new model is ready).
+    """
+    process = model_server_process(config)
+    if process.pid() is not None or not port_is_free(config.ports.model_server):
+        # Ours keeps serving; a stranger's port is reported by the serve step, as without a standby.
+        return False
+    for path in _standby_files(config):
+        path.unlink(missing_ok=True)
+    argv, env = _server_command(config, serving_dir(config, model_name), model_name)
+    process.start([*argv, "--standby", str(_standby_files(config)[0])], env=env)
+    return True
+
+
+def standby_waiting(config: LabConfig, model_name: str) -> bool:
+    """A standby of ours runs for ``model_name`` and has not been released yet."""
+    argv = _recorded_argv(config)
+    if "--standby" not in argv or model_server_process(config).pid() is None:
+        return False
+    return argv[argv.index("--model-name") + 1] == model_name
+
+
+def standby_import_seconds(config: LabConfig, started: float) -> float | None:
+    """How long the standby took to import what it needs (None: it is not that far yet)."""
+    try:
+        return float(_standby_files(config)[1].read_text()) - started
+    except (OSError, ValueError):
+        return None
+
+
+def stop_standby(config: LabConfig, model_name: str) -> None:
+    """Stop a standby that was never released (the chain failed before serving)."""
+    if standby_waiting(config, model_name):
+        stop_model_server(config)
+    for path in _standby_files(config):
+        path.unlink(missing_ok=True)
+
+
+def release_standby(config: LabConfig, model_name: str, timeout: float = 60.0) -> str:
+    """Tell the waiting standby its model is in place; its URL once the model reports ready.
+
+    Raises:
+        LabError: It died or was not ready in time (it is stopped; the error carries its log tail).
+    """
+    process = model_server_process(config)
+    record = json.loads(process.pid_file.read_text())
+    argv = record["argv"]
+    # From now on it is the model server: the pid file no longer says standby.
+    record["argv"] = argv[: argv.index("--standby")]
+    atomic_write(process.pid_file, json.dumps(record), 0o600)
+    atomic_write(_standby_files(config)[0], "go\n")
+    return _wait_ready(config, model_name, timeout)
 
 
 def initialize_storage(
@@ -173,11 +258,15 @@ def serve_modelkit(
     except (LabError, ValueError):
         shutil.rmtree(incoming, ignore_errors=True)
         raise
-    stop_model_server(config)
+    standby = standby_waiting(config, model_name)
+    if not standby:
+        stop_model_server(config)
     previous = destination.with_name(f".{model_name}.previous")
     shutil.rmtree(previous, ignore_errors=True)
     if destination.exists():
         destination.rename(previous)
     incoming.rename(destination)
     shutil.rmtree(previous, ignore_errors=True)
+    if standby:
+        return release_standby(config, model_name, timeout)
     return start_model_server(config, destination, model_name, timeout=timeout)

@@ -14,6 +14,7 @@ from typing import Any
 
 from lab.config import LabConfig
 from lab.kube import context_name
+from lab.kube_apply import apply_all
 from lab.kube_objects import field_manager
 from lab.progress import Progress
 from lab.provision.actions import Action, Context, print_plan, run_actions
@@ -76,7 +77,7 @@ class RegistryHosting:
 
     def execute(self, ctx: Context) -> None:
         """Apply the ConfigMap."""
-        ctx.kube().apply_all(self._objects(ctx), ctx.deadline(), manager=field_manager(self.name))
+        apply_all(ctx.kube(), self._objects(ctx), ctx.deadline(), manager=field_manager(self.name))
 
     def plan(self, ctx: Context) -> list[str]:
         """What would change."""

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.config import LabConfig
-from lab.engine import probe_engines
 from lab.errors import ClusterUnreachable
 from lab.kube import API_ERRORS, Kube, api_error_message, context_name
 from lab.progress import Progress
+from lab.provision.actions import Context
 from lab.provision.kwok import SIMULATED_NODE_ANNOTATION
 from lab.provision.status import API_TIMEOUT, CONNECT_TIMEOUT, collect_kind, component_rows
 from lab.provision.status_rows import KindStatus, not_asked_rows
@@ -81,10 +81,11 @@ def collect_kind_or_api(
     config: LabConfig, progress: Progress, *, required: bool
 ) -> tuple[list[KindStatus] | None, str]:
     """:func:`collect_kind`, but without an engine the API server still answers for the kind lab."""
-    engine, evidence = probe_engines()
-    if engine is None:
-        why = f"no container engine answers ({'; '.join(evidence)})"
+    ctx = Context(config, progress)
+    if ctx.engine_if_any() is None:
+        why = f"no container engine answers ({'; '.join(ctx.engine_evidence)})"
         rows = rows_without_engine(config, why)
         if rows is not None:
             return rows, why
-    return collect_kind(config, progress, required=required)
+    # The same Context: the engine was asked once, and its answer is seconds old, not cached.
+    return collect_kind(config, progress, required=required, ctx=ctx)

@@ -7,7 +7,7 @@ import shutil
 from lab.config import LabConfig
 from lab.engine import EngineUnavailable
 from lab.errors import LabError
-from lab.kube import context_name, kubeconfig_contexts
+from lab.kubeconfig import context_name, kubeconfig_contexts
 from lab.progress import Progress
 from lab.provision.actions import Action, Context, run_actions
 from lab.provision.cluster import cluster_exists, run_kind

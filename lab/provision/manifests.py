@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lab.deadline import Deadline
 from lab.kube import Kube
+from lab.kube_apply import apply_all
 from lab.kube_objects import Manifest, field_manager
 from lab.provision.actions import Context
 from lab.provision.files import FileSpec, plan_files
@@ -71,7 +72,7 @@ class ManifestStep:
         """Apply every object (server-side, idempotent) and wait until ready."""
         kube = ctx.kube()
         deadline = ctx.deadline()
-        kube.apply_all(self.objects(ctx), deadline, manager=field_manager(self.name))
+        apply_all(kube, self.objects(ctx), deadline, manager=field_manager(self.name))
         self.wait_ready(ctx, kube, deadline)
 
     def plan(self, ctx: Context) -> list[str]:

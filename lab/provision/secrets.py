@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lab.config import LabConfig
 from lab.kube import ApiError
+from lab.kube_apply import apply_all
 from lab.kube_objects import Manifest, field_manager
 from lab.provision.actions import Context
 from lab.provision.rbac import runner_rbac_objects
@@ -141,7 +142,7 @@ class PipelineSecrets:
     def execute(self, ctx: Context) -> None:
         """Apply the namespace, the secrets, the Role and the RoleBinding."""
         kube = ctx.kube()
-        kube.apply_all(self.objects(ctx), ctx.deadline(), manager=field_manager(self.name))
+        apply_all(kube, self.objects(ctx), ctx.deadline(), manager=field_manager(self.name))
 
     def plan(self, ctx: Context) -> list[str]:
         """Which secrets and RBAC objects would be created or updated (names only, never values)."""

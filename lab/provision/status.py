@@ -99,7 +99,7 @@ def _exists(ctx: Context) -> tuple[bool, str]:
 
 
 def collect_kind(
-    config: LabConfig, progress: Progress, *, required: bool
+    config: LabConfig, progress: Progress, *, required: bool, ctx: Context | None = None
 ) -> tuple[list[KindStatus] | None, str]:
     """Inspect the kind lab, read-only.
 
@@ -108,11 +108,12 @@ def collect_kind(
         progress: Where a Context reports (nothing is printed: no step runs).
         required: ``--mode kind``: always return rows, saying why when there is nothing to
             ask. Otherwise (``auto``) return None when no engine answers or no cluster exists.
+        ctx: The Context of the caller that just probed the engine (else a new one probes it).
 
     Returns:
         The rows (or None) and, when None, why there is no kind lab to report.
     """
-    ctx = Context(config, progress)
+    ctx = ctx or Context(config, progress)
     if ctx.engine_if_any() is None:
         why = f"no container engine answers ({'; '.join(ctx.engine_evidence)})"
         if not required:

@@ -6,6 +6,7 @@ Its own module so that finding a tool (:mod:`lab.tools`) and registering one
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -56,14 +57,33 @@ def build_info_version(module: str, path: Path) -> str:
     return ""
 
 
+def version_output(path: Path, argv: tuple[str, ...]) -> tuple[str, str]:
+    """Stdout and stderr of ``path argv`` (a version query), asked once per binary and process.
+
+    One ``lab up`` looks each tool up several times (install check, component status, health
+    evidence); the answer is kept under the file's identity (device, inode, size, mtime), so a
+    binary replaced or re-linked in between is asked again.
+
+    Raises:
+        OSError: The binary cannot be run.
+        subprocess.TimeoutExpired: It did not answer within 20 s.
+    """
+    found = path.stat()
+    return _version_output(str(path), argv, (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _version_output(path: str, argv: tuple[str, ...], identity: tuple[int, ...]) -> tuple[str, str]:
+    out = subprocess.run([path, *argv], capture_output=True, text=True, timeout=20, check=False)
+    return out.stdout, out.stderr
+
+
 def reported_version(spec: ToolSpec, path: Path) -> str:
     """The version the binary itself tells: its version output, else its Go build info."""
     if spec.version_argv:
         try:
-            out = subprocess.run(
-                [str(path), *spec.version_argv], capture_output=True, text=True, timeout=20, check=False
-            )
-            found = version_in_output(spec, out.stdout) or version_in_output(spec, out.stderr)
+            stdout, stderr = version_output(path, tuple(spec.version_argv))
+            found = version_in_output(spec, stdout) or version_in_output(spec, stderr)
             if found:
                 return found
         except (OSError, subprocess.TimeoutExpired):

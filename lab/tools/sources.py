@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import requests
-
 
 class SourceUnavailable(Exception):
     """This source cannot provide the tool here; the message says why, briefly."""
@@ -216,6 +214,8 @@ class ReleaseDownload:
         """Download, verify, extract and install."""
         url, checksums_url = self.urls(version)
         filename = url.rsplit("/", 1)[-1]
+        import requests  # only for a download: every `lab` command imports this module
+
         try:
             sums = requests.get(checksums_url, timeout=10)
             sums.raise_for_status()

@@ -86,9 +86,10 @@ def test_docker_missing_when_no_engine_is_installed(
 def test_docker_missing_when_the_daemon_does_not_answer(
     config: LabConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    docker = tmp_path / "docker"
+    docker, asked = tmp_path / "docker", tmp_path / "docker-asked"
     docker.write_text(
-        "#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+        f"#!/bin/sh\n: > {asked}\n"
+        "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
         "Is the docker daemon running?' >&2\nexit 1\n"
     )
     docker.chmod(0o755)
@@ -96,7 +97,10 @@ def test_docker_missing_when_the_daemon_does_not_answer(
     result = judge(config, "docker-missing", "kind")
     assert result.status == "fail"
     assert f"{docker} info: exit 1: Cannot connect to the Docker daemon" in result.evidence[0]
+    asked.unlink()
+    # In local mode no answer of the engine matters: it is not asked.
     assert judge(config, "docker-missing", "local").status == "skipped"
+    assert not asked.exists()
 
 
 def test_disk_space_reports_the_filesystem_of_lab_home(config: LabConfig) -> None:

@@ -9,6 +9,7 @@ Tests run in file order; the last one takes the lab down.
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -26,7 +27,8 @@ from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.doctor import apply_fixes, diagnose
 from lab.engine import probe_engines
-from lab.kube_objects import OWNER_LABEL, field_manager
+from lab.kube_objects import OWNER_LABEL, comparable, field_manager, object_key, with_owner
+from lab.kube_sync import in_sync_without_asking
 from lab.pipeline.cluster_e2e import PLATFORM_CHECKS, SERVING_STEPS
 from lab.progress import Progress
 from lab.provision import reprovision
@@ -97,6 +99,53 @@ def test_second_up_changes_nothing(cluster_lab: ClusterLab) -> None:
     started = time.monotonic()
     assert up_cluster(cluster_lab.config, Progress(quiet=True), dry_run=False) == 0
     print(f"second up: {time.monotonic() - started:.1f}s, 0 changes")
+
+
+def test_drift_judged_without_asking_agrees_with_the_api_servers_dry_run(cluster_lab: ClusterLab) -> None:
+    ctx = Context(cluster_lab.config, Progress(quiet=True))
+    kube = ctx.kube()
+    judged_here = 0
+    for action in cluster_actions():
+        if not isinstance(action, ManifestStep | PipelineSecrets):
+            continue
+        manager, objects = field_manager(action.name), action.objects(ctx)
+        lives = kube.live_objects(objects)
+        for obj in objects:
+            live = lives[object_key(obj)]
+            assert live is not None and live["metadata"]["name"] == obj["metadata"]["name"]
+            verdict = in_sync_without_asking(with_owner(obj, live, kube.owner), live, manager)
+            after = kube.apply(obj, dry_run=True, manager=manager, live=live)
+            # "in sync" without a request only where the API server says the same.
+            assert verdict is None or comparable(after) == comparable(live), object_key(obj)
+            judged_here += bool(verdict)
+    assert judged_here > 100, "most objects are judged from the lists alone"
+
+    # What another manager changed, and what the lab set before but sets no more, is drift.
+    step = next(a for a in cluster_actions() if isinstance(a, ManifestStep) and a.name == "Model Registry")
+    manager = field_manager(step.name)
+    deployment = next(o for o in step.objects(ctx) if o["kind"] == "Deployment")
+    name, namespace = deployment["metadata"]["name"], deployment["metadata"]["namespace"]
+    assert kube.drift([deployment], manager=manager) == []
+    apps = client.AppsV1Api(kube.api)
+    # The Deployment's own labels (not its pods'): changing them rolls nothing out.
+    label, original = next((k, v) for k, v in deployment["metadata"]["labels"].items() if k != OWNER_LABEL)
+    patch = {"metadata": {"labels": {label: "changed-by-someone"}}}
+    apps.patch_namespaced_deployment(name, namespace, patch, field_manager="someone-else")
+    try:
+        assert kube.drift([deployment], manager=manager) == [f"update Deployment {namespace}/{name}"]
+    finally:
+        kube.apply(deployment, manager=manager)
+    assert kube.drift([deployment], manager=manager) == []
+    assert apps.read_namespaced_deployment(name, namespace).metadata.labels[label] == original
+    more = copy.deepcopy(deployment)
+    more["metadata"]["labels"]["lab-test-extra"] = "1"
+    kube.apply(more, manager=manager)
+    try:
+        # Applying the manifests again would remove the label the lab set the last time.
+        assert kube.drift([deployment], manager=manager) == [f"update Deployment {namespace}/{name}"]
+    finally:
+        kube.apply(deployment, manager=manager)
+    assert kube.drift([deployment], manager=manager) == []
 
 
 def test_kfp_namespace_keeps_its_pod_security_labels(cluster_lab: ClusterLab) -> None:

@@ -9,6 +9,7 @@ where they cannot be had, the tests skip with the tool resolver's one-line reaso
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 from model_registry import ModelRegistry
 
 from lab.config import LabConfig
+from lab.local.model_server_process import model_server_process, stop_model_server
 from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.definition import DEFAULT_MODEL_NAME, PIPELINE_NAME
 from lab.pipeline.demo import bring_up_local
@@ -104,13 +106,28 @@ def test_demo_again_fails_on_the_existing_version_then_suffix_succeeds(
             timeout=600,
         )
 
+    # No model server runs, so the demo starts one ahead of its model (a standby).
+    stop_model_server(config)
     refused = demo("--once")
     assert refused.returncode == 1
     assert (
         "chain step 'register' failed: Version 1.0.0 already exists for model iris-classifier"
         in refused.stderr
     )
+    # The chain never reached serve: its standby is gone with it.
+    assert model_server_process(config).pid() is None
+    assert not any(config.run_dir.glob("model-server.go*"))
+    assert "model server start-up" not in refused.stderr
     suffixed = demo("--once", "--version-policy", "suffix")
     assert suffixed.returncode == 0, suffixed.stderr
     assert "Chain complete" in suffixed.stdout and "version 1.0.0-" in suffixed.stdout
     assert "model server    stopped (--once)" in suffixed.stdout
+    # The start-up overlapped lab up and train (at least): it shows its own time and what it ran beside,
+    # after the steps, whose own lines keep their own times.
+    lines = suffixed.stderr.splitlines()
+    standby = next(line for line in lines if line.startswith(" ✓ model server start-up ("))
+    beside = r"alongside (lab up, )?train(, \w+)*"
+    assert re.fullmatch(rf" ✓ model server start-up \(\d+\.\ds, {beside}\)", standby), standby
+    steps = [line.split(" (")[0].strip("✓ ") for line in lines if line.startswith(" ✓ ")]
+    chain = ["train", "push", "register", "unpack", "serve", "predict", "model server start-up"]
+    assert steps[-len(chain) :] == chain

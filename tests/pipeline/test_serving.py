@@ -7,10 +7,13 @@ validated against the InferenceService CRD schema of the pinned KServe release.
 # No `from __future__ import annotations`: this module defines KFP components.
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
@@ -22,13 +25,23 @@ from kfp import dsl
 from kubernetes.client import ApiClient
 
 from lab.local.model_server_process import model_server_process, stop_model_server
-from lab.local.processes import PortTaken, port_is_free
+from lab.local.processes import PortTaken, port_is_free, wait_until
 from lab.pipeline.components import python_components
 from lab.pipeline.local_run import execute_locally
 from lab.pipeline.model_server import find_model_file
 from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import ScriptFailed
-from lab.pipeline.serving import serve_modelkit, serving_dir, start_model_server
+from lab.pipeline.serving import (
+    model_server_status,
+    release_standby,
+    serve_modelkit,
+    serving_dir,
+    standby_import_seconds,
+    standby_waiting,
+    start_model_server,
+    start_standby,
+    stop_standby,
+)
 from lab.pipeline.steps import build_inference_service, read_split, train_classifier
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab
 
@@ -197,3 +210,63 @@ def test_lab_status_shows_the_model_server_pid_url_model_and_readiness(tmp_path:
         assert (row["state"], row["pid"], row["ready"]) == ("stopped", None, False)
     finally:
         destroy(config)
+
+
+def test_a_standby_imports_ahead_serves_once_released_and_is_dead_when_killed(tmp_path: Path) -> None:
+    config = new_lab()
+    process = model_server_process(config)
+    try:
+        train_classifier(str(tmp_path / "modelkit"), "iris", MODEL, "d", "lab", 1, 0.25)
+        started = time.time()
+        assert start_standby(config, MODEL)
+        standby = process.pid()
+        assert standby is not None and not start_standby(config, MODEL), "one model server at a time"
+        row = model_server_status(config)
+        assert (row["state"], row["pid"], row["model"]) == ("starting", standby, MODEL)
+        assert standby_waiting(config, MODEL)
+        # Its imports finish on their own; it binds nothing before it has its model.
+        wait_until(lambda: standby_import_seconds(config, started) is not None, 120, interval=0.1)
+        assert 0 < standby_import_seconds(config, started) < time.time() - started + 0.01
+        assert port_is_free(config.ports.model_server)
+
+        # The serve step's storage initializer fails: the standby is left waiting, the demo stops it.
+        missing = ModelKitRef.parse(f"{config.registry_host}/lab/{MODEL}@sha256:" + "0" * 64)
+        with pytest.raises(ScriptFailed):
+            serve_modelkit(config, missing, MODEL, plain_http=True, kit_bin_dir=config.bin_dir)
+        assert process.pid() == standby and standby_waiting(config, MODEL)
+
+        shutil.copytree(tmp_path / "modelkit", serving_dir(config, MODEL))
+        url = release_standby(config, MODEL)
+        assert process.pid() == standby, "released, not restarted"
+        assert not standby_waiting(config, MODEL)
+        rows, _ = read_split(str(tmp_path / "modelkit" / "test.csv"))
+        direct = joblib.load(tmp_path / "modelkit" / "model.joblib").predict(rows[:3]).tolist()
+        answer = requests.post(f"{url}/v1/models/{MODEL}:predict", json={"instances": rows[:3]}, timeout=10)
+        assert answer.json() == {"predictions": direct}
+        assert model_server_status(config)["state"] == "ready"
+        stop_standby(config, MODEL)
+        assert process.pid() == standby, "stop_standby leaves a released server alone"
+
+        # Killed: the very next status says so (nothing is remembered from the last look).
+        os.kill(standby, signal.SIGKILL)
+        wait_until(lambda: process.pid() is None, 10, interval=0.02)
+        row = model_server_status(config)
+        assert row["state"] == "stale" and row["pid"] is None and row["ready"] is False
+    finally:
+        stop_model_server(config)
+        assert port_is_free(config.ports.model_server)
+        shutil.rmtree(config.home, ignore_errors=True)
+
+
+def test_a_standby_the_chain_never_reached_is_stopped(tmp_path: Path) -> None:
+    config = new_lab()
+    try:
+        assert start_standby(config, MODEL)
+        pid = model_server_process(config).pid()
+        stop_standby(config, MODEL)
+        assert model_server_process(config).pid() is None
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert not any(config.run_dir.glob("model-server.go*"))
+    finally:
+        stop_model_server(config)
+        shutil.rmtree(config.home, ignore_errors=True)

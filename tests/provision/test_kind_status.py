@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes.client import (
     V1Deployment,
     V1DeploymentCondition,
@@ -26,6 +27,7 @@ from kubernetes.client import (
 from lab import local
 from lab.config import LabConfig, load_config
 from lab.errors import ClusterUnreachable
+from lab.local.processes import free_port
 from lab.progress import Progress
 from lab.provision import status as kind_status
 from lab.provision.create import component_steps
@@ -256,11 +258,33 @@ def no_engine_env(tmp_path: Path) -> dict[str, str]:
     fake_bin.mkdir()
     for engine in ("docker", "podman"):
         script = fake_bin / engine
-        script.write_text(f"#!/bin/sh\necho 'Cannot connect to the {engine} daemon' >&2\nexit 1\n")
+        asked = tmp_path / "engine-asked"
+        script.write_text(
+            f"#!/bin/sh\necho {engine} >> {asked}\necho 'Cannot connect to the {engine} daemon' >&2\nexit 1\n"
+        )
         script.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "LAB_MODE"}
     env.update({"LAB_HOME": str(tmp_path / "home"), "PATH": f"{fake_bin}{os.pathsep}{env.get('PATH', '')}"})
+    # No kubeconfig of the user's: whether it holds a kind context is up to each test.
+    env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
     return env
+
+
+def write_kind_kubeconfig(path: Path, context: str) -> None:
+    """A kubeconfig as kind leaves it, its API server on a loopback port nothing listens on."""
+    server = f"https://127.0.0.1:{free_port()}"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": context, "cluster": {"server": server}}],
+                "users": [{"name": context, "user": {"token": "none"}}],
+                "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+                "current-context": context,
+            }
+        )
+    )
 
 
 def lab(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -279,7 +303,19 @@ def test_status_json_without_engine_has_no_kind_section(no_engine_env: dict[str,
 
     text = lab(no_engine_env)
     assert text.returncode == 0, text.stderr
-    assert "local lab" in text.stdout and "kind lab: not shown, no container engine answers" in text.stdout
+    context = f"kind-{CONFIG.names.cluster}"
+    assert "local lab" in text.stdout
+    assert f"kind lab: not shown, no kubeconfig context {context}" in text.stdout
+    # Without kind's context there is no kind lab: the engine is not asked at all.
+    engine_asked = Path(no_engine_env["KUBECONFIG"]).with_name("engine-asked")
+    assert not engine_asked.exists()
+
+    # With the context (a kind cluster may exist), the engine is asked, once per engine.
+    write_kind_kubeconfig(Path(no_engine_env["KUBECONFIG"]), context)
+    text = lab(no_engine_env)
+    assert text.returncode == 0, text.stderr
+    assert "kind lab: not shown, no container engine answers" in text.stdout
+    assert engine_asked.read_text().split() == ["docker", "podman"]
 
 
 def test_mode_kind_without_engine_says_so(no_engine_env: dict[str, str]) -> None:
