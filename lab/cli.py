@@ -29,6 +29,7 @@ from lab.progress import Progress
 COMMAND_GROUPS = [
     "lab.commands.lifecycle",
     "lab.commands.tools",
+    "lab.commands.manifests",
     "lab.commands.cluster",
     "lab.commands.doctor",
     "lab.commands.pipeline",

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from lab.progress import Progress
 from lab.provision.actions import Context
 from lab.provision.preflight import Preflight
 from lab.tools import expected_work, tool_specs
-from tests.conftest import make_config, make_home
+from tests.conftest import make_config, make_home, remove_home
 
 QUIET = Progress(quiet=True)
 ALWAYS = ("registry", "database")
@@ -149,9 +149,12 @@ def status(config: LabConfig) -> dict[str, dict[str, object]]:
 def config() -> Iterator[LabConfig]:
     home = make_home()
     cfg = make_config(home, LAB_STOP_TIMEOUT="5")
-    yield cfg
-    local.down(cfg, QUIET)
-    assert left_behind(cfg) == []
+    try:
+        yield cfg
+        local.down(cfg, QUIET)
+        assert left_behind(cfg) == []
+    finally:
+        remove_home(home, cfg)
 
 
 @pytest.fixture(params=["registry", "database", "model-registry"])
@@ -443,9 +446,8 @@ def test_long_steps_show_their_running_time() -> None:
     assert "\x1b[2K • database on 127.0.0.1:1 ... 2s\r" in screen.getvalue()
 
 
-def test_a_tool_that_builds_from_source_says_so_up_front() -> None:
-    home = make_home()
-    (home / "bin").unlink()  # nothing installed here
+def test_a_tool_that_builds_from_source_says_so_up_front(new_home: Callable[..., Path]) -> None:
+    home = new_home(own_bin=True)  # nothing installed here
     config = make_config(home)
     spec = next(s for s in tool_specs(config) if s.name == "model-registry")
     activity, expect = expected_work(spec, config)

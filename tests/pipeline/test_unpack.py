@@ -27,7 +27,7 @@ import yaml
 
 from lab import local
 from lab.config import LabConfig
-from lab.local.processes import free_port
+from lab.loopback_ports import free_port
 from lab.pipeline.scripts import (
     UNPACK_SCRIPT,
     ScriptFailed,

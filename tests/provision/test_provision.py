@@ -298,7 +298,7 @@ def test_port_forward_serves_every_endpoint_until_sigterm(tmp_path: Path) -> Non
     import sys
     import time
 
-    from lab.local.processes import free_port
+    from lab.loopback_ports import free_port
     from lab.port_forwards import answers
     from lab.provision.port_forward import forwards
 
