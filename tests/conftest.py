@@ -12,15 +12,26 @@ import pytest
 
 from lab import local
 from lab.config import LabConfig, load_config
+from lab.invocation import lab_command
 from lab.loopback_ports import free_port
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, ensure_tool, tool_specs
+from lab.upstream_manifests import manifest_mirror, manifest_places
 
 # The tools are where `lab tools install` (run by `nox -s tests`) put them: the lab's own
 # resolver decides ($LAB_HOME when set, else the project's .lab). Each test home links its
 # bin there instead of installing again.
 TOOLS_HOME = load_config().home
 TOOLS_BIN = TOOLS_HOME / "bin"
+
+
+# The upstream manifest mirror, found the way `lab up` finds it (--manifests-dir aside):
+# LAB_MANIFESTS_DIR, $LAB_HOME/manifests, ../shared/upstream. None when there is none here.
+UPSTREAM_MIRROR = manifest_mirror(load_config())
+NO_MIRROR = (
+    f"no upstream manifest mirror (looked in {manifest_places(load_config())}); "
+    f"`{lab_command('manifests pull')}` fetches it"
+)
 
 
 # Every home a test made; the session's end removes any a test's own teardown did not.

@@ -17,9 +17,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
-import requests
-
 from lab.atomic_files import atomic_write
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
@@ -139,6 +136,8 @@ class Registry(Component):
         auth = self.config.registry_auth
         htpasswd = ""
         if auth.enabled:
+            import bcrypt  # only with registry auth; `lab --help` must not need it
+
             hashed = bcrypt.hashpw(auth.password.encode(), bcrypt.gensalt(rounds=10)).decode()
             atomic_write(self.htpasswd_file, f"{auth.username}:{hashed}\n", 0o600)
             htpasswd = str(self.htpasswd_file)
@@ -160,6 +159,8 @@ class Registry(Component):
 
     def health(self) -> Health:
         """``GET /v2/``: 200, or 401 when auth is on (the registry answers, it wants credentials)."""
+        import requests  # a third-party import: `lab --help` runs without it
+
         try:
             response = requests.get(f"{self.url}/v2/", timeout=HEALTH_TIMEOUT)
         except requests.RequestException as exc:
@@ -399,6 +400,8 @@ class ModelRegistryServer(Component):
 
     def health(self) -> Health:
         """``GET /readyz/health``."""
+        import requests  # a third-party import: `lab --help` runs without it
+
         try:
             response = requests.get(f"{self.url}/readyz/health", timeout=HEALTH_TIMEOUT)
         except requests.RequestException as exc:

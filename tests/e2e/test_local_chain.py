@@ -90,7 +90,7 @@ def test_served_predictions_equal_the_model_on_the_held_out_split(
     assert served.read_bytes() == (result.modelkit_dir / "model.joblib").read_bytes()
 
 
-def test_demo_again_fails_on_the_existing_version_then_suffix_succeeds(
+def test_demo_twice_suffixes_the_version_by_default_and_fail_refuses_it(
     chain: tuple[LabConfig, ChainResult],
 ) -> None:
     config, _ = chain
@@ -104,13 +104,13 @@ def test_demo_again_fails_on_the_existing_version_then_suffix_succeeds(
             timeout=600,
         )
 
-    refused = demo("--once")
+    refused = demo("--once", "--version-policy", "fail")
     assert refused.returncode == 1
     assert (
         "chain step 'register' failed: Version 1.0.0 already exists for model iris-classifier"
         in refused.stderr
     )
-    suffixed = demo("--once", "--version-policy", "suffix")
+    suffixed = demo("--once")  # the default: running the main command twice works
     assert suffixed.returncode == 0, suffixed.stderr
     assert "Chain complete" in suffixed.stdout and "version 1.0.0-" in suffixed.stdout
     assert "model server    stopped (--once)" in suffixed.stdout

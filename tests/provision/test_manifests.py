@@ -38,13 +38,11 @@ from lab.provision.render import (
 from lab.provision.sources import rewrite_remote_references, upstreams
 from lab.provision.workspace import Workspace
 from lab.templates import render_template
+from tests.conftest import NO_MIRROR, UPSTREAM_MIRROR
 
-MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
+MIRROR = UPSTREAM_MIRROR or Path("/nonexistent")
 
-pytestmark = pytest.mark.skipif(
-    not MIRROR.is_dir(),
-    reason=f"upstream manifest mirror {MIRROR} is absent (layout: shared/upstream/README.md)",
-)
+pytestmark = pytest.mark.skipif(UPSTREAM_MIRROR is None, reason=NO_MIRROR)
 
 # The only kinds without a Kubernetes API schema the lab may apply; each is checked against its CRD.
 CUSTOM_KINDS = {

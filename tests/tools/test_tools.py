@@ -14,6 +14,7 @@ from lab.config import load_config
 from lab.progress import Progress
 from lab.tools import ToolSpec, ToolUnavailable, ensure_tool, install_tools, specs_for_mode
 from lab.tools.sources import GoInstall, GoWrapperBuild, expected_sha256
+from lab.invocation import lab_command
 from tests.conftest import TOOLS_HOME
 
 
@@ -63,7 +64,7 @@ def test_an_unobtainable_tool_is_one_line_naming_paths_tried_and_remedy(new_home
     assert "go install example.invalid/nonesuch@v0.0.1" in message
     assert message.endswith(
         "To fix: install nonesuch by hand; or register a binary you built or downloaded: "
-        "lab tools add nonesuch /path/to/nonesuch --version v0.0.1"
+        + lab_command("tools add nonesuch /path/to/nonesuch --version v0.0.1")
     )
     assert not (home / "bin" / "nonesuch").exists()
 
@@ -79,7 +80,7 @@ def test_tools_install_reports_missing_tools_and_exits_nonzero(new_home: Callabl
     missing = [line for line in proc.stdout.splitlines() if line.startswith("ERROR: ")]
     assert (proc.returncode == 1) == bool(missing)
     for line in missing:
-        assert "could not be obtained; tried:" in line and "To fix:" in line and "lab tools add " in line
+        assert "could not be obtained; tried:" in line and "To fix:" in line and lab_command("tools add ") in line
 
 
 def test_model_registry_wrapper_module_replaces_nested_modules() -> None:
@@ -143,8 +144,11 @@ def test_tools_add_refuses_what_does_not_run_or_is_not_the_pinned_version(new_ho
     # model-registry has no version command: --version is required, then recorded.
     unknown = run_lab("tools", "add", "model-registry", jq, home=home)
     assert unknown.returncode == 1
-    assert "does not say its version; pass it: lab tools add model-registry" in unknown.stderr
+    assert f"does not say its version; pass it: {lab_command('tools add model-registry')}" in unknown.stderr
     assert not list((home / "bin").iterdir())
+    nosuch = run_lab("tools", "add", "nosuch", jq, home=home)
+    assert nosuch.returncode == 2  # an unknown name is a wrong command line (README: exit codes)
+    assert nosuch.stderr.startswith("ERROR: unknown tool 'nosuch'; known: etcd, jq, kind, kit, ")
     added = run_lab("tools", "add", "model-registry", jq, "--version", "v0.3.8", home=home)
     assert added.returncode == 0, added.stderr
     stamp = json.loads((home / "bin" / ".model-registry.json").read_text())
@@ -165,6 +169,6 @@ def test_a_binary_the_user_put_in_bin_is_never_built_over(new_home: Callable[...
     message = str(caught.value)
     assert "\n" not in message
     assert f"{copied} (not installed by the lab) reports version 1." in message
-    command = f"lab tools add registry {copied} --version v3.1.2"
+    command = lab_command(f"tools add registry {copied} --version v3.1.2")
     assert f"to use it as the pinned version run: {command}" in message
     assert copied.read_bytes() == Path(jq).read_bytes()
