@@ -15,9 +15,13 @@ import shutil
 # Sessions of noxfile.py that pass their arguments straight to `lab <session>`; every other
 # command goes through the `lab` session (`nox -s lab -- control-plane start`).
 NOX_SESSIONS = frozenset({"up", "down", "status", "demo", "doctor", "tools", "manifests"})
-# `lab <command>` where a shell starts a command: line start, after `&&`, `;`, `|`, a backtick,
-# or environment assignments (`LAB_HOME=/x lab up`).
-_COMMAND = re.compile(r"(?P<lead>^|&& |; |\| |`)(?P<env>(?:[A-Z_][A-Z0-9_]*=\S* )*)lab (?P<word>[a-z][a-z-]*)")
+# The lab's commands (cli.COMMAND_GROUPS); only these count as `lab <command>` in a line.
+_COMMANDS = "up|down|status|tools|manifests|doctor|demo|pipeline|e2e|bench|port-forward|control-plane"
+# `lab <command>` where a command starts: line start, after `&&`, `;`, `|`, a backtick, `: `
+# (a remedy comment's "another port: lab up"), optionally after assignments (`LAB_HOME=/x lab up`).
+_COMMAND = re.compile(
+    rf"(?P<lead>^|&& |; |\| |`|: )(?P<env>(?:[A-Z_][A-Z0-9_]*=\S* )*)lab (?P<word>{_COMMANDS})(?![\w-])"
+)
 
 
 def invoked_through_nox() -> bool:

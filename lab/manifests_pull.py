@@ -86,7 +86,11 @@ def _entry(target: Path, upstream: Upstream) -> dict[str, object]:
 
 
 def _is_complete(target: Path, upstream: Upstream, entry: dict[str, object] | None) -> bool:
-    if entry is None or entry.get("commit") != upstream.commit or entry.get("trees") != list(upstream.mirrored):
+    if (
+        entry is None
+        or entry.get("commit") != upstream.commit
+        or entry.get("trees") != list(upstream.mirrored)
+    ):
         return False
     folder = target / upstream.folder
     if not all((folder / tree).is_dir() for tree in upstream.mirrored):
@@ -127,7 +131,9 @@ def _fetch(upstream: Upstream, staging: Path) -> None:
     for tree in upstream.mirrored:
         path = PurePosixPath(tree)
         if path.is_absolute() or ".." in path.parts:
-            raise LabError(f"{upstream.repo}: tree {tree!r} leaves the repository; fix lab/upstream_manifests.py")
+            raise LabError(
+                f"{upstream.repo}: tree {tree!r} leaves the repository; fix lab/upstream_manifests.py"
+            )
     url = f"https://github.com/{upstream.repo}"
     work = staging / f".clone-{upstream.folder}"
     hint = (

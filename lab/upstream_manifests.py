@@ -55,7 +55,9 @@ def upstreams(config: LabConfig) -> dict[str, Upstream]:
     kserve_charts = ("charts/kserve-crd", "charts/kserve-resources")
     entries = [
         Upstream("kfp", "kubeflow/pipelines", v.kfp, ("manifests/kustomize",), v.kfp_commit),
-        Upstream("argo", "argoproj/argo-workflows", v.argo_workflows, ("manifests",), v.argo_workflows_commit),
+        Upstream(
+            "argo", "argoproj/argo-workflows", v.argo_workflows, ("manifests",), v.argo_workflows_commit
+        ),
         Upstream(
             "model-registry",
             "kubeflow/model-registry",

@@ -242,7 +242,9 @@ def test_the_lookup_order_is_flag_then_variable_then_the_home_then_beside_the_pr
 def test_the_cli_pulls_into_a_folder_and_a_second_pull_says_nothing_changed(
     github: Upstreams, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")} | {"LAB_HOME": str(tmp_path / "h")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")} | {
+        "LAB_HOME": str(tmp_path / "h")
+    }
     # The CLI reads the pinned commits from lab.toml like any setting: inject the synthetic ones there.
     pins = "\n".join(f'{f} = "{getattr(github.config.versions, f)}"' for f in COMMIT_FIELDS.values())
     (tmp_path / "h").mkdir()

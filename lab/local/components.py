@@ -258,8 +258,15 @@ class Database(Component):
                 "--encoding=UTF8",
                 "--no-instructions",
             ]
-            as_user = {"user": account.uid, "group": account.gid, "extra_groups": []} if account else {}
-            proc = subprocess.run(argv, capture_output=True, text=True, check=False, **as_user)
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                user=account.uid if account else None,
+                group=account.gid if account else None,
+                extra_groups=[] if account else None,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if proc.returncode != 0:

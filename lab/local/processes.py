@@ -15,11 +15,11 @@ import signal
 import socket
 import subprocess
 import time
-from typing import Any
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from lab.atomic_files import atomic_write
 from lab.errors import LabError

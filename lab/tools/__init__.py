@@ -313,7 +313,8 @@ def ensure_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
         return ToolStatus(spec.name, spec.version, found, str(path), source_name, True, status.tried)
     raise ToolUnavailable(
         f"{spec.name} {spec.version} could not be obtained; tried: {'; '.join(reasons)}. "
-        f"To fix: {as_invoked(spec.remedy)}; or register a binary you built or downloaded: {add_command(spec)}"
+        f"To fix: {as_invoked(spec.remedy)}; "
+        f"or register a binary you built or downloaded: {add_command(spec)}"
     )
 
 

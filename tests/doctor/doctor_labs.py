@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
-from lab import local
 from lab.config import LabConfig, load_config
 from lab.loopback_ports import free_port
 from lab.progress import Progress

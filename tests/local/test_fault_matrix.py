@@ -32,6 +32,7 @@ from lab import local
 from lab.config import LabConfig
 from lab.disk_space import judge_free_space
 from lab.doctor import diagnose
+from lab.invocation import as_invoked
 from lab.local.components import COMPONENTS
 from lab.progress import Progress
 from lab.provision.actions import Context
@@ -468,7 +469,9 @@ def test_doctor_port_conflict_remedy_is_one_consistent_command(config: LabConfig
         squatter.listen()
         result = diagnose(config, ["port-conflict"], mode="local").outcome("port-conflict").result
     assert result.status == "fail"
-    (command,) = [line for line in result.remedy if "lab up --mode local --components registry" in line]
+    (command,) = [
+        line for line in result.remedy if as_invoked("lab up --mode local --components registry") in line
+    ]
     assert "export" not in " ".join(result.remedy)
     assert command.count("LAB_REGISTRY_PORT=") == 1
     moved = int(command.split("LAB_REGISTRY_PORT=")[1].split()[0])
@@ -486,7 +489,9 @@ def test_kind_preflight_names_the_labs_own_registry(config: LabConfig, require_t
     local.up(config, QUIET, ("registry",))
     finding = _preflight(config, "kind-registry-port")
     assert finding.status == "fail"
-    assert "this lab's local-mode registry" in finding.summary and "lab down" in "\n".join(finding.remedy)
+    assert "this lab's local-mode registry" in finding.summary and as_invoked("lab down") in "\n".join(
+        finding.remedy
+    )
     assert "another program" not in finding.summary
 
 

@@ -49,9 +49,14 @@ def test_database_starts_as_root_in_a_home_under_a_private_folder(private_home: 
     assert parent_mode == 0o700
     up = lab("up", "--mode", "local", "--components", "database")
     assert up.returncode == 0, up.stderr
-    rows = {row["name"]: row for row in json.loads(lab("status", "--json", "--mode", "local").stdout)["components"]}
+    rows = {
+        row["name"]: row
+        for row in json.loads(lab("status", "--json", "--mode", "local").stdout)["components"]
+    }
     assert rows["database"]["state"] == "ready", rows["database"]
-    assert private_home.parent.stat().st_mode & 0o777 == parent_mode, "the lab loosened a folder it does not own"
+    assert private_home.parent.stat().st_mode & 0o777 == parent_mode, (
+        "the lab loosened a folder it does not own"
+    )
     outside = outside_home(load_config(env={"LAB_HOME": str(private_home)}))
     assert (outside / "pgdata" / "PG_VERSION").is_file()
     again = lab("up", "--mode", "local", "--components", "database")

@@ -163,7 +163,9 @@ def test_inference_service_from_kserve_models_matches_the_crd_schema() -> None:
     assert (model["modelFormat"], model["storageUri"]) == ({"name": "sklearn"}, uri)
     if UPSTREAM_MIRROR is None:
         pytest.skip(NO_MIRROR)
-    crd = yaml.load((UPSTREAM_MIRROR / ISVC_CRD).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # 2 MB
+    crd = yaml.load(
+        (UPSTREAM_MIRROR / ISVC_CRD).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    )  # 2 MB
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
     # OpenAPI v3 schemas are draft-4 JSON Schema (plus x-kubernetes-* hints a validator ignores).
     jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(isvc)

@@ -15,14 +15,12 @@ import os
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
 
-from lab import local
 from lab.config import LabConfig, load_config
 from lab.local.model_server_process import stop_model_server
 from lab.loopback_ports import free_port

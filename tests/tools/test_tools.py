@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from lab.config import load_config
+from lab.invocation import lab_command
 from lab.progress import Progress
 from lab.tools import ToolSpec, ToolUnavailable, ensure_tool, install_tools, specs_for_mode
 from lab.tools.sources import GoInstall, GoWrapperBuild, expected_sha256
-from lab.invocation import lab_command
 from tests.conftest import TOOLS_HOME
 
 
@@ -43,7 +43,9 @@ def test_second_install_is_a_no_op() -> None:
     assert binary.stat().st_mtime_ns == before, "an installed tool was rebuilt"
 
 
-def test_an_unobtainable_tool_is_one_line_naming_paths_tried_and_remedy(new_home: Callable[..., Path]) -> None:
+def test_an_unobtainable_tool_is_one_line_naming_paths_tried_and_remedy(
+    new_home: Callable[..., Path],
+) -> None:
     home = new_home()
     config = load_config(env={"LAB_HOME": str(home)})
     spec = ToolSpec(
@@ -80,7 +82,11 @@ def test_tools_install_reports_missing_tools_and_exits_nonzero(new_home: Callabl
     missing = [line for line in proc.stdout.splitlines() if line.startswith("ERROR: ")]
     assert (proc.returncode == 1) == bool(missing)
     for line in missing:
-        assert "could not be obtained; tried:" in line and "To fix:" in line and lab_command("tools add ") in line
+        assert (
+            "could not be obtained; tried:" in line
+            and "To fix:" in line
+            and lab_command("tools add ") in line
+        )
 
 
 def test_model_registry_wrapper_module_replaces_nested_modules() -> None:
@@ -129,7 +135,9 @@ def test_tools_add_registers_a_built_binary_and_install_keeps_it(new_home: Calla
     assert (home / "bin" / "registry").stat().st_mtime_ns == before
 
 
-def test_tools_add_refuses_what_does_not_run_or_is_not_the_pinned_version(new_home: Callable[..., Path]) -> None:
+def test_tools_add_refuses_what_does_not_run_or_is_not_the_pinned_version(
+    new_home: Callable[..., Path],
+) -> None:
     home = new_home(own_bin=True)
     jq = shutil.which("jq")
     if jq is None:
