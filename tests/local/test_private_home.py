@@ -35,7 +35,9 @@ def private_home() -> Iterator[Path]:
     shutil.rmtree(parent, ignore_errors=True)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the database runs as another user only under root")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="the database runs as another user only under root (run the tests as root)"
+)
 def test_database_starts_as_root_in_a_home_under_a_private_folder(private_home: Path, require_tool) -> None:
     require_tool("postgres")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}

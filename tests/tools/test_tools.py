@@ -115,7 +115,9 @@ def test_tools_add_registers_a_built_binary_and_install_keeps_it(new_home: Calla
     home = new_home(own_bin=True)
     built = TOOLS_HOME / "bin" / "registry"
     if not built.exists():
-        pytest.skip(f"no registry binary at {built} to register (lab tools install did not get one)")
+        pytest.skip(
+            f"no registry binary at {built} to register: {lab_command('tools install --mode local registry')}"
+        )
     proc = run_lab("tools", "add", "registry", str(built), home=home)
     assert proc.returncode == 0, proc.stderr
     config = load_config(env={"LAB_HOME": str(home)})
@@ -141,7 +143,7 @@ def test_tools_add_refuses_what_does_not_run_or_is_not_the_pinned_version(
     home = new_home(own_bin=True)
     jq = shutil.which("jq")
     if jq is None:
-        pytest.skip("no jq on PATH to stand for a user's binary")
+        pytest.skip("no jq on PATH to stand for a user's binary (apt-get install jq)")
     # `jq version` is not a jq command: the binary does not answer kit's version command.
     wrong_cli = run_lab("tools", "add", "kit", jq, home=home)
     assert wrong_cli.returncode == 1
@@ -167,7 +169,7 @@ def test_a_binary_the_user_put_in_bin_is_never_built_over(new_home: Callable[...
     home = new_home(own_bin=True)
     jq = shutil.which("jq")
     if jq is None:
-        pytest.skip("no jq on PATH to stand for a user's binary")
+        pytest.skip("no jq on PATH to stand for a user's binary (apt-get install jq)")
     copied = home / "bin" / "registry"
     shutil.copy2(jq, copied)  # copied by hand: no stamp, reports another version
     config = load_config(env={"LAB_HOME": str(home)})
