@@ -34,6 +34,17 @@ NO_MIRROR = (
 )
 
 
+@pytest.fixture
+def without_manifest_mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No mirror beside the project (CI and this workspace have one): the pinned GitHub refs path.
+
+    A test's own home has no ``manifests`` and its config no ``manifests_dir`` unless it says so.
+    """
+    import lab.upstream_manifests
+
+    monkeypatch.setattr(lab.upstream_manifests, "SHARED_MIRROR", tmp_path / "no-shared-mirror")
+
+
 # Every home a test made; the session's end removes any a test's own teardown did not.
 _MADE_HOMES: list[Path] = []
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.invocation import lab_command
 from lab.provision.workspace import Workspace
 from lab.upstream_manifests import Upstream, manifest_mirror, upstreams
 
@@ -129,8 +130,9 @@ def stage_mirror(config: LabConfig, workspace: Workspace) -> bool:
     missing = [str(mirror / u.folder / root) for u, root in wanted if not (mirror / u.folder / root).is_dir()]
     if missing:
         raise LabError(
-            f"manifest mirror {mirror} lacks trees the lab installs; fix LAB_MANIFESTS_DIR / --manifests-dir "
-            "or add them (layout <repo>-<tag>/<path>, e.g. kubeflow-pipelines-2.16.0/manifests/kustomize)",
+            f"manifest mirror {mirror} lacks trees the lab installs; fix LAB_MANIFESTS_DIR or "
+            f"--manifests-dir, or fill it: {lab_command(f'manifests pull {mirror}')} (layout "
+            "<repo>-<tag>/<path>, e.g. kubeflow-pipelines-2.16.0/manifests/kustomize)",
             [f"missing: {path}" for path in missing],
         )
     if mirror_is_staged(config, workspace):

@@ -32,6 +32,7 @@ from lab.doctor import Evidence, LiveCluster, RecordedCluster, Result, apply_fix
 from lab.doctor.checks.mlmd_segfault import patch_path
 from lab.invocation import as_invoked
 from lab.progress import Progress
+from lab.upstream_manifests import manifest_mirror
 
 MLMD_IMAGE = "gcr.io/tfx-oss-public/ml_metadata_store_server:1.14.0"
 MLMD_POD = "metadata-grpc-deployment-6f8c9b7d5-x2k9p"
@@ -472,7 +473,14 @@ def test_mr_config_error_shows_the_missing_key_and_the_overlay(config: LabConfig
     assert "pipeline-install-config keys: appName, appVersion, bucketName, cacheDb, dbHost, dbPort" in lines
     assert "secret kubeflow/mysql-secret (type Opaque) keys: password, username" in lines
     assert "mysql-root-pw" not in lines + text(result.remedy)
-    assert any("model-registry/manifests/kustomize/overlays/db?ref=v0.3.8" in line for line in result.remedy)
+    # The overlay `lab up` would apply: from the manifest mirror the lab finds, else the pinned ref.
+    mirror = manifest_mirror(config)
+    overlay = (
+        f"{mirror}/model-registry-v0.3.8/manifests/kustomize/overlays/db"
+        if mirror
+        else "model-registry/manifests/kustomize/overlays/db?ref=v0.3.8"
+    )
+    assert any(overlay in line for line in result.remedy)
 
 
 def test_mr_config_error_when_model_registry_is_not_deployed(config: LabConfig) -> None:

@@ -127,7 +127,9 @@ def test_rewrite_maps_pinned_refs_and_reports_unknown_ones(tmp_path: Path, confi
     assert len(unmapped) == 1 and "example/unmirrored" in unmapped[0]
 
 
-def test_default_sources_are_pinned_remote_refs(tmp_path: Path) -> None:
+def test_without_a_mirror_sources_are_pinned_remote_refs(
+    tmp_path: Path, without_manifest_mirror: None
+) -> None:
     config = load_config(env={"LAB_HOME": str(tmp_path)})
     sources = {}
     for spec in overlay_specs(config, Workspace.for_config(config)):
