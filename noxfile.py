@@ -78,6 +78,20 @@ def tools(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def manifests(session: nox.Session) -> None:
+    """The pinned upstream manifests: `nox -s manifests` pulls them into $LAB_HOME/manifests."""
+    _install(session)
+    session.run("lab", "manifests", *(session.posargs or ["pull"]))
+
+
+@nox.session(python=PYTHON)
+def lab(session: nox.Session) -> None:
+    """Any lab command from a fresh clone: `nox -s lab -- control-plane start`, `-- --help`."""
+    _install(session, "pipeline")
+    session.run("lab", *(session.posargs or ["--help"]))
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks as ratios against peers and floors; writes bench/results.json."""
     _install(session, "pipeline")

@@ -29,6 +29,7 @@ from lab.progress import Progress
 COMMAND_GROUPS = [
     "lab.commands.lifecycle",
     "lab.commands.tools",
+    "lab.commands.manifests",
     "lab.commands.cluster",
     "lab.commands.doctor",
     "lab.commands.pipeline",
@@ -124,6 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except LabError as exc:
         _error(str(exc), verbose)
+        return EXIT_FAILED
+    except ModuleNotFoundError as exc:
+        if (exc.name or "lab").partition(".")[0] == "lab":
+            raise
+        # The base install carries every command's --help; the chain's commands need the extra.
+        _error(
+            f"this command needs Python packages that are not installed (no module {exc.name!r}): "
+            "python3 -m pip install -e '.[pipeline]' (the nox sessions install them themselves)",
+            verbose,
+        )
         return EXIT_FAILED
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""

@@ -42,9 +42,14 @@ class Versions:
     etcd: str = "v3.6.16"
     kwok: str = "v0.8.0"
     kustomize: str = "v5.7.1"
+    # Each upstream manifest tag with the commit it pointed to when pinned (recorded beside the
+    # manifest mirror the lab was tested against, shared/upstream/PROVENANCE.txt): `lab manifests
+    # pull` refuses a tag that now points elsewhere.
     kfp: str = "2.16.0"
+    kfp_commit: str = "e4ebca310f404dac306e16bc880de12bbbf63b95"
     kfp_sdk: str = "2.17.0"
     argo_workflows: str = "v3.7.3"
+    argo_workflows_commit: str = "bded09fe4abd37cb98d7fc81b4c14a6f5034e9ab"
     mlmd_image: str = "gcr.io/tfx-oss-public/ml_metadata_store_server"
     mlmd_tag: str = "1.14.0"
     # The remedy for the metadata-grpc exit-139 crash (failure mode mlmd-segfault).
@@ -60,12 +65,15 @@ class Versions:
     # catalog/pkg/openapi was never tagged upstream: the pseudo-version of the release commit
     # (v0.3.8 = cc86b769e257714626e299330f8756720ef90935, committed 2026-04-03T14:00:07Z).
     model_registry_catalog_openapi: str = "v0.0.0-20260403140007-cc86b769e257"
+    model_registry_commit: str = "cc86b769e257714626e299330f8756720ef90935"
     # The Python client of the same release, so client and server speak one REST version.
     model_registry_client: str = "0.3.8"
     kserve: str = "v0.20.0"
+    kserve_commit: str = "1fb781055dd1567164358233e1125142ca6ef1fe"
     kserve_sdk: str = "0.21.0"
     cert_manager: str = "v1.19.4"
     kubeflow_manifests: str = "26.03"
+    kubeflow_manifests_commit: str = "d68ebc7fab366ab40ddd1541d2ec22febb31bc83"
     kit: str = field(default="v1.7.0", metadata=_env("LAB_KIT_VERSION"))
     registry: str = "v3.1.2"
     # kind's registry container runs the same distribution release as the local registry binary:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import IO
 
 from lab.errors import LabError
-from lab.local.processes import free_port, log_tail, raise_keyboard_interrupt, stop_children
+from lab.local.processes import log_tail, raise_keyboard_interrupt, stop_children
+from lab.loopback_ports import free_port
 
 
 @dataclass(frozen=True)

@@ -7,21 +7,25 @@ with pyinfra's ``files.put``, so pyinfra's own template environment is never use
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-import jinja2
 
 from lab.config import PROJECT_ROOT
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
-_environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+@functools.cache
+def _environment() -> Any:
+    import jinja2  # on first render: `lab --help` runs without the third-party packages
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render_template(name: str, **values: Any) -> str:
@@ -30,4 +34,4 @@ def render_template(name: str, **values: Any) -> str:
     A block tag's own line leaves no trace (``trim_blocks`` and ``lstrip_blocks``), so
     templates need no ``{%-`` to keep YAML lines together.
     """
-    return _environment.get_template(name).render(**values)
+    return _environment().get_template(name).render(**values)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import functools
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lab import local
 from lab.config import LabConfig, load_config
-from lab.local.processes import free_port
+from lab.invocation import lab_command
+from lab.loopback_ports import free_port
 from lab.progress import Progress
 from lab.tools import ToolUnavailable, ensure_tool, tool_specs
+from lab.upstream_manifests import manifest_mirror, manifest_places
 
 # The tools are where `lab tools install` (run by `nox -s tests`) put them: the lab's own
 # resolver decides ($LAB_HOME when set, else the project's .lab). Each test home links its
@@ -23,12 +25,80 @@ TOOLS_HOME = load_config().home
 TOOLS_BIN = TOOLS_HOME / "bin"
 
 
-def make_home() -> Path:
-    """A fresh LAB_HOME that PostgreSQL's unprivileged user can traverse."""
-    home = Path(tempfile.mkdtemp(prefix="lab-test-", dir="/tmp"))
+# The upstream manifest mirror, found the way `lab up` finds it (--manifests-dir aside):
+# LAB_MANIFESTS_DIR, $LAB_HOME/manifests, ../shared/upstream. None when there is none here.
+UPSTREAM_MIRROR = manifest_mirror(load_config())
+NO_MIRROR = (
+    f"no upstream manifest mirror (looked in {manifest_places(load_config())}); "
+    f"`{lab_command('manifests pull')}` fetches it"
+)
+
+
+@pytest.fixture
+def without_manifest_mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No mirror beside the project (CI and this workspace have one): the pinned GitHub refs path.
+
+    A test's own home has no ``manifests`` and its config no ``manifests_dir`` unless it says so.
+    """
+    import lab.upstream_manifests
+
+    monkeypatch.setattr(lab.upstream_manifests, "SHARED_MIRROR", tmp_path / "no-shared-mirror")
+
+
+# Every home a test made; the session's end removes any a test's own teardown did not.
+_MADE_HOMES: list[Path] = []
+
+
+def make_home(own_bin: bool = False) -> Path:
+    """A fresh LAB_HOME that PostgreSQL's unprivileged user can traverse.
+
+    Its bin links to the session's tools, or is its own empty folder (``own_bin``) for tests
+    that add tools. Prefer the ``new_home`` fixture, which removes it after the test.
+    """
+    home = Path(tempfile.mkdtemp(prefix="lab-test-", dir=tempfile.gettempdir()))
     home.chmod(0o755)
-    (home / "bin").symlink_to(TOOLS_BIN, target_is_directory=True)
+    if own_bin:
+        (home / "bin").mkdir()
+    else:
+        (home / "bin").symlink_to(TOOLS_BIN, target_is_directory=True)
+    _MADE_HOMES.append(home)
     return home
+
+
+def remove_home(home: Path, config: LabConfig | None = None) -> None:
+    """Stop every process the lab started in ``home`` (found by its marker), then delete it.
+
+    ``config`` (the home's, with its ports) lets stopping wait for exactly those ports.
+    """
+    try:
+        if home.is_dir():
+            if config is None:
+                config = load_config(env={"LAB_HOME": str(home)}, toml_path=home / "no-lab.toml")
+            local.down(config, Progress(quiet=True))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def new_home() -> Iterator[Callable[..., Path]]:
+    """Makes lab homes (see :func:`make_home`); each is stopped and deleted after the test."""
+    made: list[Path] = []
+
+    def make(own_bin: bool = False) -> Path:
+        made.append(make_home(own_bin))
+        return made[-1]
+
+    yield make
+    for home in made:
+        remove_home(home)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_home_left_behind() -> Iterator[None]:
+    """Whatever home a test made and kept is stopped and deleted when the session ends."""
+    yield
+    for home in _MADE_HOMES:
+        remove_home(home)
 
 
 def make_config(home: Path, **env: str) -> LabConfig:
@@ -84,8 +154,7 @@ def lab_home() -> Iterator[Path]:
     """A throwaway LAB_HOME; anything the lab started in it is stopped afterwards."""
     home = make_home()
     yield home
-    local.down(make_config(home), Progress(quiet=True))
-    shutil.rmtree(home, ignore_errors=True)
+    remove_home(home)
 
 
 @pytest.fixture

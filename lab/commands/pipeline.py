@@ -23,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--version-policy",
         choices=[policy.value for policy in VersionPolicy],
-        default=VersionPolicy.FAIL.value,
-        help="when the model version is already registered: fail (default), suffix (register "
-        "<version>-<run id>) or reuse (keep it when it is the same ModelKit digest)",
+        default=VersionPolicy.SUFFIX.value,
+        help="when the model version is already registered: suffix (default: register "
+        "<version>-<run id>, so a second demo works), fail, or reuse (keep it when it is the same "
+        "ModelKit digest)",
     )
     demo.add_argument("--version", default="1.0.0", help="model version and ModelKit tag (default: 1.0.0)")
     demo.set_defaults(handler=run_demo)

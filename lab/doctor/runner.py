@@ -6,6 +6,7 @@ taking the doctor down, and a check that takes unexpectedly long is marked slow.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from lab.config import LabConfig
 from lab.doctor.checks import select
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, FixOutcome, Result
+from lab.invocation import as_invoked
 
 SLOW_SECONDS = 5.0
 # Every network call has its own short timeout; this only bounds a check stuck elsewhere.
@@ -127,7 +129,12 @@ def run_check(check: Check, evidence: Evidence) -> Outcome:
                 f"lab doctor --bundle doctor-{check.id}.tar.gz {check.id}",
             ],
         )
-    return Outcome(check, result, time.monotonic() - start, crashed)
+    return Outcome(check, _spelled_for_here(result), time.monotonic() - start, crashed)
+
+
+def _spelled_for_here(result: Result) -> Result:
+    # Checks write remedies as `lab ...`; from a fresh clone only `nox -s ...` runs it.
+    return dataclasses.replace(result, remedy=tuple(as_invoked(line) for line in result.remedy))
 
 
 def run_checks(
@@ -150,7 +157,7 @@ def run_checks(
                     check,
                     Result.fail(
                         f"did not finish within {deadline:.0f}s",
-                        remedy=[f"lab doctor {check.id}  # run it alone to see where it hangs"],
+                        remedy=[as_invoked(f"lab doctor {check.id}  # run it alone to see where it hangs")],
                     ),
                     deadline,
                     crashed=True,

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.local.components import COMPONENTS, Component
+from lab.local.database_place import purge_outside_home
 from lab.local.model_server_process import stop_model_server
 from lab.local.ownership import OWNER_VARIABLE, lab_processes, process_facts
 from lab.local.processes import OwnedProcess, ensure_port_free, log_tail, wait_until
@@ -233,4 +234,5 @@ def down(config: LabConfig, progress: Progress, purge: bool = False) -> list[str
         with progress.step("purge data"):
             for path in (config.data_dir, config.home / "etc", config.docker_config_dir, config.log_dir):
                 shutil.rmtree(path, ignore_errors=True)
+            purge_outside_home(config)
     return stopped

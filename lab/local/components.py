@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import pwd
 import re
 import secrets
 import shutil
@@ -22,6 +21,7 @@ from lab.atomic_files import atomic_write
 from lab.config import LabConfig, env_variable_for
 from lab.errors import LabError
 from lab.http_probe import NoAnswer, http_request
+from lab.local.database_place import database_place, reachable_binaries, run_as
 from lab.local.processes import OwnedProcess
 from lab.tools import tool_path
 from lab.tools.binary_version import version_output
@@ -193,7 +193,6 @@ class Database(Component):
     tools = ("postgres",)
     # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
     stop_signal = signal.SIGINT
-    unprivileged_user = "nobody"
 
     @property
     def url(self) -> str:
@@ -220,31 +219,37 @@ class Database(Component):
             f"{n.database_name}?sslmode=disable"
         )
 
+    @property
+    def data_dir(self) -> Path:
+        """In the home's data, or outside the home where ``nobody`` cannot reach it (database_place)."""
+        return database_place(self.config)
+
     def run_as(self) -> str | None:
         """PostgreSQL refuses to run as root; run it as an unprivileged user then."""
-        return self.unprivileged_user if os.geteuid() == 0 else None
+        account = run_as()
+        return account.user if account else None
 
     def _bin(self, name: str) -> str:
-        return str(tool_path(self.config, "postgres").parent / name)
+        return str(reachable_binaries(self.config, tool_path(self.config, "postgres")) / name)
 
     def prepare(self) -> None:
         """``initdb`` once, with password auth, owned by the user that runs the server."""
         pgdata = self.data_dir / "pgdata"
-        user = self.run_as()
+        account = run_as()
         if (pgdata / "PG_VERSION").is_file():
             return
         shutil.rmtree(pgdata, ignore_errors=True)
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        pwfile = self.config.home / "etc" / ".initdb-password"
+        initdb = self._bin("initdb")
+        # Beside the data directory: the one folder the database's own user is sure to reach.
+        pwfile = pgdata.parent / ".initdb-password"
         atomic_write(pwfile, self.password() + "\n", 0o600)
         try:
-            if user:
-                entry = pwd.getpwnam(user)
-                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
-                self._open_path_for(user, pgdata.parent)
-                os.chown(pgdata.parent, entry.pw_uid, entry.pw_gid)
+            if account:
+                os.chown(pwfile, account.uid, account.gid)
+                os.chown(pgdata.parent, account.uid, account.gid)
             argv = [
-                self._bin("initdb"),
+                initdb,
                 "-D",
                 str(pgdata),
                 "-U",
@@ -254,7 +259,15 @@ class Database(Component):
                 "--encoding=UTF8",
                 "--no-instructions",
             ]
-            proc = subprocess.run(argv, capture_output=True, text=True, user=user, check=False)
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                user=account.uid if account else None,
+                group=account.gid if account else None,
+                extra_groups=[] if account else None,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if proc.returncode != 0:
@@ -263,18 +276,6 @@ class Database(Component):
                 f"initdb failed for the lab database at {pgdata}",
                 (proc.stdout + proc.stderr).splitlines()[-10:],
             )
-
-    @staticmethod
-    def _open_path_for(user: str, path: Path) -> None:
-        # The unprivileged server must traverse every parent of its data directory.
-        for parent in [path, *path.parents]:
-            if parent == Path("/"):
-                break
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                if parent.stat().st_uid != 0:
-                    continue
-                os.chmod(parent, mode | 0o001)
 
     def argv(self) -> list[str]:
         """``postgres`` on loopback, socket in the data directory (not the system's /run)."""

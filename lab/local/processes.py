@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from lab.atomic_files import atomic_write
 from lab.errors import LabError
@@ -156,8 +157,12 @@ class OwnedProcess:
         with os.fdopen(fd, "ab") as log:
             log.write(f"--- lab: starting {' '.join(argv)} at {time.ctime()}\n".encode())
             log.flush()
+            # The account's own group and no other: root's groups would open what others may not.
+            account: dict[str, Any] = {}
             if user:
-                os.chown(self.log_file, pwd.getpwnam(user).pw_uid, -1)
+                entry = pwd.getpwnam(user)
+                os.chown(self.log_file, entry.pw_uid, -1)
+                account = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -165,8 +170,8 @@ class OwnedProcess:
                 stderr=subprocess.STDOUT,
                 env=environment,
                 cwd=cwd,
-                user=user,
                 start_new_session=True,
+                **account,
             )
         started = process_start_time(proc.pid) or 0
         # Until the new program's environment is in place, /proc shows none; scans by marker
@@ -308,13 +313,6 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2)
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
-
-
-def free_port() -> int:
-    """A currently free loopback port (for tests and ephemeral servers)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PortTaken(LabError):

@@ -89,7 +89,7 @@ def run_demo(
     progress: Progress,
     *,
     once: bool = False,
-    version_policy: VersionPolicy = VersionPolicy.FAIL,
+    version_policy: VersionPolicy = VersionPolicy.SUFFIX,
     version: str = "1.0.0",
 ) -> int:
     """Bring the lab up (auto mode), run the chain, print the summary; 1 on a failed step.

@@ -27,7 +27,8 @@ from lab.atomic_files import atomic_write
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.kube import ApiError, Kube
-from lab.local.processes import OwnedProcess, free_port, log_tail, port_is_free
+from lab.local.processes import OwnedProcess, log_tail
+from lab.loopback_ports import free_ports
 from lab.tools import tool_path
 from lab.tools.control_plane import kwok_stages_dir
 
@@ -308,10 +309,7 @@ _PORT_NAMES = ("etcd", "etcd_peer", "apiserver", "controller_manager", "schedule
 
 def pick_ports(first: int = 0) -> dict[str, int]:
     """Free 127.0.0.1 ports, one per listener: any free ones, or the first free from ``first`` up."""
-    if not first:
-        return {name: free_port() for name in _PORT_NAMES}
-    candidates = (port for port in range(first, 65536) if port_is_free(port))
-    return {name: next(candidates) for name in _PORT_NAMES}
+    return dict(zip(_PORT_NAMES, free_ports(len(_PORT_NAMES), first), strict=True))
 
 
 def start_control_plane(config: LabConfig, root: Path | None = None, first_port: int = 0) -> ControlPlane:

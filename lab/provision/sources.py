@@ -1,7 +1,8 @@
 """Where the upstream manifests come from: pinned remote refs, or a local mirror.
 
-By default every kustomization the lab builds points at GitHub with ``?ref=<pinned tag>``.
-With ``--manifests-dir`` / ``LAB_MANIFESTS_DIR`` the lab reads a mirror laid out like
+Without a mirror every kustomization the lab builds points at GitHub with ``?ref=<pinned tag>``.
+With one (``--manifests-dir``, ``LAB_MANIFESTS_DIR``, ``$LAB_HOME/manifests`` from ``lab manifests
+pull``, or ``../shared/upstream``: :func:`manifest_mirror`) the lab reads a mirror laid out like
 ``<repo>-<tag>/<path>`` (see ``shared/upstream/README.md``), copies the trees it needs into
 the workspace and rewrites the upstream kustomizations' own remote references (KFP pulls
 Argo from GitHub) to the mirror's copies, so an install needs no network for manifests.
@@ -20,44 +21,9 @@ from pathlib import Path
 
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.invocation import lab_command
 from lab.provision.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """One upstream repository at its pinned ref, and the trees of it the lab uses."""
-
-    key: str
-    repo: str
-    ref: str
-    roots: tuple[str, ...]
-
-    @property
-    def folder(self) -> str:
-        """Folder in a mirror: ``kubeflow-pipelines-2.16.0``, ``kserve-v0.20.0``..."""
-        owner, name = self.repo.split("/")
-        # kubeflow's repositories carry the org in the folder name (kubeflow-pipelines,
-        # kubeflow-manifests) except model-registry, whose name is already unambiguous.
-        if owner == "kubeflow" and name != "model-registry":
-            return f"kubeflow-{name}-{self.ref}"
-        return f"{name}-{self.ref}"
-
-    def url(self, path: str) -> str:
-        """A kustomize remote reference in the form the upstream kustomizations use."""
-        return f"https://github.com/{self.repo}/{path}?ref={self.ref}"
-
-
-def upstreams(config: LabConfig) -> dict[str, Upstream]:
-    """The pinned upstream repositories, keyed by the lab's name for them."""
-    v = config.versions
-    entries = [
-        Upstream("kfp", "kubeflow/pipelines", v.kfp, ("manifests/kustomize",)),
-        Upstream("argo", "argoproj/argo-workflows", v.argo_workflows, ("manifests",)),
-        Upstream("model-registry", "kubeflow/model-registry", v.model_registry, ("manifests/kustomize",)),
-        Upstream("kserve", "kserve/kserve", v.kserve, ("config",)),
-        Upstream("kubeflow-manifests", "kubeflow/manifests", v.kubeflow_manifests, ("common/cert-manager",)),
-    ]
-    return {u.key: u for u in entries}
+from lab.upstream_manifests import Upstream, manifest_mirror, upstreams
 
 
 @dataclass(frozen=True)
@@ -70,7 +36,7 @@ class ManifestSources:
     @property
     def mirror(self) -> Path | None:
         """The local mirror, or None for pinned remote refs."""
-        return Path(self.config.manifests_dir).expanduser().resolve() if self.config.manifests_dir else None
+        return manifest_mirror(self.config)
 
     def resource(self, key: str, path: str, overlay_dir: Path) -> str:
         """The ``resources`` entry for ``path`` of upstream ``key`` as seen from ``overlay_dir``."""
@@ -164,8 +130,9 @@ def stage_mirror(config: LabConfig, workspace: Workspace) -> bool:
     missing = [str(mirror / u.folder / root) for u, root in wanted if not (mirror / u.folder / root).is_dir()]
     if missing:
         raise LabError(
-            f"manifest mirror {mirror} lacks trees the lab installs; fix LAB_MANIFESTS_DIR / --manifests-dir "
-            "or add them (layout <repo>-<tag>/<path>, e.g. kubeflow-pipelines-2.16.0/manifests/kustomize)",
+            f"manifest mirror {mirror} lacks trees the lab installs; fix LAB_MANIFESTS_DIR or "
+            f"--manifests-dir, or fill it: {lab_command(f'manifests pull {mirror}')} (layout "
+            "<repo>-<tag>/<path>, e.g. kubeflow-pipelines-2.16.0/manifests/kustomize)",
             [f"missing: {path}" for path in missing],
         )
     if mirror_is_staged(config, workspace):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.invocation import as_invoked, lab_command
 from lab.progress import Progress
 from lab.tools.binary_version import read_version, version_matches
 from lab.tools.control_plane import control_plane_specs
@@ -227,7 +228,7 @@ def _stamp_source(spec: ToolSpec, bin_dir: Path) -> str:
 
 def add_command(spec: ToolSpec, path: str = "") -> str:
     """The command that registers a binary the user built or downloaded (``lab tools add``)."""
-    return f"lab tools add {spec.name} {path or '/path/to/' + spec.name} --version {spec.version}"
+    return lab_command(f"tools add {spec.name} {path or '/path/to/' + spec.name} --version {spec.version}")
 
 
 def _candidates(spec: ToolSpec, bin_dir: Path) -> list[tuple[Path, str]]:
@@ -294,7 +295,8 @@ def ensure_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
         return ToolStatus(spec.name, spec.version, found, str(path), source_name, True, status.tried)
     raise ToolUnavailable(
         f"{spec.name} {spec.version} could not be obtained; tried: {'; '.join(reasons)}. "
-        f"To fix: {spec.remedy}; or register a binary you built or downloaded: {add_command(spec)}"
+        f"To fix: {as_invoked(spec.remedy)}; "
+        f"or register a binary you built or downloaded: {add_command(spec)}"
     )
 
 
@@ -351,7 +353,8 @@ def tool_path(config: LabConfig, name: str) -> Path:
         mode = "local" if "local" in spec.modes else sorted(spec.modes)[0]
         raise ToolUnavailable(
             f"{name} {spec.version} is not installed (found: {status.found or 'none'}); "
-            f"run `lab tools install --mode {mode}`, or register a binary you have: {add_command(spec)}"
+            f"run `{lab_command(f'tools install --mode {mode}')}`, or register a binary you have: "
+            f"{add_command(spec)}"
         )
     return Path(status.path)
 
@@ -367,6 +370,6 @@ def kustomize_argv(config: LabConfig) -> tuple[str, ...]:
             return (kubectl, "kustomize")
         raise LabError(
             f"kustomize {config.versions.kustomize} is needed to build the manifests: "
-            "run `lab tools install --mode kind`",
+            f"run `{lab_command('tools install --mode kind')}`",
             [str(missing)],
         ) from None

@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 from lab.config import LabConfig
-from lab.errors import LabError
+from lab.errors import LabError, UsageError
+from lab.invocation import lab_command
 from lab.tools import (
     ToolSpec,
     ToolStatus,
@@ -30,7 +31,7 @@ ADDED = "added"
 def _spec(config: LabConfig, name: str) -> ToolSpec:
     specs = {spec.name: spec for spec in tool_specs(config)}
     if name not in specs:
-        raise LabError(f"unknown tool {name!r}; known: {', '.join(sorted(specs))}")
+        raise UsageError(f"unknown tool {name!r}; known: {', '.join(sorted(specs))}")
     return specs[name]
 
 
@@ -70,8 +71,8 @@ def add_tool(config: LabConfig, name: str, path: str, version: str = "") -> Tool
     found = reported or version
     if not found:
         raise LabError(
-            f"{binary} runs but does not say its version; pass it: lab tools add {name} {path} "
-            f"--version {spec.version}"
+            f"{binary} runs but does not say its version; pass it: "
+            f"{lab_command(f'tools add {name} {path} --version {spec.version}')}"
         )
     if not version_matches(spec, found):
         raise LabError(

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
-from lab import local
 from lab.config import LabConfig, load_config
-from lab.local.processes import free_port
+from lab.loopback_ports import free_port
 from lab.progress import Progress
-from tests.conftest import TOOLS_BIN
+from tests.conftest import make_home, remove_home
 
 QUIET = Progress(quiet=True)
 REGISTRY_USER, REGISTRY_PASSWORD = "lab-user", "s3cret-Pa55word"
@@ -19,9 +15,7 @@ REGISTRY_USER, REGISTRY_PASSWORD = "lab-user", "s3cret-Pa55word"
 
 def new_config(**env: str) -> LabConfig:
     """A config for a fresh, world-traversable LAB_HOME on free ports (no lab.toml read)."""
-    home = Path(tempfile.mkdtemp(prefix="doctor-lab-", dir="/tmp"))
-    home.chmod(0o755)  # PostgreSQL runs as `nobody` under root and must traverse it
-    (home / "bin").symlink_to(TOOLS_BIN, target_is_directory=True)
+    home = make_home()
     values = {
         "LAB_HOME": str(home),
         "LAB_REGISTRY_PORT": str(free_port()),
@@ -36,8 +30,7 @@ def new_config(**env: str) -> LabConfig:
 
 def destroy(config: LabConfig) -> None:
     """Stop what the lab started in this home (by pid) and delete the home."""
-    local.down(config, QUIET)
-    shutil.rmtree(config.home, ignore_errors=True)
+    remove_home(config.home, config)
 
 
 def cli_env(config: LabConfig) -> dict[str, str]:

@@ -17,6 +17,7 @@ from lab.doctor import (
     record_chain_error,
 )
 from lab.doctor.model import Result
+from lab.invocation import as_invoked
 
 
 def judge(config: LabConfig, check_id: str) -> Result:
@@ -53,8 +54,8 @@ def test_mr_version_exists_from_the_model_registry_clients_store_error(config: L
         == "model iris-classifier version 1.0.0 was registered before (the Model Registry works)"
     )
     assert any("StoreError: Version 1.0.0 already exists" in line for line in result.evidence)
-    assert "lab demo --version-policy suffix" in result.remedy
-    assert 'lab demo --version "1.0.0-$(date +%Y%m%d%H%M%S)"' in result.remedy
+    assert as_invoked("lab demo --version-policy suffix") in result.remedy
+    assert as_invoked('lab demo --version "1.0.0-$(date +%Y%m%d%H%M%S)"') in result.remedy
     assert any(
         f"127.0.0.1:{config.ports.model_registry}/api/model_registry/v1alpha3" in line
         for line in result.remedy

@@ -30,7 +30,9 @@ from doctor_objects import (
 from lab.config import LabConfig, load_config
 from lab.doctor import Evidence, LiveCluster, RecordedCluster, Result, apply_fixes, diagnose
 from lab.doctor.checks.mlmd_segfault import patch_path
+from lab.invocation import as_invoked
 from lab.progress import Progress
+from lab.upstream_manifests import manifest_mirror
 
 MLMD_IMAGE = "gcr.io/tfx-oss-public/ml_metadata_store_server:1.14.0"
 MLMD_POD = "metadata-grpc-deployment-6f8c9b7d5-x2k9p"
@@ -113,7 +115,7 @@ def test_kind_dns_imagepull_shows_resolver_error_node_lookup_and_missing_conntra
     assert "nf_conntrack module NOT loaded" in lines
     assert f"node {NODE}: cannot resolve ghcr.io" in lines
     assert "sudo modprobe nf_conntrack  # kube-proxy in kind needs it" in result.remedy
-    assert "kind delete cluster --name kubeflow-lab && lab up --mode kind" in result.remedy
+    assert as_invoked("kind delete cluster --name kubeflow-lab && lab up --mode kind") in result.remedy
 
 
 def test_conntrack_fact_comes_from_the_real_kernel(config: LabConfig) -> None:
@@ -190,7 +192,7 @@ def test_local_registry_unwired_lists_each_missing_wire(config: LabConfig) -> No
     assert f"node {NODE}: /etc/containerd/certs.d/localhost:{port}/hosts.toml is missing" in lines
     assert "registry container kind-registry is not on the kind network (networks: bridge)" in lines
     assert "connect: connection refused" in lines
-    assert "lab up --mode kind" in result.remedy
+    assert as_invoked("lab up --mode kind") in result.remedy
 
 
 def test_wired_local_registry_is_ok(config: LabConfig) -> None:
@@ -240,8 +242,11 @@ def test_mlmd_segfault_on_amd64_reports_exit_139_arch_and_the_pin(config: LabCon
     assert "last state terminated with exit code 139 (Error)" in lines
     assert f"node {NODE} architecture: amd64" in lines
     assert "| WARNING: Logging before InitGoogleLogging() is written to STDERR" in lines
-    assert "lab up --mode kind  # applies it" in result.remedy
-    assert "LAB_MLMD_PIN=1.13.0 lab up --mode kind  # instead: pin it for one run only" in result.remedy
+    assert as_invoked("lab up --mode kind  # applies it") in result.remedy
+    assert (
+        as_invoked("LAB_MLMD_PIN=1.13.0 lab up --mode kind  # instead: pin it for one run only")
+        in result.remedy
+    )
 
 
 def test_mlmd_fix_renders_the_kustomize_image_pin(config: LabConfig) -> None:
@@ -280,7 +285,7 @@ def test_mlmd_segfault_with_the_pin_suggests_the_next_older_tag(config: LabConfi
         config, "mlmd-segfault", crashing_mlmd(image), logs={(KUBEFLOW, MLMD_POD, "container"): ""}
     )
     assert result.status == "fail"
-    assert "LAB_MLMD_PIN=1.12.0 lab up --mode kind" in result.remedy
+    assert as_invoked("LAB_MLMD_PIN=1.12.0 lab up --mode kind") in result.remedy
 
 
 # --- pvc-pending --------------------------------------------------------------------------
@@ -415,7 +420,7 @@ def test_cert_manager_not_ready_names_the_webhook_and_why(config: LabConfig) -> 
     assert f"deployment {CERT_MANAGER_NS}/cert-manager-webhook: 0/1 ready" in lines
     assert "last state terminated with exit code 1 (Error); restarts 3" in lines
     assert f"kubectl -n {CERT_MANAGER_NS} describe deployment cert-manager-webhook" in result.remedy
-    assert any(line.startswith("lab up --mode kind") for line in result.remedy)
+    assert any(line.startswith(as_invoked("lab up --mode kind")) for line in result.remedy)
 
 
 def test_cert_manager_not_installed_and_cert_manager_ready(config: LabConfig) -> None:
@@ -468,7 +473,14 @@ def test_mr_config_error_shows_the_missing_key_and_the_overlay(config: LabConfig
     assert "pipeline-install-config keys: appName, appVersion, bucketName, cacheDb, dbHost, dbPort" in lines
     assert "secret kubeflow/mysql-secret (type Opaque) keys: password, username" in lines
     assert "mysql-root-pw" not in lines + text(result.remedy)
-    assert any("model-registry/manifests/kustomize/overlays/db?ref=v0.3.8" in line for line in result.remedy)
+    # The overlay `lab up` would apply: from the manifest mirror the lab finds, else the pinned ref.
+    mirror = manifest_mirror(config)
+    overlay = (
+        f"{mirror}/model-registry-v0.3.8/manifests/kustomize/overlays/db"
+        if mirror
+        else "model-registry/manifests/kustomize/overlays/db?ref=v0.3.8"
+    )
+    assert any(overlay in line for line in result.remedy)
 
 
 def test_mr_config_error_when_model_registry_is_not_deployed(config: LabConfig) -> None:
@@ -489,7 +501,7 @@ def test_registry_unauthorized_when_the_docker_config_secret_is_missing(config: 
     assert result.status == "fail"
     assert "secret kubeflow/docker-config is missing" in result.summary
     assert mount in text(result.evidence)
-    assert "lab up --mode kind" in result.remedy
+    assert as_invoked("lab up --mode kind") in result.remedy
 
 
 def test_registry_unauthorized_shows_auth_hosts_but_never_credentials() -> None:

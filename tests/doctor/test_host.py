@@ -10,6 +10,7 @@ import pytest
 from lab.config import LabConfig
 from lab.doctor import Evidence, apply_fixes, diagnose
 from lab.doctor.model import Result
+from lab.invocation import as_invoked
 from lab.progress import Progress
 from tests.conftest import make_config
 
@@ -80,7 +81,9 @@ def test_docker_missing_when_no_engine_is_installed(
     result = judge(config, "docker-missing", "kind")
     assert result.status == "fail"
     assert result.evidence == ("docker: not on PATH; podman: not on PATH",)
-    assert "sudo systemctl start docker" in result.remedy and "lab up --mode local" in result.remedy
+    assert (
+        "sudo systemctl start docker" in result.remedy and as_invoked("lab up --mode local") in result.remedy
+    )
 
 
 def test_docker_missing_when_the_daemon_does_not_answer(
@@ -113,7 +116,7 @@ def test_kind_tools_name_the_missing_tool_and_the_install_command(tmp_path: Path
     result = judge(make_config(tmp_path / "empty-home"), "kind-tools", "kind")
     assert result.status == "fail" and "kind" in result.summary.split(" not installed")[0]
     assert any(line.startswith("kind: kind ") and "not installed" in line for line in result.evidence)
-    assert result.remedy == ("lab tools install --mode kind",)
+    assert result.remedy == (as_invoked("lab tools install --mode kind"),)
 
 
 def test_kind_registry_port_held_by_another_program(config: LabConfig) -> None:
@@ -123,5 +126,5 @@ def test_kind_registry_port_held_by_another_program(config: LabConfig) -> None:
         squatter.listen()
         result = judge(config, "kind-registry-port", "kind")
     assert result.status == "fail" and "another program" in result.summary
-    assert any("LAB_REGISTRY_PORT=<port> lab up --mode kind" in line for line in result.remedy)
+    assert any(as_invoked("LAB_REGISTRY_PORT=<port> lab up --mode kind") in line for line in result.remedy)
     assert judge(config, "kind-registry-port", "local").status == "skipped"

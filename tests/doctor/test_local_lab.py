@@ -24,6 +24,7 @@ from lab import local
 from lab.config import LabConfig, RegistryAuth
 from lab.doctor import apply_fixes, clear_chain_error, diagnose, record_chain_error
 from lab.doctor.model import Result
+from lab.invocation import as_invoked
 from lab.local.components import Database, Registry, write_docker_config
 
 
@@ -78,7 +79,10 @@ def test_healthy_local_lab_fails_only_on_the_unavailable_model_registry(
     )
     assert "model-registry v0.3.8 is not installed" in lines
     assert f"log {healthy_lab.log_dir / 'model-registry.log'} ends with:" in lines
-    assert any(line.endswith("lab tools install --mode local model-registry") for line in unavailable.remedy)
+    assert any(
+        line.endswith(as_invoked("lab tools install --mode local model-registry"))
+        for line in unavailable.remedy
+    )
 
 
 def test_cli_on_a_healthy_lab_exit_codes_text_and_json(
@@ -94,7 +98,7 @@ def test_cli_on_a_healthy_lab_exit_codes_text_and_json(
     if "model-registry" in shared_tools:
         assert full.returncode == 1, full.stdout + full.stderr
         assert "✗ model-registry-health" in full.stdout
-        assert "lab tools install --mode local model-registry" in full.stdout
+        assert as_invoked("lab tools install --mode local model-registry") in full.stdout
         assert "model-registry.log ends with:" in full.stdout
 
     named = lab_cli(healthy_lab, "--mode", "local", "registry-health", "database-health", "port-conflict")
@@ -130,7 +134,9 @@ def test_stopped_registry_is_diagnosed_then_restarted_by_fix(registry_lab: LabCo
     assert "state stopped: not running" in lines
     assert f"log {registry_lab.log_dir / 'registry.log'} ends with:" in lines
     assert "| --- lab: starting " in lines  # the real log of the run that was stopped
-    assert any(line.endswith("lab up --mode local --components registry") for line in result.remedy)
+    assert any(
+        line.endswith(as_invoked("lab up --mode local --components registry")) for line in result.remedy
+    )
     assert report.outcome("registry-unauthorized").result.status == "skipped"
 
     fixed = apply_fixes(report, lambda check, result: True, QUIET)
@@ -173,7 +179,9 @@ def test_stopped_database_shows_its_shutdown_in_the_log(database_lab: LabConfig)
     assert result.status == "fail" and result.fixable
     assert result.summary == "database is not running"
     assert "| " in text(result.evidence) and "database system is shut down" in text(result.evidence)
-    assert any(line.endswith("lab up --mode local --components database") for line in result.remedy)
+    assert any(
+        line.endswith(as_invoked("lab up --mode local --components database")) for line in result.remedy
+    )
 
 
 def test_port_held_by_another_process(config: LabConfig, require_tool) -> None:
@@ -188,7 +196,9 @@ def test_port_held_by_another_process(config: LabConfig, require_tool) -> None:
     assert conflict.status == "fail"
     assert f"port {port} needed by registry is held by pid {os.getpid()} (" in conflict.evidence[0]
     # One copy-pasteable command that carries the new port (no export the prefix would override).
-    moved = [line for line in conflict.remedy if "lab up --mode local --components registry" in line]
+    moved = [
+        line for line in conflict.remedy if as_invoked("lab up --mode local --components registry") in line
+    ]
     assert len(moved) == 1 and "export" not in " ".join(conflict.remedy)
     suggested = int(moved[0].split("LAB_REGISTRY_PORT=")[1].split()[0])
     assert suggested != port and moved[0].count("LAB_REGISTRY_PORT=") == 1
@@ -324,7 +334,9 @@ def test_model_registry_health_with_a_readiness_endpoint_and_without(
     assert f"GET {url} failed: connection refused" in down.evidence
     if "model-registry" in shared_tools:
         assert "its server binary is not installed" in down.summary
-        assert any("lab tools install --mode local model-registry" in line for line in down.remedy)
+        assert any(
+            as_invoked("lab tools install --mode local model-registry") in line for line in down.remedy
+        )
         assert f"| (no log at {config.log_dir / 'model-registry.log'})" in down.evidence
 
 

@@ -27,7 +27,9 @@ OLD_POSTGRES = Path("/usr/lib/postgresql/15/bin/postgres")
 @pytest.fixture
 def lab_on_postgres_15(shared_tools: dict[str, str]) -> Iterator[LabConfig]:
     if not OLD_POSTGRES.exists():
-        pytest.skip(f"no PostgreSQL 15 at {OLD_POSTGRES} to run the Model Registry on")
+        pytest.skip(
+            f"no PostgreSQL 15 at {OLD_POSTGRES} to run the Model Registry on (apt-get install postgresql-15)"
+        )
     if "model-registry" in shared_tools:
         pytest.skip(shared_tools["model-registry"])
     config = new_config()

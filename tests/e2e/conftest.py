@@ -27,13 +27,9 @@ from lab.provision import down_kind, up_kind
 from lab.provision.cluster_mode import up_cluster
 from lab.provision.control_plane import COMPONENTS, ControlPlane, start_control_plane, stop_control_plane
 from lab.tools import ToolUnavailable, tool_path
-from tests.conftest import make_home
+from tests.conftest import NO_MIRROR, UPSTREAM_MIRROR, make_home
 
 E2E_CLUSTER = "kubeflow-lab-e2e"
-# The pinned mirror beside the repository (a git worktree elsewhere names it with LAB_TEST_MIRROR).
-MIRROR = Path(
-    os.environ.get("LAB_TEST_MIRROR") or Path(__file__).resolve().parents[3] / "shared" / "upstream"
-)
 
 
 @dataclass
@@ -48,10 +44,8 @@ class ProvisionedLab:
 def e2e_config() -> LabConfig:
     env = dict(os.environ)
     env.setdefault("LAB_CLUSTER_NAME", E2E_CLUSTER)
-    # Next to the repository (as in this project's workspace) the pinned mirror makes the
-    # install independent of GitHub; elsewhere (CI) the pinned remote refs are used.
-    if MIRROR.is_dir():
-        env.setdefault("LAB_MANIFESTS_DIR", str(MIRROR))
+    # The lab finds a mirror itself (LAB_MANIFESTS_DIR, $LAB_HOME/manifests, ../shared/upstream),
+    # which makes the install independent of GitHub; without one the pinned remote refs are used.
     return load_config(env=env)
 
 
@@ -120,7 +114,7 @@ def cluster_mode_config(home: Path, plane: ControlPlane, **env: str) -> LabConfi
             "LAB_MODE": "cluster",
             "LAB_KUBECONFIG": str(plane.kubeconfig),
             "LAB_KUBE_CONTEXT": plane.context,
-            "LAB_MANIFESTS_DIR": str(MIRROR),
+            "LAB_MANIFESTS_DIR": str(UPSTREAM_MIRROR),
             "LAB_CLUSTER_REGISTRY": "127.0.0.1:5001",
             "LAB_CLUSTER_TIMEOUT": "300",
             **env,
@@ -141,8 +135,8 @@ class ClusterLab:
 @pytest.fixture(scope="session")
 def cluster_lab(control_plane: tuple[LabConfig, ControlPlane]) -> ClusterLab:
     """The whole stack installed from the upstream mirror by the lab's own cluster actions."""
-    if not MIRROR.is_dir():
-        pytest.skip(f"control-plane tier installs from the upstream mirror, absent at {MIRROR}")
+    if UPSTREAM_MIRROR is None:
+        pytest.skip(f"control-plane tier installs from the upstream mirror: {NO_MIRROR}")
     tools_config, plane = control_plane
     config = cluster_mode_config(tools_config.home, plane)
     started = time.monotonic()

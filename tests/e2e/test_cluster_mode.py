@@ -27,6 +27,7 @@ from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.doctor import apply_fixes, diagnose
 from lab.engine import probe_engines
+from lab.invocation import as_invoked
 from lab.kube_objects import OWNER_LABEL, comparable, field_manager, object_key, with_owner
 from lab.kube_sync import in_sync_without_asking
 from lab.pipeline.cluster_e2e import PLATFORM_CHECKS, SERVING_STEPS
@@ -364,7 +365,7 @@ def test_doctor_diagnoses_cert_manager_webhook_not_ready(
     assert outcome.result.status == "fail"
     assert "cert-manager-webhook" in outcome.result.summary
     assert pod.metadata.name in _text(outcome) and "CrashLoopBackOff" in _text(outcome)
-    assert any(line.startswith("lab up --mode cluster") for line in outcome.result.remedy)
+    assert any(line.startswith(as_invoked("lab up --mode cluster")) for line in outcome.result.remedy)
 
 
 @pytest.fixture(scope="module")
@@ -536,8 +537,10 @@ def test_doctor_diagnoses_and_fixes_an_unwired_registry(cluster_lab: ClusterLab)
         assert outcome.result.status == "fail"
         assert "local-registry-hosting" in _text(outcome)
         # The remedy re-applies on this cluster (never `--mode kind`), with the registry it was given.
-        up_line = next(line for line in outcome.result.remedy if line.startswith("lab up"))
-        assert up_line.startswith(f"lab up --mode cluster --kubeconfig {cluster_lab.config.kubeconfig}")
+        up_line = next(line for line in outcome.result.remedy if line.startswith(as_invoked("lab up")))
+        assert up_line.startswith(
+            as_invoked(f"lab up --mode cluster --kubeconfig {cluster_lab.config.kubeconfig}")
+        )
         assert up_line.endswith("--registry 127.0.0.1:5001")
         # The doctor's own fix re-runs cluster mode's steps on this cluster and the check passes again.
         fixed = apply_fixes(report, lambda check, result: True, Progress(quiet=True), reprovision=reprovision)

@@ -92,7 +92,7 @@ def test_served_predictions_equal_the_model_on_the_held_out_split(
     assert served.read_bytes() == (result.modelkit_dir / "model.joblib").read_bytes()
 
 
-def test_demo_again_fails_on_the_existing_version_then_suffix_succeeds(
+def test_demo_twice_suffixes_the_version_by_default_and_fail_refuses_it(
     chain: tuple[LabConfig, ChainResult],
 ) -> None:
     config, _ = chain
@@ -108,7 +108,7 @@ def test_demo_again_fails_on_the_existing_version_then_suffix_succeeds(
 
     # No model server runs, so the demo starts one ahead of its model (a standby).
     stop_model_server(config)
-    refused = demo("--once")
+    refused = demo("--once", "--version-policy", "fail")
     assert refused.returncode == 1
     assert (
         "chain step 'register' failed: Version 1.0.0 already exists for model iris-classifier"
@@ -118,7 +118,7 @@ def test_demo_again_fails_on_the_existing_version_then_suffix_succeeds(
     assert model_server_process(config).pid() is None
     assert not any(config.run_dir.glob("model-server.go*"))
     assert "model server start-up" not in refused.stderr
-    suffixed = demo("--once", "--version-policy", "suffix")
+    suffixed = demo("--once")  # the default: running the main command twice works
     assert suffixed.returncode == 0, suffixed.stderr
     assert "Chain complete" in suffixed.stdout and "version 1.0.0-" in suffixed.stdout
     assert "model server    stopped (--once)" in suffixed.stdout

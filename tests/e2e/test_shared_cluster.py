@@ -27,7 +27,8 @@ from lab.kube_objects import OWNER_LABEL, Manifest, comparable, object_key
 from lab.provision.control_plane import ControlPlane
 from lab.provision.teardown import list_objects, listable, owned_objects
 from lab.tools import tool_path
-from tests.e2e.conftest import MIRROR, cluster_mode_config, run_lab
+from tests.conftest import NO_MIRROR, UPSTREAM_MIRROR
+from tests.e2e.conftest import cluster_mode_config, run_lab
 
 CERT_MANAGER_YAML = "kubeflow-manifests-26.03/common/cert-manager/base/upstream/cert-manager.yaml"
 ADMIN_SELECTOR = "app.kubernetes.io/instance=cert-manager"
@@ -125,8 +126,8 @@ def reuse_released_volumes(admin: Kube) -> None:
 def shared(
     control_plane: tuple[LabConfig, ControlPlane], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SharedCluster]:
-    if not MIRROR.is_dir():
-        pytest.skip(f"the shared-cluster tier installs from the upstream mirror, absent at {MIRROR}")
+    if UPSTREAM_MIRROR is None:
+        pytest.skip(f"the shared-cluster tier installs from the upstream mirror: {NO_MIRROR}")
     tools_config, plane = control_plane
     config = cluster_mode_config(tools_config.home, plane)
     admin = Kube.from_kubeconfig(str(plane.kubeconfig), plane.context)
@@ -141,7 +142,7 @@ def shared(
     read_only = read_only_kubeconfig(admin, plane, home / "read-only.kubeconfig")
     cluster = SharedCluster(config, plane, admin, read_only, home)
     # The admin installs cert-manager before the lab, from the same upstream file, as an admin would.
-    kubectl(cluster, "apply", "--server-side", "-f", str(MIRROR / CERT_MANAGER_YAML))
+    kubectl(cluster, "apply", "--server-side", "-f", str(UPSTREAM_MIRROR / CERT_MANAGER_YAML))
     wait_until(
         lambda: admin.deployments_not_available(
             "cert-manager", ["cert-manager", "cert-manager-cainjector", "cert-manager-webhook"]
@@ -150,7 +151,8 @@ def shared(
         "the admin's cert-manager is not Available",
     )
     yield cluster
-    kubectl(cluster, "delete", "--ignore-not-found", "--wait=false", "-f", str(MIRROR / CERT_MANAGER_YAML))
+    manifest = str(UPSTREAM_MIRROR / CERT_MANAGER_YAML)
+    kubectl(cluster, "delete", "--ignore-not-found", "--wait=false", "-f", manifest)
     client.RbacAuthorizationV1Api(admin.api).delete_cluster_role_binding(f"{TENANT}-reader-view")
     core.delete_namespace(TENANT)
 

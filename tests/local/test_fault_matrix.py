@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,13 @@ from lab import local
 from lab.config import LabConfig
 from lab.disk_space import judge_free_space
 from lab.doctor import diagnose
+from lab.invocation import as_invoked
 from lab.local.components import COMPONENTS
 from lab.progress import Progress
 from lab.provision.actions import Context
 from lab.provision.preflight import Preflight
 from lab.tools import expected_work, tool_specs
-from tests.conftest import make_config, make_home
+from tests.conftest import make_config, make_home, remove_home
 
 QUIET = Progress(quiet=True)
 ALWAYS = ("registry", "database")
@@ -149,9 +150,12 @@ def status(config: LabConfig) -> dict[str, dict[str, object]]:
 def config() -> Iterator[LabConfig]:
     home = make_home()
     cfg = make_config(home, LAB_STOP_TIMEOUT="5")
-    yield cfg
-    local.down(cfg, QUIET)
-    assert left_behind(cfg) == []
+    try:
+        yield cfg
+        local.down(cfg, QUIET)
+        assert left_behind(cfg) == []
+    finally:
+        remove_home(home, cfg)
 
 
 @pytest.fixture(params=["registry", "database", "model-registry"])
@@ -443,9 +447,8 @@ def test_long_steps_show_their_running_time() -> None:
     assert "\x1b[2K • database on 127.0.0.1:1 ... 2s\r" in screen.getvalue()
 
 
-def test_a_tool_that_builds_from_source_says_so_up_front() -> None:
-    home = make_home()
-    (home / "bin").unlink()  # nothing installed here
+def test_a_tool_that_builds_from_source_says_so_up_front(new_home: Callable[..., Path]) -> None:
+    home = new_home(own_bin=True)  # nothing installed here
     config = make_config(home)
     spec = next(s for s in tool_specs(config) if s.name == "model-registry")
     activity, expect = expected_work(spec, config)
@@ -466,7 +469,9 @@ def test_doctor_port_conflict_remedy_is_one_consistent_command(config: LabConfig
         squatter.listen()
         result = diagnose(config, ["port-conflict"], mode="local").outcome("port-conflict").result
     assert result.status == "fail"
-    (command,) = [line for line in result.remedy if "lab up --mode local --components registry" in line]
+    (command,) = [
+        line for line in result.remedy if as_invoked("lab up --mode local --components registry") in line
+    ]
     assert "export" not in " ".join(result.remedy)
     assert command.count("LAB_REGISTRY_PORT=") == 1
     moved = int(command.split("LAB_REGISTRY_PORT=")[1].split()[0])
@@ -484,7 +489,9 @@ def test_kind_preflight_names_the_labs_own_registry(config: LabConfig, require_t
     local.up(config, QUIET, ("registry",))
     finding = _preflight(config, "kind-registry-port")
     assert finding.status == "fail"
-    assert "this lab's local-mode registry" in finding.summary and "lab down" in "\n".join(finding.remedy)
+    assert "this lab's local-mode registry" in finding.summary and as_invoked("lab down") in "\n".join(
+        finding.remedy
+    )
     assert "another program" not in finding.summary
 
 

@@ -27,7 +27,7 @@ import urllib3
 
 from lab import local
 from lab.errors import LabError
-from lab.local.processes import free_port
+from lab.loopback_ports import free_port
 from lab.pipeline.chain import VersionPolicy
 from lab.pipeline.e2e_checks import (
     CheckFailed,

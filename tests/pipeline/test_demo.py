@@ -14,6 +14,7 @@ import pytest
 from lab import local
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.invocation import lab_command
 from lab.pipeline.demo import render_summary
 from lab.pipeline.failure_report import record_failure
 from lab.pipeline.local_run import ChainResult
@@ -56,7 +57,7 @@ def test_demo_obtains_its_tools_and_an_unobtainable_one_fails_fast_with_one_line
         assert f"{own_bin}/kit: absent" in first
         assert "download https://github.com/kitops-ml/kitops/releases/download/v0.0.0-lab-test/" in first
         assert "go install github.com/kitops-ml/kitops@v0.0.0-lab-test" in first
-        assert first.endswith("lab tools add kit /path/to/kit --version v0.0.0-lab-test")
+        assert first.endswith(lab_command("tools add kit /path/to/kit --version v0.0.0-lab-test"))
         assert "Traceback" not in result.stderr + result.stdout
         assert not list(config.run_dir.glob("*.pid"))
     finally:

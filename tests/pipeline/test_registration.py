@@ -23,7 +23,7 @@ from model_registry.types import ModelArtifact, ModelVersion
 
 from lab import local
 from lab.config import LabConfig, load_config
-from lab.local.processes import free_port
+from lab.loopback_ports import free_port
 from lab.pipeline import VersionPolicy
 from lab.pipeline.components import python_components
 from lab.pipeline.local_run import ChainStepFailed, execute_locally

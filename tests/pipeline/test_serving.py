@@ -43,10 +43,10 @@ from lab.pipeline.serving import (
     stop_standby,
 )
 from lab.pipeline.steps import build_inference_service, read_split, train_classifier
+from tests.conftest import NO_MIRROR, UPSTREAM_MIRROR
 from tests.pipeline_fixtures.chain_fixtures import QUIET, cli_env, destroy, new_lab
 
-MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
-ISVC_CRD = MIRROR / "kserve-v0.20.0" / "config" / "crd" / "full" / "serving.kserve.io_inferenceservices.yaml"
+ISVC_CRD = Path("kserve-v0.20.0/config/crd/full/serving.kserve.io_inferenceservices.yaml")
 MODEL = "iris-classifier"
 
 
@@ -174,9 +174,11 @@ def test_inference_service_from_kserve_models_matches_the_crd_schema() -> None:
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
     model = isvc["spec"]["predictor"]["model"]
     assert (model["modelFormat"], model["storageUri"]) == ({"name": "sklearn"}, uri)
-    if not ISVC_CRD.is_file():
-        pytest.skip(f"upstream manifest mirror {MIRROR} is absent (layout: shared/upstream/README.md)")
-    crd = yaml.load(ISVC_CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # 2 MB
+    if UPSTREAM_MIRROR is None:
+        pytest.skip(NO_MIRROR)
+    crd = yaml.load(
+        (UPSTREAM_MIRROR / ISVC_CRD).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    )  # 2 MB
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
     # OpenAPI v3 schemas are draft-4 JSON Schema (plus x-kubernetes-* hints a validator ignores).
     jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(isvc)

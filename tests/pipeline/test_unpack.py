@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from lab.config import LabConfig
+from lab.loopback_ports import free_port
 from lab.pipeline.scripts import ScriptFailed, run_unpacker, script_environment, unpack_arguments
 from tests.pipeline_fixtures.chain_fixtures import (
     Member,
@@ -782,8 +783,6 @@ def test_a_non_empty_extract_path_is_never_overwritten(tmp_path: Path) -> None:
 
 
 def test_a_registry_that_does_not_answer_is_retried_then_named(tmp_path: Path) -> None:
-    from lab.local.processes import free_port
-
     host = f"127.0.0.1:{free_port()}"  # nothing listens there: a transient failure
     env = script_environment(
         extra={"KIT_RETRIES": "2", "KIT_RETRY_DELAY": "0", "DOCKER_CONFIG": str(tmp_path)}

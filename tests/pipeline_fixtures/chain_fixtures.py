@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +26,10 @@ import requests
 from lab import local
 from lab.config import LabConfig, load_config
 from lab.local.model_server_process import stop_model_server
-from lab.local.processes import free_port
+from lab.loopback_ports import free_port
 from lab.progress import Progress
 from lab.tools import tool_path
-from tests.conftest import TOOLS_BIN, unobtainable_tools
+from tests.conftest import make_home, remove_home, unobtainable_tools
 
 QUIET = Progress(quiet=True)
 KITOPS_CONFIG = "application/vnd.kitops.modelkit.config.v1+json"
@@ -41,9 +40,7 @@ DATASET_LAYER = "application/vnd.kitops.modelkit.dataset.v1.tar"
 
 def new_lab(**env: str) -> LabConfig:
     """A config for a fresh LAB_HOME (world-traversable) on free ports, sharing the built tools."""
-    home = Path(tempfile.mkdtemp(prefix="lab-chain-", dir="/tmp"))
-    home.chmod(0o755)
-    (home / "bin").symlink_to(TOOLS_BIN, target_is_directory=True)
+    home = make_home()
     values = {
         "LAB_HOME": str(home),
         "LAB_MODE": "local",
@@ -59,8 +56,7 @@ def new_lab(**env: str) -> LabConfig:
 def destroy(config: LabConfig) -> None:
     """Stop everything the lab started in this home (by pid), then delete the home."""
     stop_model_server(config)
-    local.down(config, QUIET)
-    shutil.rmtree(config.home, ignore_errors=True)
+    remove_home(config.home, config)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from kubernetes.client import (
 from lab import local
 from lab.config import LabConfig, load_config
 from lab.errors import ClusterUnreachable
-from lab.local.processes import free_port
+from lab.loopback_ports import free_port
 from lab.progress import Progress
 from lab.provision import status as kind_status
 from lab.provision.create import component_steps

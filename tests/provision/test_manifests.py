@@ -39,13 +39,11 @@ from lab.provision.render import (
 from lab.provision.sources import rewrite_remote_references, upstreams
 from lab.provision.workspace import Workspace
 from lab.templates import render_template
+from tests.conftest import NO_MIRROR, UPSTREAM_MIRROR
 
-MIRROR = Path(__file__).resolve().parents[3] / "shared" / "upstream"
+MIRROR = UPSTREAM_MIRROR or Path("/nonexistent")
 
-pytestmark = pytest.mark.skipif(
-    not MIRROR.is_dir(),
-    reason=f"upstream manifest mirror {MIRROR} is absent (layout: shared/upstream/README.md)",
-)
+pytestmark = pytest.mark.skipif(UPSTREAM_MIRROR is None, reason=NO_MIRROR)
 
 # The only kinds without a Kubernetes API schema the lab may apply; each is checked against its CRD.
 CUSTOM_KINDS = {
@@ -130,7 +128,9 @@ def test_rewrite_maps_pinned_refs_and_reports_unknown_ones(tmp_path: Path, confi
     assert len(unmapped) == 1 and "example/unmirrored" in unmapped[0]
 
 
-def test_default_sources_are_pinned_remote_refs(tmp_path: Path) -> None:
+def test_without_a_mirror_sources_are_pinned_remote_refs(
+    tmp_path: Path, without_manifest_mirror: None
+) -> None:
     config = load_config(env={"LAB_HOME": str(tmp_path)})
     sources = {}
     for spec in overlay_specs(config, Workspace.for_config(config)):

@@ -49,7 +49,9 @@ def host_files(config: LabConfig, node_root: Path) -> list[Any]:
     return specs + ([htpasswd] if htpasswd else [])
 
 
-def test_fresh_host_plan_lists_every_file_and_is_empty_after_apply(tmp_path: Path) -> None:
+def test_fresh_host_plan_lists_every_file_and_is_empty_after_apply(
+    tmp_path: Path, without_manifest_mirror: None
+) -> None:
     config = with_auth(lab_config(tmp_path / "home"))
     specs = host_files(config, tmp_path / "node")
     planned = plan_files(specs)
@@ -102,7 +104,9 @@ def test_inotify_limits_are_read_from_proc(tmp_path: Path) -> None:
     assert _preflight_inotify(config, tmp_path / "not-linux").status != "fail"
 
 
-def test_dry_run_prints_every_step_in_order_and_changes_nothing(tmp_path: Path) -> None:
+def test_dry_run_prints_every_step_in_order_and_changes_nothing(
+    tmp_path: Path, without_manifest_mirror: None
+) -> None:
     config = lab_config(tmp_path / "home")
     out = io.StringIO()
     ctx = Context(config, Progress(quiet=True), out=out)
@@ -298,7 +302,7 @@ def test_port_forward_serves_every_endpoint_until_sigterm(tmp_path: Path) -> Non
     import sys
     import time
 
-    from lab.local.processes import free_port
+    from lab.loopback_ports import free_port
     from lab.port_forwards import answers
     from lab.provision.port_forward import forwards
 

@@ -5,16 +5,17 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lab.config import load_config
+from lab.invocation import lab_command
 from lab.progress import Progress
 from lab.tools import ToolSpec, ToolUnavailable, ensure_tool, install_tools, specs_for_mode
 from lab.tools.sources import GoInstall, GoWrapperBuild, expected_sha256
-from tests.conftest import TOOLS_HOME, make_home
+from tests.conftest import TOOLS_HOME
 
 
 def run_lab(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -42,8 +43,10 @@ def test_second_install_is_a_no_op() -> None:
     assert binary.stat().st_mtime_ns == before, "an installed tool was rebuilt"
 
 
-def test_an_unobtainable_tool_is_one_line_naming_paths_tried_and_remedy() -> None:
-    home = make_home()
+def test_an_unobtainable_tool_is_one_line_naming_paths_tried_and_remedy(
+    new_home: Callable[..., Path],
+) -> None:
+    home = new_home()
     config = load_config(env={"LAB_HOME": str(home)})
     spec = ToolSpec(
         name="nonesuch",
@@ -63,13 +66,13 @@ def test_an_unobtainable_tool_is_one_line_naming_paths_tried_and_remedy() -> Non
     assert "go install example.invalid/nonesuch@v0.0.1" in message
     assert message.endswith(
         "To fix: install nonesuch by hand; or register a binary you built or downloaded: "
-        "lab tools add nonesuch /path/to/nonesuch --version v0.0.1"
+        + lab_command("tools add nonesuch /path/to/nonesuch --version v0.0.1")
     )
     assert not (home / "bin" / "nonesuch").exists()
 
 
-def test_tools_install_reports_missing_tools_and_exits_nonzero() -> None:
-    home = make_home()
+def test_tools_install_reports_missing_tools_and_exits_nonzero(new_home: Callable[..., Path]) -> None:
+    home = new_home()
     proc = run_lab("tools", "install", "--mode", "local", "registry", "postgres", "nonesuch", home=home)
     # A typo is refused before anything is installed: one line, exit 2.
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -79,7 +82,11 @@ def test_tools_install_reports_missing_tools_and_exits_nonzero() -> None:
     missing = [line for line in proc.stdout.splitlines() if line.startswith("ERROR: ")]
     assert (proc.returncode == 1) == bool(missing)
     for line in missing:
-        assert "could not be obtained; tried:" in line and "To fix:" in line and "lab tools add " in line
+        assert (
+            "could not be obtained; tried:" in line
+            and "To fix:" in line
+            and lab_command("tools add ") in line
+        )
 
 
 def test_model_registry_wrapper_module_replaces_nested_modules() -> None:
@@ -107,83 +114,74 @@ def test_release_checksum_lookup() -> None:
     assert expected_sha256("feedbeef\n", "kind-linux-amd64") == "feedbeef"
 
 
-def own_bin_home() -> Path:
-    """A lab home with its own (empty) bin, so adding tools never touches the shared ones."""
-    home = Path(tempfile.mkdtemp(prefix="lab-tools-", dir="/tmp"))
-    (home / "bin").mkdir()
-    return home
-
-
-def test_tools_add_registers_a_built_binary_and_install_keeps_it() -> None:
-    home = own_bin_home()
+def test_tools_add_registers_a_built_binary_and_install_keeps_it(new_home: Callable[..., Path]) -> None:
+    home = new_home(own_bin=True)
     built = TOOLS_HOME / "bin" / "registry"
     if not built.exists():
-        pytest.skip(f"no registry binary at {built} to register (lab tools install did not get one)")
-    try:
-        proc = run_lab("tools", "add", "registry", str(built), home=home)
-        assert proc.returncode == 0, proc.stderr
-        config = load_config(env={"LAB_HOME": str(home)})
-        assert proc.stdout.strip() == (
-            f"registry {config.versions.registry} added: {home}/bin/registry (source: added)"
+        pytest.skip(
+            f"no registry binary at {built} to register: {lab_command('tools install --mode local registry')}"
         )
-        assert (home / "bin" / "registry").read_bytes() == built.read_bytes()
-        listing = run_lab("tools", "list", "--json", home=home).stdout
-        listed = {row["name"]: row for row in json.loads(listing)}
-        assert listed["registry"]["source"] == "added" and listed["registry"]["ok"]
-        table = run_lab("tools", "list", "--mode", "local", home=home).stdout
-        rows = [line.split() for line in table.splitlines()]
-        assert any(row[:1] == ["registry"] and "added" in row for row in rows)
-        before = (home / "bin" / "registry").stat().st_mtime_ns
-        install = run_lab("tools", "install", "--mode", "local", "registry", home=home)
-        assert install.returncode == 0, install.stdout + install.stderr
-        assert (home / "bin" / "registry").stat().st_mtime_ns == before
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    proc = run_lab("tools", "add", "registry", str(built), home=home)
+    assert proc.returncode == 0, proc.stderr
+    config = load_config(env={"LAB_HOME": str(home)})
+    assert proc.stdout.strip() == (
+        f"registry {config.versions.registry} added: {home}/bin/registry (source: added)"
+    )
+    assert (home / "bin" / "registry").read_bytes() == built.read_bytes()
+    listing = run_lab("tools", "list", "--json", home=home).stdout
+    listed = {row["name"]: row for row in json.loads(listing)}
+    assert listed["registry"]["source"] == "added" and listed["registry"]["ok"]
+    table = run_lab("tools", "list", "--mode", "local", home=home).stdout
+    rows = [line.split() for line in table.splitlines()]
+    assert any(row[:1] == ["registry"] and "added" in row for row in rows)
+    before = (home / "bin" / "registry").stat().st_mtime_ns
+    install = run_lab("tools", "install", "--mode", "local", "registry", home=home)
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (home / "bin" / "registry").stat().st_mtime_ns == before
 
 
-def test_tools_add_refuses_what_does_not_run_or_is_not_the_pinned_version() -> None:
-    home = own_bin_home()
+def test_tools_add_refuses_what_does_not_run_or_is_not_the_pinned_version(
+    new_home: Callable[..., Path],
+) -> None:
+    home = new_home(own_bin=True)
     jq = shutil.which("jq")
     if jq is None:
-        pytest.skip("no jq on PATH to stand for a user's binary")
-    try:
-        # `jq version` is not a jq command: the binary does not answer kit's version command.
-        wrong_cli = run_lab("tools", "add", "kit", jq, home=home)
-        assert wrong_cli.returncode == 1
-        assert wrong_cli.stderr.startswith(f"ERROR: {jq} does not run here: `{jq} version` exited ")
-        wrong_version = run_lab("tools", "add", "registry", jq, home=home)
-        assert wrong_version.returncode == 1
-        assert "the lab pins v3.1.2 (lab/config.py Versions)" in wrong_version.stderr
-        # model-registry has no version command: --version is required, then recorded.
-        unknown = run_lab("tools", "add", "model-registry", jq, home=home)
-        assert unknown.returncode == 1
-        assert "does not say its version; pass it: lab tools add model-registry" in unknown.stderr
-        assert not list((home / "bin").iterdir())
-        added = run_lab("tools", "add", "model-registry", jq, "--version", "v0.3.8", home=home)
-        assert added.returncode == 0, added.stderr
-        stamp = json.loads((home / "bin" / ".model-registry.json").read_text())
-        assert stamp == {"version": "v0.3.8", "source": "added"}
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+        pytest.skip("no jq on PATH to stand for a user's binary (apt-get install jq)")
+    # `jq version` is not a jq command: the binary does not answer kit's version command.
+    wrong_cli = run_lab("tools", "add", "kit", jq, home=home)
+    assert wrong_cli.returncode == 1
+    assert wrong_cli.stderr.startswith(f"ERROR: {jq} does not run here: `{jq} version` exited ")
+    wrong_version = run_lab("tools", "add", "registry", jq, home=home)
+    assert wrong_version.returncode == 1
+    assert "the lab pins v3.1.2 (lab/config.py Versions)" in wrong_version.stderr
+    # model-registry has no version command: --version is required, then recorded.
+    unknown = run_lab("tools", "add", "model-registry", jq, home=home)
+    assert unknown.returncode == 1
+    assert f"does not say its version; pass it: {lab_command('tools add model-registry')}" in unknown.stderr
+    assert not list((home / "bin").iterdir())
+    nosuch = run_lab("tools", "add", "nosuch", jq, home=home)
+    assert nosuch.returncode == 2  # an unknown name is a wrong command line (README: exit codes)
+    assert nosuch.stderr.startswith("ERROR: unknown tool 'nosuch'; known: etcd, jq, kind, kit, ")
+    added = run_lab("tools", "add", "model-registry", jq, "--version", "v0.3.8", home=home)
+    assert added.returncode == 0, added.stderr
+    stamp = json.loads((home / "bin" / ".model-registry.json").read_text())
+    assert stamp == {"version": "v0.3.8", "source": "added"}
 
 
-def test_a_binary_the_user_put_in_bin_is_never_built_over() -> None:
-    home = own_bin_home()
+def test_a_binary_the_user_put_in_bin_is_never_built_over(new_home: Callable[..., Path]) -> None:
+    home = new_home(own_bin=True)
     jq = shutil.which("jq")
     if jq is None:
-        pytest.skip("no jq on PATH to stand for a user's binary")
-    try:
-        copied = home / "bin" / "registry"
-        shutil.copy2(jq, copied)  # copied by hand: no stamp, reports another version
-        config = load_config(env={"LAB_HOME": str(home)})
-        spec = next(s for s in specs_for_mode(config, "local") if s.name == "registry")
-        with pytest.raises(ToolUnavailable) as caught:
-            ensure_tool(spec, config)
-        message = str(caught.value)
-        assert "\n" not in message
-        assert f"{copied} (not installed by the lab) reports version 1." in message
-        command = f"lab tools add registry {copied} --version v3.1.2"
-        assert f"to use it as the pinned version run: {command}" in message
-        assert copied.read_bytes() == Path(jq).read_bytes()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+        pytest.skip("no jq on PATH to stand for a user's binary (apt-get install jq)")
+    copied = home / "bin" / "registry"
+    shutil.copy2(jq, copied)  # copied by hand: no stamp, reports another version
+    config = load_config(env={"LAB_HOME": str(home)})
+    spec = next(s for s in specs_for_mode(config, "local") if s.name == "registry")
+    with pytest.raises(ToolUnavailable) as caught:
+        ensure_tool(spec, config)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"{copied} (not installed by the lab) reports version 1." in message
+    command = lab_command(f"tools add registry {copied} --version v3.1.2")
+    assert f"to use it as the pinned version run: {command}" in message
+    assert copied.read_bytes() == Path(jq).read_bytes()

@@ -73,6 +73,27 @@ ALL_CHECKS: tuple[Check, ...] = tuple(
     )
 )
 
+# The failure modes users of this stack meet (the project's failure-modes list, which the
+# README's Troubleshooting names one by one); each has the check of the same id above. The
+# other checks judge a component's health or a mode's own preconditions.
+DOCUMENTED_FAILURE_MODES: tuple[str, ...] = (
+    "kind-dns-imagepull",
+    "image-not-found",
+    "local-registry-unwired",
+    "mlmd-segfault",
+    "pvc-pending",
+    "kfp-not-ready",
+    "mr-config-error",
+    "mr-version-exists",
+    "mr-database-version",
+    "registry-unauthorized",
+    "modelkit-dir-missing",
+    "cosign-keys-missing",
+    "inotify-limits",
+    "docker-missing",
+    "kserve-not-ready",
+)
+
 
 class UnknownCheck(ValueError):
     """A check id that no check has; the message lists the known ones."""

@@ -13,6 +13,7 @@ from lab.doctor.checks._provision import reprovision
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
 from lab.doctor.workloads import containers, find, pods_named
+from lab.upstream_manifests import manifest_mirror
 
 DEPLOYMENT = "model-registry-deployment"
 CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
@@ -21,8 +22,9 @@ CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError"}
 def overlay_source(evidence: Evidence) -> str:
     """The ``overlays/db`` kustomization at the pinned version (the local mirror when configured)."""
     version = evidence.config.versions.model_registry
-    if evidence.config.manifests_dir:
-        return f"{evidence.config.manifests_dir}/model-registry-{version}/manifests/kustomize/overlays/db"
+    mirror = manifest_mirror(evidence.config)
+    if mirror is not None:
+        return f"{mirror}/model-registry-{version}/manifests/kustomize/overlays/db"
     return f"https://github.com/kubeflow/model-registry/manifests/kustomize/overlays/db?ref={version}"
 
 
