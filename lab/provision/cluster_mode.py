@@ -23,6 +23,7 @@ from lab.provision.actions import Action, Context, print_plan, run_actions
 from lab.provision.create import stack_actions
 from lab.provision.registry import hosting_configmap
 from lab.provision.sources import ManifestSources
+from lab.provision.static_volumes import ReusableVolumes
 
 
 class ClusterAccess:
@@ -84,8 +85,12 @@ class RegistryHosting:
 
 
 def cluster_actions() -> list[Action]:
-    """The kind-mode steps minus preflight, kind and the registry container."""
-    return [ClusterAccess(), RegistryHosting(), *stack_actions()]
+    """The kind-mode steps minus preflight, kind and the registry container.
+
+    ``reusable volumes`` frees the control plane's Released static volumes (and touches
+    nothing on any other cluster), so any number of ``up``/``down`` cycles converge.
+    """
+    return [ClusterAccess(), RegistryHosting(), ReusableVolumes(), *stack_actions()]
 
 
 def up_cluster(config: LabConfig, progress: Progress, *, dry_run: bool) -> int:
