@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from lab.cluster_record import record_up_flags
 from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.kube import ApiError, Kube, NotFound, context_name
@@ -107,6 +108,8 @@ def up_cluster(config: LabConfig, progress: Progress, *, dry_run: bool) -> int:
             f"Plan for {target} (dry run, nothing is changed); manifests from {sources}:",
         )
     progress.info(f"Installing the lab into {target}; manifests from {sources}")
+    # Before the steps: a failed `up` is exactly when the doctor's remedies must repeat its flags.
+    record_up_flags(config)
     return run_actions(cluster_actions(), ctx)
 
 

@@ -23,6 +23,7 @@ from lab.kube_objects import Manifest
 from lab.provision.files import FileSpec, apply_files
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
+from lab.storage_container import storage_container
 from lab.templates import render_template
 from lab.tools import kustomize_argv
 
@@ -97,18 +98,6 @@ def build_overlay(config: LabConfig, workspace: Workspace, name: str) -> list[Ma
     if name == "kserve":
         objects = [pin_release_images(obj, config.versions.kserve) for obj in objects]
     return objects
-
-
-def storage_container(config: LabConfig) -> Manifest:
-    """The ClusterStorageContainer that serves ``kit://`` URIs."""
-    text = render_template(
-        "cluster-storage-container.yaml.j2",
-        config=config,
-        # kit talks to kind-registry:5000 from inside the cluster, which serves plain HTTP.
-        unpack_flags="--plain-http",
-    )
-    manifest: Manifest = yaml.safe_load(text)
-    return manifest
 
 
 def render_all(config: LabConfig, workspace: Workspace | None = None) -> dict[str, list[Manifest]]:

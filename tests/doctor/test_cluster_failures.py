@@ -31,6 +31,7 @@ from lab.config import LabConfig, load_config
 from lab.doctor import Evidence, LiveCluster, RecordedCluster, Result, apply_fixes, diagnose
 from lab.doctor.checks.mlmd_segfault import patch_path
 from lab.progress import Progress
+from lab.storage_container import storage_container as pinned_storage_container
 
 MLMD_IMAGE = "gcr.io/tfx-oss-public/ml_metadata_store_server:1.14.0"
 MLMD_POD = "metadata-grpc-deployment-6f8c9b7d5-x2k9p"
@@ -557,16 +558,13 @@ CSC = ("serving.kserve.io", "v1alpha1", "clusterstoragecontainers")
 def storage_container(
     name: str = "storage-initializer", flags: str | None = "--plain-http"
 ) -> dict[str, object]:
-    env = [{"name": "KIT_UNPACK_FLAGS", "value": flags}] if flags is not None else []
-    return {
-        "apiVersion": "serving.kserve.io/v1alpha1",
-        "kind": "ClusterStorageContainer",
-        "metadata": {"name": "kitops"},
-        "spec": {
-            "container": {"name": name, "image": "ghcr.io/kitops-ml/kitops-kserve:v1.7.0", "env": env},
-            "supportedUriFormats": [{"prefix": "kit://"}],
-        },
-    }
+    """The pinned ClusterStorageContainer as the API returns it, its container name and flags as given."""
+    live = pinned_storage_container(load_config(env={}))
+    container = live["spec"]["container"]
+    container["name"] = name
+    env = [e for e in container["env"] if e["name"] != "KIT_UNPACK_FLAGS"]
+    container["env"] = ([{"name": "KIT_UNPACK_FLAGS", "value": flags}] if flags is not None else []) + env
+    return live
 
 
 def isvc(ready: bool) -> dict[str, object]:
@@ -733,6 +731,7 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
     port = config.ports.registry
     mr_labels = {"component": "model-registry-server"}
     db_labels = {"name": "db"}
+    ui_labels = {"app": "model-registry-ui"}
     objects = [
         node(),
         *healthy_kfp(),
@@ -748,6 +747,10 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
         ),
         deployment(KUBEFLOW, "model-registry-db", db_labels),
         ready_pod(KUBEFLOW, "model-registry-db-6c8d7b9f5-p3q5r", "db-container", "mysql:8.3", db_labels),
+        deployment(KUBEFLOW, "model-registry-ui", ui_labels),
+        ready_pod(
+            KUBEFLOW, "model-registry-ui-5f7c8d9b6-k2m4n", "model-registry-ui", "ghcr.io/kubeflow/model-registry/ui:v0.3.8", ui_labels
+        ),
         config_map(
             "kube-public", "local-registry-hosting", {"localRegistryHosting.v1": f'host: "localhost:{port}"'}
         ),
@@ -758,6 +761,8 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
     ]
     cluster_checks = [
         "kind-cluster",
+        "namespace-terminating",
+        "crash-loop",
         "kind-dns-imagepull",
         "image-not-found",
         "cert-manager-not-ready",

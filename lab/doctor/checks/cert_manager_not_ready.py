@@ -11,19 +11,13 @@ from lab.components import CERT_MANAGER
 from lab.doctor.checks._provision import up_command
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
-from lab.doctor.workloads import deployment_lines
+from lab.doctor.checks._workloads import judge_deployments
 
 
 def detect(evidence: Evidence) -> Result:
     """Readiness of each declared cert-manager Deployment and its pods."""
     namespace = getattr(evidence.config.names, CERT_MANAGER.namespace_setting)
-    deployments, pods = evidence.deployments(), evidence.pods()
-    lines, not_ready = [], []
-    for name in CERT_MANAGER.deployments:
-        ready, detail = deployment_lines(namespace, name, deployments, pods)
-        lines.extend(detail)
-        if not ready:
-            not_ready.append(name)
+    not_ready, lines = judge_deployments(evidence, namespace, CERT_MANAGER.deployments)
     if not not_ready:
         return Result.ok(f"{', '.join(CERT_MANAGER.deployments)} Running and Ready", lines)
     missing = all(line.endswith("does not exist") for line in lines)
