@@ -33,7 +33,11 @@ def spec_drift(pinned: Any, live: Any, path: str = "spec") -> list[str]:
     Lists compare whole: the order of a container's env entries is part of its spec.
     """
     if isinstance(pinned, dict) and isinstance(live, dict):
-        return [line for key, value in pinned.items() for line in spec_drift(value, live.get(key), f"{path}.{key}")]
+        return [
+            line
+            for key, value in pinned.items()
+            for line in spec_drift(value, live.get(key), f"{path}.{key}")
+        ]
     if pinned != live:
         return [f"{path} is {live!r}, pinned {pinned!r}"]
     return []

@@ -77,9 +77,11 @@ def _control_plane_status(plane: ControlPlane) -> int:
     for name in COMPONENTS:
         if name in dead:
             log = plane.process(name).log_file
-            print(f"{name}: DEAD (its recorded process is gone; log {log}); `lab control-plane start` restarts it")
+            print(f"{name}: DEAD (its process is gone; log {log}); `lab control-plane start` restarts it")
+        elif name in running:
+            print(f"{name}: running, pid {plane.process(name).pid()}")
         else:
-            print(f"{name}: {'running, pid ' + str(plane.process(name).pid()) if name in running else 'stopped'}")
+            print(f"{name}: stopped")
     print(f"kubeconfig: {plane.kubeconfig}; ports: {plane.ports() or 'none recorded'}")
     return 1 if dead else 0
 

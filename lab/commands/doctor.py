@@ -117,7 +117,9 @@ def run_doctor(args: argparse.Namespace, config: LabConfig, progress: Progress) 
     try:
         if (args.mode or config.mode) == "cluster":
             # Remedies and --fix repeat `lab up` with every flag the lab was brought up with.
-            config = with_recorded_flags(with_cluster_target(with_manifests_dir(config, args), args, "cluster"))
+            config = with_recorded_flags(
+                with_cluster_target(with_manifests_dir(config, args), args, "cluster")
+            )
         report = diagnose(config, args.checks or None, args.mode)
         if args.fix:
             # Imported here: provisioning pulls in the kubernetes client, which a local-mode

@@ -67,10 +67,10 @@ class ClusterSource(Protocol):
         ...
 
     def finalized_objects(self, namespace: str) -> list[dict[str, Any]]:
-        """Objects in ``namespace`` being deleted but held by finalizers: ``kind``, ``resource``, ``name``,
-        ``finalizers``.
+        """Objects in ``namespace`` being deleted but held by finalizers.
 
-        ``resource`` is what kubectl takes (``configmaps``, ``inferenceservices.serving.kserve.io``).
+        Each is a dict of ``kind``, ``resource``, ``name`` and ``finalizers``; ``resource`` is
+        what kubectl takes (``configmaps``, ``inferenceservices.serving.kserve.io``).
         """
         ...
 

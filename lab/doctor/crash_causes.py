@@ -90,7 +90,10 @@ def _oom_remedy(crash: Crash) -> list[str]:
 
 def _segfault_remedy(crash: Crash) -> list[str]:
     if crash.deployment == "metadata-grpc-deployment":
-        return ["# the metadata server segfaults: its own check has the remedy for this host", "lab doctor mlmd-segfault"]
+        return [
+            "# the metadata server segfaults: its own check has the remedy for this host",
+            "lab doctor mlmd-segfault",
+        ]
     k, ns = crash.kubectl, crash.namespace
     return [
         f"# {crash.container} segfaults (exit 139): an image built for another CPU or kernel?",

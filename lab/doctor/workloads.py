@@ -147,7 +147,9 @@ def pod_problem_lines(pod: Any, events: Iterable[Any] = ()) -> list[str]:
                 continue
             lines.append(cs.line())
             lines.extend(termination_lines(cs))
-    lines.extend(f"  {event_line(e)}" for e in events_for(events, pod.metadata.namespace, pod.metadata.name)[-3:])
+    lines.extend(
+        f"  {event_line(e)}" for e in events_for(events, pod.metadata.namespace, pod.metadata.name)[-3:]
+    )
     return lines
 
 

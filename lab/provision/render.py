@@ -24,7 +24,6 @@ from lab.provision.files import FileSpec, apply_files
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
 from lab.storage_container import storage_container
-from lab.templates import render_template
 from lab.tools import kustomize_argv
 
 # libyaml when present: KServe's CRDs alone are tens of thousands of lines.

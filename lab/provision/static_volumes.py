@@ -36,7 +36,8 @@ def released_static_volumes(kube: Kube) -> list[dict[str, Any]]:
     return [
         pv
         for pv in items
-        if pv["metadata"]["name"].startswith(NAME_PREFIX) and (pv.get("status") or {}).get("phase") == "Released"
+        if pv["metadata"]["name"].startswith(NAME_PREFIX)
+        and (pv.get("status") or {}).get("phase") == "Released"
     ]
 
 

@@ -749,7 +749,11 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
         ready_pod(KUBEFLOW, "model-registry-db-6c8d7b9f5-p3q5r", "db-container", "mysql:8.3", db_labels),
         deployment(KUBEFLOW, "model-registry-ui", ui_labels),
         ready_pod(
-            KUBEFLOW, "model-registry-ui-5f7c8d9b6-k2m4n", "model-registry-ui", "ghcr.io/kubeflow/model-registry/ui:v0.3.8", ui_labels
+            KUBEFLOW,
+            "model-registry-ui-5f7c8d9b6-k2m4n",
+            "model-registry-ui",
+            "ghcr.io/kubeflow/model-registry/ui:v0.3.8",
+            ui_labels,
         ),
         config_map(
             "kube-public", "local-registry-hosting", {"localRegistryHosting.v1": f'host: "localhost:{port}"'}

@@ -30,8 +30,8 @@ from lab.deadline import Deadline, wait_until
 from lab.errors import LabError
 from lab.kube import Kube
 from lab.progress import Progress
-from lab.provision.control_plane import CONTEXT, ControlPlane
 from lab.provision.cluster_mode import down_cluster, owned_objects, up_cluster
+from lab.provision.control_plane import CONTEXT, ControlPlane
 from lab.provision.static_volumes import NAME_PREFIX
 from lab.tools import tool_path
 from tests.conftest import make_home
@@ -57,7 +57,11 @@ def user_env(lab: ClusterLab) -> dict[str, str]:
     Without LAB_MANIFESTS_DIR or LAB_CLUSTER_REGISTRY, a remedy that works must carry them itself.
     """
     kubectl = tool_path(lab.config, "kubectl").parent
-    return {"LAB_HOME": str(lab.config.home), "PATH": f"{BIN}:{kubectl}:/usr/bin:/bin", "HOME": os.environ["HOME"]}
+    return {
+        "LAB_HOME": str(lab.config.home),
+        "PATH": f"{BIN}:{kubectl}:/usr/bin:/bin",
+        "HOME": os.environ["HOME"],
+    }
 
 
 def doctor(lab: ClusterLab, check: str) -> dict[str, Any]:
@@ -117,7 +121,9 @@ def test_model_registry_database_scaled_to_zero(lab: ClusterLab) -> None:
     finding = doctor(lab, "database-health")
     assert finding["status"] == "fail", finding
     assert "model-registry-db" in finding["summary"]
-    assert "deployment kubeflow/model-registry-db is scaled to 0 replicas: nothing serves" in finding["evidence"]
+    assert (
+        "deployment kubeflow/model-registry-db is scaled to 0 replicas: nothing serves" in finding["evidence"]
+    )
     scale = next(line for line in finding["remedy"] if " scale " in line)
     assert scale.startswith(f"kubectl --kubeconfig {lab.plane.kubeconfig} --context {lab.plane.context} ")
     run_remedy(lab, finding["remedy"])
@@ -129,7 +135,9 @@ def test_drifted_storage_container_is_named_and_up_says_it_repaired_it(lab: Clus
     name = lab.config.names.storage_container
     wrong = "ghcr.io/kitops-ml/kitops-kserve:v0.0.0-wrong"
     patch = {"spec": {"container": {"image": wrong}}}
-    custom.patch_cluster_custom_object("serving.kserve.io", "v1alpha1", "clusterstoragecontainers", name, patch)
+    custom.patch_cluster_custom_object(
+        "serving.kserve.io", "v1alpha1", "clusterstoragecontainers", name, patch
+    )
     finding = doctor(lab, "kserve-not-ready")
     assert finding["status"] == "fail", finding
     drift = f"ClusterStorageContainer {name} drifted from the pinned spec: spec.container.image is '{wrong}'"
@@ -173,7 +181,8 @@ def crash_loop(lab: ClusterLab, prefix: str, message: str, restarts: int = 6) ->
         "state": {
             "waiting": {
                 "reason": "CrashLoopBackOff",
-                "message": f"back-off 5m0s restarting failed container={container.name} pod={pod.metadata.name}",
+                "message": f"back-off 5m0s restarting failed container={container.name} "
+                f"pod={pod.metadata.name}",
             }
         },
         "lastState": {
@@ -215,9 +224,14 @@ def test_crash_loop_is_shown_with_its_message_and_a_remedy_that_fits(lab: Cluste
     pod = crash_loop(lab, "ml-pipeline-", MYSQL_REFUSED)
     finding = doctor(lab, "crash-loop")
     assert finding["status"] == "fail", finding
-    assert f"kubeflow/{pod.metadata.name}" in finding["summary"] and "cannot reach its database" in finding["summary"]
+    assert (
+        f"kubeflow/{pod.metadata.name}" in finding["summary"]
+        and "cannot reach its database" in finding["summary"]
+    )
     evidence = "\n".join(finding["evidence"])
-    assert "Failed to check if table exists: dial tcp 10.96.148.2:3306: connect: connection refused" in evidence
+    assert (
+        "Failed to check if table exists: dial tcp 10.96.148.2:3306: connect: connection refused" in evidence
+    )
     assert "event Warning BackOff on Pod" in evidence and "restarts 6" in evidence
     remedy = "\n".join(finding["remedy"])
     assert "waiting will not help" in remedy and "get pods -l app=mysql" in remedy
@@ -356,7 +370,11 @@ def plane_cli(home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("LAB_")}
     env["LAB_HOME"] = str(home)
     return subprocess.run(
-        [sys.executable, "-m", "lab", "control-plane", *argv], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "lab", "control-plane", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
 
 
@@ -378,7 +396,9 @@ def test_control_plane_restart_keeps_its_ports_and_status_flags_the_dead(own_pla
     assert apiserver is not None
     os.kill(apiserver, 9)
     wait_until(
-        lambda: [] if plane.process("kube-apiserver").pid() is None else ["still alive"], Deadline(30), "not dead"
+        lambda: [] if plane.process("kube-apiserver").pid() is None else ["still alive"],
+        Deadline(30),
+        "not dead",
     )
     status = plane_cli(own_plane_home, "status")
     assert status.returncode == 1, status.stdout
@@ -397,5 +417,8 @@ def test_control_plane_restart_keeps_its_ports_and_status_flags_the_dead(own_pla
         refused = plane_cli(own_plane_home, "start")
     assert refused.returncode == 1
     (line,) = refused.stderr.strip().splitlines()
-    assert line.startswith(f"ERROR: port {ports['apiserver']} (apiserver) recorded in ") and "is taken by" in line
+    assert (
+        line.startswith(f"ERROR: port {ports['apiserver']} (apiserver) recorded in ")
+        and "is taken by" in line
+    )
     assert plane.running() == []

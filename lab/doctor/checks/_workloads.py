@@ -19,7 +19,9 @@ def lab_namespaces(evidence: Evidence) -> list[str]:
     return list(dict.fromkeys([*found, names.pipeline_namespace]))
 
 
-def judge_deployments(evidence: Evidence, namespace: str, names: Sequence[str]) -> tuple[list[str], list[str]]:
+def judge_deployments(
+    evidence: Evidence, namespace: str, names: Sequence[str]
+) -> tuple[list[str], list[str]]:
     """(the Deployments not ready, evidence lines with each bad pod's state, messages and events)."""
     deployments, pods, events = evidence.deployments(), evidence.pods(), evidence.events()
     lines, not_ready = [], []
@@ -82,7 +84,12 @@ def scaled_to_zero_remedy(evidence: Evidence, namespace: str, names: Sequence[st
     if not zero:
         return []
     return [
-        f"# scaled to 0 (by hand or by an autoscaler): nothing serves until it runs again",
-        *(kubectl(config, mode, "-n", namespace, "scale", "deployment", name, "--replicas=1") for name in zero),
-        kubectl(config, mode, "-n", namespace, "rollout", "status", "deployment", *zero[:1], "--timeout=300s"),
+        "# scaled to 0 (by hand or by an autoscaler): nothing serves until it runs again",
+        *(
+            kubectl(config, mode, "-n", namespace, "scale", "deployment", name, "--replicas=1")
+            for name in zero
+        ),
+        kubectl(
+            config, mode, "-n", namespace, "rollout", "status", "deployment", *zero[:1], "--timeout=300s"
+        ),
     ]

@@ -8,15 +8,16 @@ admitted and ``lab up`` stops at the cert-manager or KServe step.
 from __future__ import annotations
 
 from lab.components import CERT_MANAGER
-from lab.doctor.checks._provision import up_command
+from lab.doctor.checks._provision import kubectl, up_command
+from lab.doctor.checks._workloads import judge_deployments
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
-from lab.doctor.checks._workloads import judge_deployments
 
 
 def detect(evidence: Evidence) -> Result:
     """Readiness of each declared cert-manager Deployment and its pods."""
-    namespace = getattr(evidence.config.names, CERT_MANAGER.namespace_setting)
+    config, mode = evidence.config, evidence.mode
+    namespace = str(getattr(config.names, CERT_MANAGER.namespace_setting))
     not_ready, lines = judge_deployments(evidence, namespace, CERT_MANAGER.deployments)
     if not not_ready:
         return Result.ok(f"{', '.join(CERT_MANAGER.deployments)} Running and Ready", lines)
@@ -30,9 +31,22 @@ def detect(evidence: Evidence) -> Result:
         summary + " (KServe's webhooks need its certificates)",
         lines,
         [
-            f"kubectl -n {namespace} get pods",
-            *(f"kubectl -n {namespace} describe deployment {name}" for name in not_ready[:2]),
-            f"kubectl -n {namespace} wait --for=condition=Available deployment --all --timeout=300s",
+            kubectl(config, mode, "-n", namespace, "get", "pods"),
+            *(
+                kubectl(config, mode, "-n", namespace, "describe", "deployment", name)
+                for name in not_ready[:2]
+            ),
+            kubectl(
+                config,
+                mode,
+                "-n",
+                namespace,
+                "wait",
+                "--for=condition=Available",
+                "deployment",
+                "--all",
+                "--timeout=300s",
+            ),
             f"{up_command(evidence.config, evidence.mode)}  # re-applies cert-manager, waits for its webhook",
         ],
     )

@@ -31,9 +31,19 @@ def detect(evidence: Evidence) -> Result:
         remedy = [
             "# KFP needs several minutes after install; wait, watching which component lags:",
             kubectl(config, mode, "-n", namespace, "get", "pods", "-w"),
-            *(kubectl(config, mode, "-n", namespace, "describe", "deployment", name) for name in not_ready[:2]),
+            *(
+                kubectl(config, mode, "-n", namespace, "describe", "deployment", name)
+                for name in not_ready[:2]
+            ),
             kubectl(
-                config, mode, "-n", namespace, "wait", "--for=condition=Available", "deployment", "--all",
+                config,
+                mode,
+                "-n",
+                namespace,
+                "wait",
+                "--for=condition=Available",
+                "deployment",
+                "--all",
                 "--timeout=600s",
             ),
         ]

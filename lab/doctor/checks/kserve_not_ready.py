@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from lab.doctor.checks._provision import kubectl, reprovision, up_command
+from lab.doctor.checks._workloads import judge_deployments
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
-from lab.doctor.checks._workloads import judge_deployments
 from lab.doctor.workloads import containers
 from lab.readiness import custom_condition, custom_conditions, inference_service_ready
 from lab.storage_container import spec_drift, storage_container
@@ -109,8 +109,12 @@ def detect(evidence: Evidence) -> Result:
         drift = spec_drift(storage_container(config)["spec"], csc.get("spec") or {})
         fixable = bool(drift)
         if drift:
-            problems += [f"ClusterStorageContainer {csc_name} drifted from the pinned spec: {line}" for line in drift]
-            up = f"{up_command(config, evidence.mode)}  # re-applies the pinned kitops ClusterStorageContainer"
+            problems += [
+                f"ClusterStorageContainer {csc_name} drifted from the pinned spec: {line}" for line in drift
+            ]
+            up = (
+                f"{up_command(config, evidence.mode)}  # re-applies the pinned kitops ClusterStorageContainer"
+            )
             if up not in remedy:
                 remedy.append(up)
     not_ready = 0
@@ -174,7 +178,7 @@ def detect(evidence: Evidence) -> Result:
 
 
 def fix(ctx: FixContext) -> FixOutcome:
-    """Re-run the mode's idempotent provisioning: KServe's step re-applies the pinned ClusterStorageContainer."""
+    """Re-run the mode's idempotent provisioning: KServe's step re-applies the pinned storage container."""
     return reprovision(ctx, "the kitops ClusterStorageContainer")
 
 

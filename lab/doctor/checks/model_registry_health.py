@@ -6,15 +6,14 @@ from lab.components import MODEL_REGISTRY
 from lab.doctor.checks._local import component_result, restart
 from lab.doctor.checks._provision import kubectl, up_command
 from lab.doctor.checks._workloads import crash_remedies, judge_deployments, scaled_to_zero_remedy
+from lab.doctor.checks.database_health import DATABASE
 from lab.doctor.evidence import Evidence, env_prefix
 from lab.doctor.model import MODES, Check, FixContext, FixOutcome, Result
 from lab.local.components import JSON_SYNTAX_ERROR
 
-from lab.doctor.checks.database_health import DATABASE
-
 
 def detect_cluster(evidence: Evidence) -> Result:
-    """Kind and cluster mode: the server's and UI's Deployments and pods (database-health judges its database)."""
+    """Kind and cluster mode: the server's and UI's Deployments and pods (database-health: the database)."""
     config, mode = evidence.config, evidence.mode
     namespace = str(getattr(config.names, MODEL_REGISTRY.namespace_setting))
     mine = [name for name in MODEL_REGISTRY.deployments if name != DATABASE]

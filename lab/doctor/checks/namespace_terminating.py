@@ -43,7 +43,9 @@ def _remedy(evidence: Evidence, namespace: Any, objects: list[dict[str, Any]]) -
     remedy: list[str] = []
     for condition in (namespace.status.conditions if namespace.status else None) or []:
         if condition.type == "NamespaceDeletionDiscoveryFailure" and condition.status == "True":
-            remedy.append("# an aggregated API does not answer, so the namespace's contents cannot be listed:")
+            remedy.append(
+                "# an aggregated API does not answer, so the namespace's contents cannot be listed:"
+            )
             remedy.append(kubectl(config, mode, "get", "apiservices") + "  # look for AVAILABLE False")
             for group, version in _GROUP_VERSION.findall(condition.message or ""):
                 remedy.append(kubectl(config, mode, "delete", "apiservice", f"{version}.{group}"))
@@ -92,7 +94,9 @@ def detect(evidence: Evidence) -> Result:
         lines += [f"{o['kind']} {name}/{o['name']}: finalizers {', '.join(o['finalizers'])}" for o in objects]
         remedy += [line for line in _remedy(evidence, namespace, objects) if line not in remedy]
     names = ", ".join(ns.metadata.name for ns in stuck)
-    return Result.fail(f"namespace {names} stuck Terminating: its component cannot be installed", lines, remedy)
+    return Result.fail(
+        f"namespace {names} stuck Terminating: its component cannot be installed", lines, remedy
+    )
 
 
 CHECK = Check(
