@@ -84,7 +84,9 @@ def check_registry_access(host: str, docker_config_dir: Path, *, plain_http: boo
         raise LabError(f"registry {host} answered {response.status_code} to GET /v2/: {response.text[:200]}")
 
 
-def manifest_digest(reference: ModelKitRef | str, docker_config_dir: Path, *, plain_http: bool = True) -> str:
+def manifest_digest(
+    reference: ModelKitRef | str, docker_config_dir: Path, *, plain_http: bool = True
+) -> str:
     """The digest the registry reports for ``host:port/repo:tag`` (or ``@sha256:...``).
 
     Raises:
