@@ -373,7 +373,8 @@ def test_kfp_not_ready_names_the_component_and_why(config: LabConfig) -> None:
     )
     assert "last state terminated with exit code 1 (Error); restarts 4" in lines
     assert f"GET http://127.0.0.1:{config.ports.kfp_ui}/apis/v2beta1/healthz failed" in lines
-    assert f"kubectl -n {KUBEFLOW} get pods -w" in result.remedy
+    # The remedy pastes and returns (no `-w` that never ends).
+    assert f"kubectl -n {KUBEFLOW} get pods" in result.remedy
 
 
 def test_kfp_ready_when_every_core_component_is_ready(config: LabConfig) -> None:

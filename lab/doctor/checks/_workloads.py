@@ -93,3 +93,14 @@ def scaled_to_zero_remedy(evidence: Evidence, namespace: str, names: Sequence[st
             config, mode, "-n", namespace, "rollout", "status", "deployment", *zero[:1], "--timeout=300s"
         ),
     ]
+
+
+def waiting_remedy(evidence: Evidence, namespace: str, not_ready: Sequence[str], timeout: str) -> list[str]:
+    """Watch the pods, describe the first Deployments that lag, wait until all are Available."""
+    config, mode = evidence.config, evidence.mode
+    return [
+        kubectl(config, mode, "-n", namespace, "get", "pods"),
+        *(kubectl(config, mode, "-n", namespace, "describe", "deployment", name) for name in not_ready[:2]),
+        kubectl(config, mode, "-n", namespace, "wait", "--for=condition=Available", "deployment", "--all")
+        + f" --timeout={timeout}",
+    ]

@@ -8,16 +8,15 @@ admitted and ``lab up`` stops at the cert-manager or KServe step.
 from __future__ import annotations
 
 from lab.components import CERT_MANAGER
-from lab.doctor.checks._provision import kubectl, up_command
-from lab.doctor.checks._workloads import judge_deployments
+from lab.doctor.checks._provision import up_command
+from lab.doctor.checks._workloads import crash_remedies, judge_deployments, waiting_remedy
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
 
 
 def detect(evidence: Evidence) -> Result:
     """Readiness of each declared cert-manager Deployment and its pods."""
-    config, mode = evidence.config, evidence.mode
-    namespace = str(getattr(config.names, CERT_MANAGER.namespace_setting))
+    namespace = str(getattr(evidence.config.names, CERT_MANAGER.namespace_setting))
     not_ready, lines = judge_deployments(evidence, namespace, CERT_MANAGER.deployments)
     if not not_ready:
         return Result.ok(f"{', '.join(CERT_MANAGER.deployments)} Running and Ready", lines)
@@ -31,22 +30,7 @@ def detect(evidence: Evidence) -> Result:
         summary + " (KServe's webhooks need its certificates)",
         lines,
         [
-            kubectl(config, mode, "-n", namespace, "get", "pods"),
-            *(
-                kubectl(config, mode, "-n", namespace, "describe", "deployment", name)
-                for name in not_ready[:2]
-            ),
-            kubectl(
-                config,
-                mode,
-                "-n",
-                namespace,
-                "wait",
-                "--for=condition=Available",
-                "deployment",
-                "--all",
-                "--timeout=300s",
-            ),
+            *(crash_remedies(evidence, namespace) or waiting_remedy(evidence, namespace, not_ready, "300s")),
             f"{up_command(evidence.config, evidence.mode)}  # re-applies cert-manager, waits for its webhook",
         ],
     )

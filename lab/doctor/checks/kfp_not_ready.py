@@ -5,8 +5,12 @@ Symptoms in the UI: "Pipeline version creation failed", "Cannot find context".
 
 from __future__ import annotations
 
-from lab.doctor.checks._provision import kubectl
-from lab.doctor.checks._workloads import crash_remedies, judge_deployments, scaled_to_zero_remedy
+from lab.doctor.checks._workloads import (
+    crash_remedies,
+    judge_deployments,
+    scaled_to_zero_remedy,
+    waiting_remedy,
+)
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
 
@@ -19,7 +23,7 @@ def detect(evidence: Evidence) -> Result:
     The remedy fits what the evidence shows: a crash loop's cause (its termination message),
     a Deployment scaled to 0, and only otherwise "wait".
     """
-    config, mode = evidence.config, evidence.mode
+    config = evidence.config
     namespace = config.names.kubeflow_namespace
     not_ready, lines = judge_deployments(evidence, namespace, CORE)
     health = evidence.http(f"http://127.0.0.1:{config.ports.kfp_ui}/apis/v2beta1/healthz")
@@ -30,22 +34,7 @@ def detect(evidence: Evidence) -> Result:
     if not remedy:
         remedy = [
             "# KFP needs several minutes after install; wait, watching which component lags:",
-            kubectl(config, mode, "-n", namespace, "get", "pods", "-w"),
-            *(
-                kubectl(config, mode, "-n", namespace, "describe", "deployment", name)
-                for name in not_ready[:2]
-            ),
-            kubectl(
-                config,
-                mode,
-                "-n",
-                namespace,
-                "wait",
-                "--for=condition=Available",
-                "deployment",
-                "--all",
-                "--timeout=600s",
-            ),
+            *waiting_remedy(evidence, namespace, not_ready, "600s"),
         ]
     return Result.fail(f"KFP is not ready: {', '.join(not_ready)} not Running+Ready", lines, remedy)
 
