@@ -69,5 +69,8 @@ def recorded_flags(config: LabConfig) -> dict[str, str]:
 def with_recorded_flags(config: LabConfig) -> LabConfig:
     """``config`` with each recorded flag it does not set itself (the command line wins)."""
     recorded = recorded_flags(config)
-    missing = {name: value for name, value in recorded.items() if value and not getattr(config, name)}
-    return dataclasses.replace(config, **missing) if missing else config
+    return dataclasses.replace(
+        config,
+        manifests_dir=config.manifests_dir or recorded.get("manifests_dir", ""),
+        cluster_registry=config.cluster_registry or recorded.get("cluster_registry", ""),
+    )
