@@ -355,7 +355,7 @@ def start_control_plane(config: LabConfig, root: Path | None = None, first_port:
     if set(plane.running()) != set(COMPONENTS):
         stop_control_plane(plane)
         make_certificates(plane.root / "pki")
-        ports = (not first_port and recorded_ports(plane)) or pick_ports(first_port)
+        ports = ({} if first_port else recorded_ports(plane)) or pick_ports(first_port)
         atomic_write(plane.ports_file, json.dumps(ports))
         write_kubeconfig(plane, ports["apiserver"])
         argv = _argv(config, plane, ports)
