@@ -362,8 +362,7 @@ def test_a_claim_that_cannot_bind_stops_the_wait_early(lab: ClusterLab) -> None:
     finally:
         for name in names:
             core.patch_persistent_volume(name, {"spec": {"claimRef": None}})
-    assert up_cluster(lab.config, Progress(quiet=True), dry_run=False) == 0
-    assert down_cluster(lab.config, Progress(quiet=True)) == 0
+        assert down_cluster(lab.config, Progress(quiet=True)) == 0
 
 
 # ---------------------------------------------------------------------------------------------
