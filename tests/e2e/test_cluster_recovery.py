@@ -300,13 +300,13 @@ def test_namespace_stuck_terminating_is_named_with_what_holds_it(lab: ClusterLab
 # Repeatable: up/down cycles converge; a claim that cannot bind stops the wait early.
 # ---------------------------------------------------------------------------------------------
 
-# Measured on the control plane here (2 cores shared with other work): a cycle is ~90-120 s,
-# `up` 50-80 s (kustomize builds ~18 s, applies ~24 s with the waits for CRDs Established,
-# readiness waits ~26 s) and `down` 30-45 s (the namespace controller emptying five
-# namespaces). Five cycles took 533 s. After the first cycle the volumes are in the same state
-# at the end of every cycle (the lab's three claims Bound, the other three volumes Available,
-# none Released), so cycles 3-5 repeat cycle 2's transitions exactly: three cycles show the
-# fixed point twice for ~60% of the time.
+# Measured on the control plane here (2 cores shared with five other sessions): a cycle takes
+# 60-120 s, `up` 40-80 s (kustomize builds ~18 s, applies ~24 s with the waits for CRDs
+# Established, readiness waits ~26 s) and `down` 18-45 s (the namespace controller emptying
+# five namespaces). Five cycles took 533 s under heavy load; three took 187-232 s. After the
+# first cycle the volumes are in the same state at the end of every cycle (the lab's three
+# claims Bound, the other three volumes Available, none Released), so cycles 4 and 5 repeat
+# cycles 2 and 3 exactly: three cycles show the fixed point twice for ~60% of the time.
 CYCLES = 3
 
 
