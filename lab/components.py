@@ -167,7 +167,7 @@ MODEL_REGISTRY = Component(
     ),
     namespace_setting="kubeflow_namespace",
     version_setting="model_registry",
-    checks=("model-registry-health", "mr-config-error"),
+    checks=("model-registry-health", "database-health", "mr-config-error"),
     deployments=("model-registry-db", "model-registry-deployment", "model-registry-ui"),
     pods="component=model-registry-server",  # the REST server: its problems, its health probe
     marker="model-registry-deployment",

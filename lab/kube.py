@@ -337,7 +337,7 @@ class Kube:
         return _items(apps.list_namespaced_deployment, everywhere, namespace, selector, self)
 
     def cluster_wide(self, kind: str) -> list[Any]:
-        """Every object of ``kind`` (pods, events, pvcs, storageclasses, deployments, nodes)."""
+        """Every object of ``kind`` (pods, events, pvcs, storageclasses, deployments, nodes, namespaces)."""
         core = self._core
         calls = {
             "pods": core.list_pod_for_all_namespaces,
@@ -346,6 +346,7 @@ class Kube:
             "storageclasses": client.StorageV1Api(self.api).list_storage_class,
             "deployments": client.AppsV1Api(self.api).list_deployment_for_all_namespaces,
             "nodes": core.list_node,
+            "namespaces": core.list_namespace,
         }
         return list(calls[kind](_request_timeout=self.timeout).items)
 

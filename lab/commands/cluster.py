@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.config import LabConfig
 from lab.progress import Progress
 from lab.registry_address import InvalidRegistryAddress, RegistryAddress
+
+if TYPE_CHECKING:
+    from lab.provision.control_plane import ControlPlane
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,10 +66,25 @@ def _control_plane(args: argparse.Namespace, config: LabConfig, progress: Progre
         stopped = control_plane.stop_control_plane(plane)
         print(f"stopped: {', '.join(stopped) or 'nothing (nothing was running)'}")
     else:
-        running = plane.running()
-        print(f"running: {', '.join(running) or 'nothing'}; kubeconfig {plane.kubeconfig}")
-        print(f"ports: {plane.ports()}")
+        return _control_plane_status(plane)
     return 0
+
+
+def _control_plane_status(plane: ControlPlane) -> int:
+    """One line per component; a recorded process that is gone is flagged (exit 1), never left out."""
+    from lab.provision.control_plane import COMPONENTS
+
+    running, dead = plane.running(), plane.dead()
+    for name in COMPONENTS:
+        if name in dead:
+            log = plane.process(name).log_file
+            print(f"{name}: DEAD (its process is gone; log {log}); `lab control-plane start` restarts it")
+        elif name in running:
+            print(f"{name}: running, pid {plane.process(name).pid()}")
+        else:
+            print(f"{name}: stopped")
+    print(f"kubeconfig: {plane.kubeconfig}; ports: {plane.ports() or 'none recorded'}")
+    return 1 if dead else 0
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:

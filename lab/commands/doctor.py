@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.commands.cluster import add_cluster_arguments, with_cluster_target
+from lab.cluster_record import with_recorded_flags
+from lab.commands.cluster import (
+    add_cluster_arguments,
+    add_manifests_argument,
+    add_registry_argument,
+    with_cluster_target,
+    with_manifests_dir,
+)
 from lab.config import LabConfig
 from lab.progress import Progress
 
@@ -40,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="which lab to check (default: LAB_MODE or auto, resolved like `lab up`)",
     )
     add_cluster_arguments(doctor)
+    # Default: what `lab up --mode cluster` recorded for this cluster and context.
+    add_registry_argument(doctor)
+    add_manifests_argument(doctor)
     doctor.add_argument("--json", action="store_true", help="the report as JSON")
     doctor.add_argument(
         "--fix", action="store_true", help="apply safe fixes (asks per fix on a terminal), then re-check"
@@ -102,7 +112,10 @@ def run_doctor(args: argparse.Namespace, config: LabConfig, progress: Progress) 
         return EXIT_DOCTOR_BROKEN
     try:
         if (args.mode or config.mode) == "cluster":
-            config = with_cluster_target(config, args, "cluster")
+            # Remedies and --fix repeat `lab up` with every flag the lab was brought up with.
+            config = with_recorded_flags(
+                with_cluster_target(with_manifests_dir(config, args), args, "cluster")
+            )
             from lab.cluster_sight import DOCTOR_READS, why_blind
 
             if blind := why_blind(config, DOCTOR_READS):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lab.kube import Kube
 
 # Kinds listed cluster-wide; the lab's cluster is small, one list per kind is cheap.
-KINDS = ("pods", "events", "pvcs", "storageclasses", "deployments", "nodes")
+KINDS = ("pods", "events", "pvcs", "storageclasses", "deployments", "nodes", "namespaces")
 
 # RecordedCluster sorts model objects by their class name, so this module never needs to
 # import the kubernetes client (slow to import) unless a live cluster is used.
@@ -32,6 +32,7 @@ _MODEL_KINDS = {
     "V1StorageClass": "storageclasses",
     "V1Deployment": "deployments",
     "V1Node": "nodes",
+    "V1Namespace": "namespaces",
     "V1ConfigMap": "configmaps",
     "V1Secret": "secrets",
 }
@@ -65,6 +66,14 @@ class ClusterSource(Protocol):
         """The tail of one container's log."""
         ...
 
+    def finalized_objects(self, namespace: str) -> list[dict[str, Any]]:
+        """Objects in ``namespace`` being deleted but held by finalizers.
+
+        Each is a dict of ``kind``, ``resource``, ``name`` and ``finalizers``; ``resource`` is
+        what kubectl takes (``configmaps``, ``inferenceservices.serving.kserve.io``).
+        """
+        ...
+
     def node_file(self, node: str, path: str) -> str | None:
         """A file on a kind node (a container), or None when it does not exist."""
         ...
@@ -86,6 +95,7 @@ class RecordedCluster:
         objects: Iterable[Any] = (),
         *,
         custom: dict[tuple[str, str, str], list[dict[str, Any]]] | None = None,
+        finalized: dict[str, list[dict[str, Any]]] | None = None,
         logs: dict[tuple[str, str, str], str] | None = None,
         node_files: dict[tuple[str, str], str] | None = None,
         networks: dict[str, list[str]] | None = None,
@@ -102,6 +112,7 @@ class RecordedCluster:
                 )
             self._by_kind[kind].append(obj)
         self._custom = custom or {}
+        self._finalized = finalized or {}
         self._logs = logs or {}
         self._node_files = node_files or {}
         self._networks = networks or {}
@@ -136,6 +147,10 @@ class RecordedCluster:
         if text is None:
             raise ClusterUnreachable(f"no log recorded for {namespace}/{pod} container {container}")
         return "\n".join(text.splitlines()[-tail_lines:])
+
+    def finalized_objects(self, namespace: str) -> list[dict[str, Any]]:
+        """Recorded objects with finalizers in ``namespace``."""
+        return list(self._finalized.get(namespace, []))
 
     def node_file(self, node: str, path: str) -> str | None:
         """A recorded node file."""
@@ -217,6 +232,29 @@ class LiveCluster:
             tail_lines=tail_lines,
         )
         return str(text or "")
+
+    def finalized_objects(self, namespace: str) -> list[dict[str, Any]]:
+        """List every namespaced resource type in ``namespace``; keep deleted objects held by finalizers."""
+        kube = self._client()
+        resources = self._call("discover resource types", kube.listable_resources) or []
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        # Preferred versions first; a kind served in several groups or versions is listed once.
+        for resource in sorted(resources, key=lambda r: not r.preferred):
+            if not resource.namespaced:
+                continue
+            answer = self._call(f"list {resource.name} in {namespace}", resource.get, namespace=namespace)
+            for item in (answer.to_dict().get("items") or []) if answer is not None else []:
+                meta = item.get("metadata") or {}
+                key = (resource.kind, meta.get("name", ""))
+                if meta.get("finalizers") and meta.get("deletionTimestamp") and key not in found:
+                    plural = f"{resource.name}.{resource.group}" if resource.group else resource.name
+                    found[key] = {
+                        "kind": resource.kind,
+                        "resource": plural,
+                        "name": key[1],
+                        "finalizers": list(meta["finalizers"]),
+                    }
+        return list(found.values())
 
     def _engine(self, *argv: str) -> subprocess.CompletedProcess[str]:
         if not self.engine:

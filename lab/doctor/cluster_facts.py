@@ -104,6 +104,16 @@ class ClusterFacts:
         """Every node."""
         return self._objects("nodes")
 
+    def namespaces(self) -> list[Any]:
+        """Every Namespace."""
+        return self._objects("namespaces")
+
+    def finalized_objects(self, namespace: str) -> list[dict[str, Any]]:
+        """Objects with finalizers in one namespace (what keeps a Terminating namespace)."""
+        return self._memo(
+            f"cluster/finalized/{namespace}", lambda: self.cluster_source().finalized_objects(namespace)
+        )
+
     def config_map_keys(self, namespace: str, name: str) -> tuple[str, ...] | None:
         """Key names of a ConfigMap, or None when it does not exist."""
 

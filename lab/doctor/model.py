@@ -20,7 +20,17 @@ if TYPE_CHECKING:
     from lab.progress import Progress
 
 # Text output is grouped in this order (flutter doctor groups its validators by area).
-GROUPS = ("host", "registry", "database", "model-registry", "cert-manager", "kfp", "kserve", "pipeline")
+GROUPS = (
+    "host",
+    "cluster",
+    "registry",
+    "database",
+    "model-registry",
+    "cert-manager",
+    "kfp",
+    "kserve",
+    "pipeline",
+)
 MODES = frozenset({"local", "kind", "cluster"})
 # Checks that do not say otherwise cover the labs on this machine; cluster mode (any cluster
 # a kubeconfig reaches) runs only the checks that declare it.

@@ -51,6 +51,9 @@ class ContainerState:
     last_reason: str
     node: str
     running: bool = False
+    # What the container wrote to its termination-message path (or, with the policy
+    # FallbackToLogsOnError, its last log lines): the crash's own words.
+    termination_message: str = ""
 
     def line(self) -> str:
         """``pod kubeflow/x container c (image): waiting CrashLoopBackOff; last exit code 139 (Error)``."""
@@ -72,6 +75,11 @@ class ContainerState:
         if self.restarts:
             state.append(f"restarts {self.restarts}")
         return parts[0] + ": " + "; ".join(state)
+
+    @property
+    def crash_looping(self) -> bool:
+        """Waiting in CrashLoopBackOff: it started, exited and the kubelet is backing off."""
+        return self.waiting_reason == "CrashLoopBackOff"
 
 
 def containers(pod: Any) -> list[ContainerState]:
@@ -104,13 +112,30 @@ def containers(pod: Any) -> list[ContainerState]:
                     last_reason=(last_terminated.reason or "") if last_terminated else "",
                     node=(pod.spec.node_name or "") if pod.spec else "",
                     running=bool(state and state.running),
+                    termination_message=_termination_message(terminated, last_terminated),
                 )
             )
     return out
 
 
-def pod_problem_lines(pod: Any) -> list[str]:
-    """Why a pod is not ready: phase, scheduling, and each container that is not ready."""
+def _termination_message(*states: Any) -> str:
+    for state in states:
+        if state is not None and (state.message or "").strip():
+            return str(state.message).strip()
+    return ""
+
+
+def termination_lines(cs: ContainerState) -> list[str]:
+    """The container's termination message, one evidence line per message line (at most 5)."""
+    text = cs.termination_message.splitlines()[-5:]
+    return [f"  termination message: {_short(line)}" for line in text if line.strip()]
+
+
+def pod_problem_lines(pod: Any, events: Iterable[Any] = ()) -> list[str]:
+    """Why a pod is not ready: phase, scheduling, each container that is not ready, last events.
+
+    ``events`` (every event, or none) adds the pod's last three, as ``kubectl describe`` ends.
+    """
     phase = pod.status.phase if pod.status else "Unknown"
     lines = [f"pod {ref(pod)}: phase {phase}"]
     scheduled = condition(pod.status, "PodScheduled")
@@ -121,6 +146,10 @@ def pod_problem_lines(pod: Any) -> list[str]:
             if cs.init and cs.terminated_exit == 0:
                 continue
             lines.append(cs.line())
+            lines.extend(termination_lines(cs))
+    lines.extend(
+        f"  {event_line(e)}" for e in events_for(events, pod.metadata.namespace, pod.metadata.name)[-3:]
+    )
     return lines
 
 
@@ -158,9 +187,12 @@ def deployment_ready(deployment: Any) -> tuple[int, int]:
 
 
 def deployment_lines(
-    namespace: str, name: str, deployments: list[Any], pods: list[Any]
+    namespace: str, name: str, deployments: list[Any], pods: list[Any], events: Iterable[Any] = ()
 ) -> tuple[bool, list[str]]:
-    """Whether deployment ``namespace/name`` is ready, with the evidence why not."""
+    """Whether deployment ``namespace/name`` is ready, with the evidence why not.
+
+    A Deployment scaled to 0 is not ready (nothing serves); ``events`` adds each pod's last ones.
+    """
     deployment = find(deployments, namespace, name)
     if deployment is None:
         return False, [f"deployment {namespace}/{name} does not exist"]
@@ -169,11 +201,13 @@ def deployment_lines(
     if ready >= desired and desired > 0 and all(pod_ready(p) for p in selected):
         return True, [f"deployment {namespace}/{name}: {ready}/{desired} ready"]
     lines = [f"deployment {namespace}/{name}: {ready}/{desired} ready"]
-    if not selected:
+    if desired == 0:
+        lines.append(f"deployment {namespace}/{name} is scaled to 0 replicas: nothing serves")
+    elif not selected:
         lines.append(f"no pod of deployment {namespace}/{name} exists")
     for pod in selected:
         if not pod_ready(pod):
-            lines.extend(pod_problem_lines(pod))
+            lines.extend(pod_problem_lines(pod, events))
     return False, lines
 
 

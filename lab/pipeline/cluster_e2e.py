@@ -20,8 +20,8 @@ from lab.kube import ApiError, Kube, context_name
 from lab.pipeline.e2e_checks import CHECK_TITLES, CheckFailed
 from lab.progress import Progress
 from lab.provision.kwok import SIMULATED_NODE_ANNOTATION, on_simulated_nodes
-from lab.provision.render import storage_container
 from lab.provision.status import component_rows
+from lab.storage_container import storage_container
 
 # Distinct from 1 (something failed): everything that could run passed, but not everything could.
 EXIT_INCOMPLETE = 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.cluster_record import record_up_flags
 from lab.config import LabConfig
 from lab.kube import context_name
 from lab.kube_apply import apply_all
@@ -22,6 +23,7 @@ from lab.provision.cluster_preflight import PermissionsAndOwnership
 from lab.provision.create import stack_actions
 from lab.provision.registry import hosting_configmap
 from lab.provision.sources import ManifestSources
+from lab.provision.static_volumes import ReusableVolumes
 from lab.provision.teardown import down_cluster, owned_objects
 
 __all__ = ["cluster_actions", "down_cluster", "owned_objects", "up_cluster"]
@@ -94,8 +96,10 @@ def cluster_actions() -> list[Action]:
 
     Before any of them changes anything, what is already installed and what the credentials
     may do are checked (:class:`~lab.provision.cluster_preflight.PermissionsAndOwnership`).
+    ``reusable volumes`` frees the control plane's Released static volumes (and touches
+    nothing on any other cluster), so any number of ``up``/``down`` cycles converge.
     """
-    changing: list[Action] = [RegistryHosting(), *stack_actions()]
+    changing: list[Action] = [RegistryHosting(), ReusableVolumes(), *stack_actions()]
     return [ClusterAccess(), PermissionsAndOwnership(changing), *changing]
 
 
@@ -113,4 +117,6 @@ def up_cluster(config: LabConfig, progress: Progress, *, dry_run: bool) -> int:
             f"Plan for {target} (dry run, nothing is changed); manifests from {sources}:",
         )
     progress.info(f"Installing the lab into {target}; manifests from {sources}")
+    # Before the steps: a failed `up` is exactly when the doctor's remedies must repeat its flags.
+    record_up_flags(config)
     return run_actions(cluster_actions(), ctx)

@@ -14,6 +14,7 @@ from lab.deadline import Deadline, wait_until
 from lab.kube import Kube
 from lab.kube_objects import Manifest
 from lab.provision.actions import Context
+from lab.provision.diagnosis import KnownFailureWatch
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 
@@ -91,9 +92,19 @@ class ComponentStep(ManifestStep):
         return [problem] if problem else []
 
     def wait_until_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
-        """Poll :meth:`not_ready` until it is empty; say when the health probe cannot apply."""
+        """Poll :meth:`not_ready` until it is empty; say when the health probe cannot apply.
+
+        Each poll also asks the doctor (:class:`~lab.provision.diagnosis.KnownFailureWatch`): a
+        crash loop or a claim that stays Pending stops the wait with the doctor's finding.
+        """
+        watch = KnownFailureWatch(ctx)
+
+        def pending() -> list[str]:
+            watch.check()
+            return self.not_ready(ctx, kube)
+
         wait_until(
-            lambda: self.not_ready(ctx, kube),
+            pending,
             deadline,
             f"{self.name} is not ready",
             interval=self.component.poll_interval,

@@ -27,8 +27,9 @@ from lab.atomic_files import atomic_write
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.kube import ApiError, Kube
-from lab.local.processes import OwnedProcess, log_tail
+from lab.local.processes import OwnedProcess, log_tail, port_holder, port_is_free
 from lab.loopback_ports import free_ports
+from lab.provision.static_volumes import NAME_PREFIX, STATIC_LABEL, release_static_volumes
 from lab.tools import tool_path
 from lab.tools.control_plane import kwok_stages_dir
 
@@ -74,11 +75,20 @@ class ControlPlane:
         """Components whose recorded process is still the one the lab started."""
         return [name for name in COMPONENTS if self.process(name).pid() is not None]
 
+    def dead(self) -> list[str]:
+        """Components with a pid file whose process is gone (crashed or killed, never stopped)."""
+        return [name for name in COMPONENTS if self.process(name).is_stale()]
+
+    @property
+    def ports_file(self) -> Path:
+        """Where the ports chosen at the first start are recorded."""
+        return self.root / "ports.json"
+
     def ports(self) -> dict[str, int]:
         """The ports chosen at start (empty when never started)."""
         try:
-            return {k: int(v) for k, v in json.loads((self.root / "ports.json").read_text()).items()}
-        except (OSError, ValueError):
+            return {k: int(v) for k, v in json.loads(self.ports_file.read_text()).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
             return {}
 
 
@@ -312,15 +322,39 @@ def pick_ports(first: int = 0) -> dict[str, int]:
     return dict(zip(_PORT_NAMES, free_ports(len(_PORT_NAMES), first), strict=True))
 
 
+def recorded_ports(plane: ControlPlane) -> dict[str, int]:
+    """The ports of an earlier start, checked free; empty when none were recorded.
+
+    A restart keeps them, so the kubeconfig a user copied (its server URL) keeps working.
+
+    Raises:
+        ControlPlaneError: A recorded port is held by another process (one line naming it).
+    """
+    ports = plane.ports()
+    if set(ports) != set(_PORT_NAMES):
+        return {}
+    for name, port in ports.items():
+        if not port_is_free(port):
+            raise ControlPlaneError(
+                f"port {port} ({name}) recorded in {plane.ports_file} is taken by {port_holder(port)}: "
+                f"stop it, or delete {plane.ports_file} to pick new ports (then use the new kubeconfig)"
+            )
+    return ports
+
+
 def start_control_plane(config: LabConfig, root: Path | None = None, first_port: int = 0) -> ControlPlane:
-    """Start every component that is not running (idempotent), then add nodes and volumes."""
+    """Start every component that is not running (idempotent), then add nodes and volumes.
+
+    The ports of an earlier start are used again (after a crash too); ``first_port`` asks for
+    new ones from that port up.
+    """
     plane = ControlPlane(root or default_root(config))
     ports = plane.ports()
     if set(plane.running()) != set(COMPONENTS):
         stop_control_plane(plane)
         make_certificates(plane.root / "pki")
-        ports = pick_ports(first_port)
-        atomic_write(plane.root / "ports.json", json.dumps(ports))
+        ports = ({} if first_port else recorded_ports(plane)) or pick_ports(first_port)
+        atomic_write(plane.ports_file, json.dumps(ports))
         write_kubeconfig(plane, ports["apiserver"])
         argv = _argv(config, plane, ports)
         for name in COMPONENTS:
@@ -367,10 +401,11 @@ def ensure_nodes_and_volumes(kube: Kube, plane: ControlPlane) -> None:
             "persistentVolumeReclaimPolicy": "Retain",
             "hostPath": {"path": str(plane.root / "volumes" / str(index))},
         }
-        metadata = {"name": f"lab-static-pv-{index}", "labels": {"lab/static": "true"}}
+        metadata = {"name": f"{NAME_PREFIX}{index}", "labels": dict([STATIC_LABEL])}
         kube.create_if_absent(
             {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": metadata, "spec": spec}
         )
+    release_static_volumes(kube)
 
 
 def stop_control_plane(plane: ControlPlane) -> list[str]:

@@ -7,7 +7,8 @@ judging the same facts with its own thresholds and words.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 from lab.doctor import ClusterSource, Evidence, Outcome, diagnose
 from lab.doctor.model import SYMBOLS
@@ -61,3 +62,33 @@ def failure(outcomes: Sequence[Outcome]) -> LabError | None:
     others = f"{len(failed)} checks failed ({ids}); first, " if len(failed) > 1 else ""
     message = f"{others}{first.check.id}: {first.result.summary}" + (f"; to fix: {fix}" if fix else "")
     return LabError(message, [line for o in failed for line in outcome_lines(o)])
+
+
+# The doctor's findings that end a provisioning wait early, because waiting never heals them,
+# with how long each must have lasted first (a claim is Pending for a moment while a
+# provisioner works; crash-loop itself counts restarts).
+STOP_ON: Mapping[str, float] = {"crash-loop": 0.0, "pvc-pending": 60.0}
+
+
+class KnownFailureWatch:
+    """Asks the doctor on each poll of a wait; raises its finding once one has lasted long enough."""
+
+    def __init__(self, ctx: Context, stop_on: Mapping[str, float] = STOP_ON) -> None:
+        self.ctx = ctx
+        self.stop_on = dict(stop_on)
+        self.cluster = cluster_source(ctx)
+        self._since: dict[str, float] = {}
+
+    def check(self, *_: object) -> None:
+        """Raise the LabError of every finding that has failed for its whole grace period."""
+        now = time.monotonic()
+        lasting = []
+        for outcome in run_doctor_checks(self.ctx, list(self.stop_on), self.cluster):
+            check_id = outcome.check.id
+            if outcome.result.status != "fail":
+                self._since.pop(check_id, None)
+            elif now - self._since.setdefault(check_id, now) >= self.stop_on[check_id]:
+                lasting.append(outcome)
+        error = failure(lasting)
+        if error is not None:
+            raise error

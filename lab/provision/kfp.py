@@ -1,4 +1,4 @@
-"""Kubeflow Pipelines' provisioning hook: its own readiness rule, stopping on the exit-139 crash.
+"""Kubeflow Pipelines' provisioning hook: its own readiness rule, stopping on known failures.
 
 KFP is installed standalone (``env/platform-agnostic``) through the lab's overlays; the step
 itself is the generic :class:`~lab.provision.component_step.ComponentStep` of
@@ -12,7 +12,7 @@ from lab.deadline import Deadline
 from lab.kube import Kube
 from lab.provision.actions import Context
 from lab.provision.component_step import ComponentStep, Hooks
-from lab.provision.diagnosis import cluster_source, failure, run_doctor_checks
+from lab.provision.diagnosis import KnownFailureWatch, failure, run_doctor_checks
 
 
 class KfpHooks(Hooks):
@@ -21,14 +21,16 @@ class KfpHooks(Hooks):
     def wait_ready(self, step: ComponentStep, ctx: Context, kube: Kube, deadline: Deadline) -> None:
         """KFP's own readiness rule (its pods flap while MySQL and the metadata server start)."""
         namespace = ctx.config.names.kubeflow_namespace
-        cluster = cluster_source(ctx)
+        watch = KnownFailureWatch(ctx)
 
-        def stop_on_segfault(kube: Kube) -> None:
+        def stop_on_known_failures(kube: Kube) -> None:
             # metadata-grpc exiting with 139 never heals by waiting: the doctor's mlmd-segfault
             # check judges it, with the remedy that fits this host's architecture and pin.
-            error = failure(run_doctor_checks(ctx, ["mlmd-segfault"], cluster))
+            # Asked first, so its own remedy leads rather than crash-loop's general one.
+            error = failure(run_doctor_checks(ctx, ["mlmd-segfault"], watch.cluster))
             if error is not None:
                 raise error
+            watch.check()
 
-        kube.wait_pods_ready(namespace, KFP.selector, deadline, consecutive=3, check=stop_on_segfault)
+        kube.wait_pods_ready(namespace, KFP.selector, deadline, consecutive=3, check=stop_on_known_failures)
         step.wait_until_ready(ctx, kube, deadline)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from lab.kube_objects import Manifest
 from lab.provision.actions import Context
 from lab.provision.component_step import Hooks
-from lab.provision.render import storage_container
+from lab.storage_container import storage_container
 
 
 class KServeHooks(Hooks):

@@ -65,8 +65,16 @@ class ManifestStep:
             return False
         kube = ctx.kube()
         # Readiness first: on a fresh cluster it fails fast, before any per-object dry run.
-        manager = field_manager(self.name)
-        return not self.not_ready(ctx, kube) and kube.in_sync(self.objects(ctx), manager=manager)
+        if self.not_ready(ctx, kube):
+            return False
+        # A ready component whose objects drifted (edited by hand, another tool) is repaired by
+        # the re-apply; say what, so `up` and `e2e` never repair silently.
+        drift = kube.drift(self.objects(ctx), manager=field_manager(self.name))
+        for line in drift[:_PLAN_LINES]:
+            ctx.progress.info(f"   repairing drift: {line}")
+        if len(drift) > _PLAN_LINES:
+            ctx.progress.info(f"   ... and {len(drift) - _PLAN_LINES} more")
+        return not drift
 
     def execute(self, ctx: Context) -> None:
         """Apply every object (server-side, idempotent) and wait until ready."""

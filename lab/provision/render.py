@@ -8,7 +8,6 @@ or the staged mirror), builds them with kustomize and adds the few objects it ow
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections.abc import Iterable
@@ -21,11 +20,10 @@ from lab.components import COMPONENTS
 from lab.config import LabConfig
 from lab.errors import CommandFailed, LabError
 from lab.kube_objects import Manifest
-from lab.pipeline.scripts import STORAGE_INITIALIZER, unpacker_command
 from lab.provision.files import FileSpec, apply_files
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
-from lab.templates import render_template
+from lab.storage_container import storage_container
 from lab.tools import kustomize_argv
 
 # libyaml when present: KServe's CRDs alone are tens of thousands of lines.
@@ -99,21 +97,6 @@ def build_overlay(config: LabConfig, workspace: Workspace, name: str) -> list[Ma
     if name == "kserve":
         objects = [pin_release_images(obj, config.versions.kserve) for obj in objects]
     return objects
-
-
-def storage_container(config: LabConfig) -> Manifest:
-    """The ClusterStorageContainer that serves ``kit://`` URIs."""
-    text = render_template(
-        "cluster-storage-container.yaml.j2",
-        config=config,
-        # The unpacker's text, as JSON (a YAML flow sequence): KServe appends kit://REF and
-        # /mnt/models as the container's args.
-        command=json.dumps([*unpacker_command(), STORAGE_INITIALIZER]),
-        # The unpacker talks to kind-registry:5000 from inside the cluster, which serves plain HTTP.
-        unpack_flags="--plain-http",
-    )
-    manifest: Manifest = yaml.safe_load(text)
-    return manifest
 
 
 def render_all(config: LabConfig, workspace: Workspace | None = None) -> dict[str, list[Manifest]]:

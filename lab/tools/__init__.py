@@ -188,7 +188,8 @@ def _core_specs(config: LabConfig) -> list[ToolSpec]:
         ToolSpec(
             name="kustomize",
             version=v.kustomize,
-            modes=frozenset({"kind"}),
+            # Cluster mode builds the same overlays: the pinned kustomize, not kubectl's own.
+            modes=frozenset({"kind", "cluster"}),
             version_argv=("version",),
             sources=(GoInstall("sigs.k8s.io/kustomize/kustomize/v5", "kustomize"),),
             remedy="install Go, or kustomize from https://kubectl.docs.kubernetes.io/installation/kustomize/",

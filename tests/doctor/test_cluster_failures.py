@@ -32,6 +32,7 @@ from lab.doctor import Evidence, LiveCluster, RecordedCluster, Result, apply_fix
 from lab.doctor.checks.mlmd_segfault import patch_path
 from lab.invocation import as_invoked
 from lab.progress import Progress
+from lab.storage_container import storage_container as pinned_storage_container
 from lab.upstream_manifests import manifest_mirror
 
 MLMD_IMAGE = "gcr.io/tfx-oss-public/ml_metadata_store_server:1.14.0"
@@ -377,7 +378,8 @@ def test_kfp_not_ready_names_the_component_and_why(config: LabConfig) -> None:
     )
     assert "last state terminated with exit code 1 (Error); restarts 4" in lines
     assert f"GET http://127.0.0.1:{config.ports.kfp_ui}/apis/v2beta1/healthz failed" in lines
-    assert f"kubectl -n {KUBEFLOW} get pods -w" in result.remedy
+    # The remedy pastes and returns (no `-w` that never ends).
+    assert f"kubectl -n {KUBEFLOW} get pods" in result.remedy
 
 
 def test_kfp_ready_when_every_core_component_is_ready(config: LabConfig) -> None:
@@ -569,16 +571,13 @@ CSC = ("serving.kserve.io", "v1alpha1", "clusterstoragecontainers")
 def storage_container(
     name: str = "storage-initializer", flags: str | None = "--plain-http"
 ) -> dict[str, object]:
-    env = [{"name": "KIT_UNPACK_FLAGS", "value": flags}] if flags is not None else []
-    return {
-        "apiVersion": "serving.kserve.io/v1alpha1",
-        "kind": "ClusterStorageContainer",
-        "metadata": {"name": "kitops"},
-        "spec": {
-            "container": {"name": name, "image": "ghcr.io/kitops-ml/kitops-kserve:v1.7.0", "env": env},
-            "supportedUriFormats": [{"prefix": "kit://"}],
-        },
-    }
+    """The pinned ClusterStorageContainer as the API returns it, its container name and flags as given."""
+    live = pinned_storage_container(load_config(env={}))
+    container = live["spec"]["container"]
+    container["name"] = name
+    env = [e for e in container["env"] if e["name"] != "KIT_UNPACK_FLAGS"]
+    container["env"] = ([{"name": "KIT_UNPACK_FLAGS", "value": flags}] if flags is not None else []) + env
+    return live
 
 
 def isvc(ready: bool) -> dict[str, object]:
@@ -745,6 +744,7 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
     port = config.ports.registry
     mr_labels = {"component": "model-registry-server"}
     db_labels = {"name": "db"}
+    ui_labels = {"app": "model-registry-ui"}
     objects = [
         node(),
         *healthy_kfp(),
@@ -760,6 +760,14 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
         ),
         deployment(KUBEFLOW, "model-registry-db", db_labels),
         ready_pod(KUBEFLOW, "model-registry-db-6c8d7b9f5-p3q5r", "db-container", "mysql:8.3", db_labels),
+        deployment(KUBEFLOW, "model-registry-ui", ui_labels),
+        ready_pod(
+            KUBEFLOW,
+            "model-registry-ui-5f7c8d9b6-k2m4n",
+            "model-registry-ui",
+            "ghcr.io/kubeflow/model-registry/ui:v0.3.8",
+            ui_labels,
+        ),
         config_map(
             "kube-public", "local-registry-hosting", {"localRegistryHosting.v1": f'host: "localhost:{port}"'}
         ),
@@ -770,6 +778,8 @@ def test_a_healthy_recorded_kind_lab_has_no_cluster_finding(config: LabConfig) -
     ]
     cluster_checks = [
         "kind-cluster",
+        "namespace-terminating",
+        "crash-loop",
         "kind-dns-imagepull",
         "image-not-found",
         "cert-manager-not-ready",

@@ -51,12 +51,12 @@ LAB_NAMESPACES = ("cert-manager", "kubeflow", "kserve")
 
 def test_control_plane_tools_are_built_once(control_plane: tuple[LabConfig, ControlPlane]) -> None:
     config, plane = control_plane
-    binaries = [config.bin_dir / name for name in COMPONENTS]
+    binaries = [config.bin_dir / name for name in (*COMPONENTS, "kustomize")]
     before = [path.resolve().stat().st_mtime_ns for path in binaries]
     started = time.monotonic()
     done, missing = install_tools(config, "cluster", Progress(quiet=True))
     print(f"warm `lab tools install --mode cluster`: {time.monotonic() - started:.1f}s")
-    assert missing == [] and [t.name for t in done] == list(COMPONENTS)
+    assert missing == [] and sorted(t.name for t in done) == sorted([*COMPONENTS, "kustomize"])
     assert [path.resolve().stat().st_mtime_ns for path in binaries] == before, (
         "a control-plane tool was rebuilt"
     )
@@ -464,20 +464,25 @@ def test_doctor_diagnoses_a_claim_no_volume_can_satisfy(
 ) -> None:
     assert _diagnosis(cluster_lab, "pvc-pending").result.status == "ok"
     core = client.CoreV1Api(cluster_lab.kube.api)
-    core.create_namespaced_persistent_volume_claim(
-        scratch_namespace,
-        client.V1PersistentVolumeClaim(
-            metadata=client.V1ObjectMeta(name="too-big"),
-            spec=client.V1PersistentVolumeClaimSpec(
-                access_modes=["ReadWriteOnce"],
-                resources=client.V1VolumeResourceRequirements(requests={"storage": "5Ti"}),
-            ),
+    claim = client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="lab-e2e-too-big"),
+        spec=client.V1PersistentVolumeClaimSpec(
+            access_modes=["ReadWriteOnce"],
+            resources=client.V1VolumeResourceRequirements(requests={"storage": "5Ti"}),
         ),
     )
-    outcome = _diagnosis(cluster_lab, "pvc-pending")
-    assert outcome.result.status == "fail"
-    assert f"{scratch_namespace}/too-big" in _text(outcome)
-    assert any("PersistentVolume" in line for line in outcome.result.remedy)
+    # Another tenant's claim that cannot bind is not the lab's failure (cluster mode is shared).
+    core.create_namespaced_persistent_volume_claim(scratch_namespace, claim)
+    assert _diagnosis(cluster_lab, "pvc-pending").result.status == "ok"
+    # In a lab namespace it is.
+    core.create_namespaced_persistent_volume_claim("kubeflow", claim)
+    try:
+        outcome = _diagnosis(cluster_lab, "pvc-pending")
+        assert outcome.result.status == "fail"
+        assert "kubeflow/lab-e2e-too-big" in _text(outcome)
+        assert any("PersistentVolume" in line for line in outcome.result.remedy)
+    finally:
+        core.delete_namespaced_persistent_volume_claim("lab-e2e-too-big", "kubeflow")
 
 
 def test_doctor_diagnoses_an_inference_service_not_ready(

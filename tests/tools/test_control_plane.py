@@ -42,7 +42,10 @@ def test_the_version_is_stamped_where_version_and_the_api_server_read_it() -> No
 def test_cluster_mode_tools_are_pinned_in_the_matrix() -> None:
     config = load_config(env={})
     specs = {s.name: s for s in specs_for_mode(config, "cluster")}
-    assert set(specs) == {"etcd", "kwok", *KUBE_COMMANDS}
+    # kustomize too: cluster mode builds the overlays with the README's pinned kustomize,
+    # never with whatever `kubectl kustomize` a machine happens to have.
+    assert set(specs) == {"etcd", "kwok", *KUBE_COMMANDS, "kustomize"}
+    assert specs["kustomize"].version == config.versions.kustomize
     assert specs["kube-apiserver"].version == f"v{config.versions.control_plane_kubernetes}"
     assert specs["etcd"].version == config.versions.etcd and specs["kwok"].version == config.versions.kwok
     assert all(s in specs_for_mode(config, "all") for s in specs.values())

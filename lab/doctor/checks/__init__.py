@@ -8,6 +8,7 @@ from __future__ import annotations
 from lab.doctor.checks import (
     cert_manager_not_ready,
     cosign_keys_missing,
+    crash_loop,
     database_health,
     disk_space,
     docker_missing,
@@ -27,6 +28,7 @@ from lab.doctor.checks import (
     mr_config_error,
     mr_database_version,
     mr_version_exists,
+    namespace_terminating,
     port_conflict,
     pvc_pending,
     registry_health,
@@ -46,6 +48,9 @@ ALL_CHECKS: tuple[Check, ...] = tuple(
         kind_registry_port,
         kind_tools,
         kind_dns_imagepull,
+        # cluster
+        namespace_terminating,
+        crash_loop,
         # registry
         registry_health,
         registry_unauthorized,

@@ -10,9 +10,14 @@ from lab.errors import LabError
 
 
 def up_command(config: LabConfig, mode: str) -> str:
-    """The ``lab up`` that re-applies the lab on the cluster being diagnosed (kind, or the one given)."""
+    """The ``lab up`` that re-applies the lab on the cluster being diagnosed (kind, or the one given).
+
+    It carries every flag the lab was brought up with (``lab doctor`` fills those its command
+    line leaves out from what ``lab up`` recorded: :mod:`lab.cluster_record`).
+    """
     if mode != "cluster":
-        return "lab up --mode kind"
+        mirror = ["--manifests-dir", config.manifests_dir] if config.manifests_dir else []
+        return shlex.join(["lab", "up", "--mode", "kind", *mirror])
     words = ["lab", "up", "--mode", "cluster"]
     for flag, value in (
         ("--kubeconfig", config.kubeconfig),
@@ -23,6 +28,21 @@ def up_command(config: LabConfig, mode: str) -> str:
         if value:
             words += [flag, value]
     return shlex.join(words)
+
+
+def kubectl(config: LabConfig, mode: str, *argv: str) -> str:
+    """A ``kubectl`` line aimed at the cluster being diagnosed, pasteable as printed.
+
+    Cluster mode names the kubeconfig and context the lab was given; kind mode relies on the
+    current context `kind create cluster` set.
+    """
+    words = ["kubectl"]
+    if mode == "cluster":
+        if config.kubeconfig:
+            words += ["--kubeconfig", config.kubeconfig]
+        if config.kube_context:
+            words += ["--context", config.kube_context]
+    return shlex.join([*words, *argv])
 
 
 def reprovision(ctx: FixContext, what: str, manual: str = "") -> FixOutcome:

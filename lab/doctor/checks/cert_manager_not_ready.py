@@ -9,21 +9,15 @@ from __future__ import annotations
 
 from lab.components import CERT_MANAGER
 from lab.doctor.checks._provision import up_command
+from lab.doctor.checks._workloads import crash_remedies, judge_deployments, waiting_remedy
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
-from lab.doctor.workloads import deployment_lines
 
 
 def detect(evidence: Evidence) -> Result:
     """Readiness of each declared cert-manager Deployment and its pods."""
-    namespace = getattr(evidence.config.names, CERT_MANAGER.namespace_setting)
-    deployments, pods = evidence.deployments(), evidence.pods()
-    lines, not_ready = [], []
-    for name in CERT_MANAGER.deployments:
-        ready, detail = deployment_lines(namespace, name, deployments, pods)
-        lines.extend(detail)
-        if not ready:
-            not_ready.append(name)
+    namespace = str(getattr(evidence.config.names, CERT_MANAGER.namespace_setting))
+    not_ready, lines = judge_deployments(evidence, namespace, CERT_MANAGER.deployments)
     if not not_ready:
         return Result.ok(f"{', '.join(CERT_MANAGER.deployments)} Running and Ready", lines)
     missing = all(line.endswith("does not exist") for line in lines)
@@ -36,9 +30,7 @@ def detect(evidence: Evidence) -> Result:
         summary + " (KServe's webhooks need its certificates)",
         lines,
         [
-            f"kubectl -n {namespace} get pods",
-            *(f"kubectl -n {namespace} describe deployment {name}" for name in not_ready[:2]),
-            f"kubectl -n {namespace} wait --for=condition=Available deployment --all --timeout=300s",
+            *(crash_remedies(evidence, namespace) or waiting_remedy(evidence, namespace, not_ready, "300s")),
             f"{up_command(evidence.config, evidence.mode)}  # re-applies cert-manager, waits for its webhook",
         ],
     )

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 from lab.doctor.checks._local import component_result, restart
+from lab.doctor.checks._provision import kubectl
+from lab.doctor.checks._workloads import crash_remedies, judge_deployments, scaled_to_zero_remedy
 from lab.doctor.evidence import Evidence
-from lab.doctor.model import Check, FixContext, FixOutcome, Result
-from lab.doctor.workloads import deployment_lines
+from lab.doctor.model import MODES, Check, FixContext, FixOutcome, Result
 
 # overlays/db deploys its own MySQL for the Model Registry under this name.
-KIND_DEPLOYMENT = "model-registry-db"
+DATABASE = "model-registry-db"
 
 
 def detect(evidence: Evidence) -> Result:
-    """Local: the private PostgreSQL (psql ``select 1``). Kind: the model-registry-db deployment."""
+    """Local: the private PostgreSQL (psql ``select 1``). Kind, cluster: the model-registry-db Deployment."""
     if evidence.mode == "local":
         return component_result(evidence, "database")
-    namespace = evidence.config.names.kubeflow_namespace
-    ready, lines = deployment_lines(namespace, KIND_DEPLOYMENT, evidence.deployments(), evidence.pods())
-    if ready:
-        return Result.ok(f"{namespace}/{KIND_DEPLOYMENT} ready", lines)
+    config, mode = evidence.config, evidence.mode
+    namespace = config.names.kubeflow_namespace
+    not_ready, lines = judge_deployments(evidence, namespace, [DATABASE])
+    if not not_ready:
+        return Result.ok(f"{namespace}/{DATABASE} ready", lines)
+    remedy = scaled_to_zero_remedy(evidence, namespace, [DATABASE]) + crash_remedies(evidence, namespace)
     return Result.fail(
-        f"the Model Registry database {namespace}/{KIND_DEPLOYMENT} is not ready",
+        f"the Model Registry database {namespace}/{DATABASE} is not running: Model Registry cannot serve",
         lines,
-        [
-            f"kubectl -n {namespace} describe deployment {KIND_DEPLOYMENT}",
-            f"kubectl -n {namespace} logs deploy/{KIND_DEPLOYMENT} --tail=30",
+        remedy
+        or [
+            kubectl(config, mode, "-n", namespace, "describe", "deployment", DATABASE),
+            kubectl(config, mode, "-n", namespace, "logs", f"deploy/{DATABASE}", "--tail=30"),
         ],
     )
 
@@ -38,8 +42,9 @@ CHECK = Check(
     id="database-health",
     title="Model Registry database up",
     group="database",
-    inspects="local: pid file, psql `select 1`, log tail; kind: deployment model-registry-db",
+    inspects="local: pid file, psql `select 1`, log tail; kind, cluster: deployment model-registry-db",
     detect=detect,
+    modes=MODES,
     fix=fix,
     fix_description="start the local PostgreSQL (`lab up --mode local --components database`)",
 )

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.doctor.checks._provision import up_command
+from lab.doctor.checks._provision import kubectl, reprovision, up_command
+from lab.doctor.checks._workloads import judge_deployments
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
-from lab.doctor.model import Check, Result
-from lab.doctor.workloads import containers, deployment_lines
+from lab.doctor.model import Check, FixContext, FixOutcome, Result
+from lab.doctor.workloads import containers
 from lab.readiness import custom_condition, custom_conditions, inference_service_ready
+from lab.storage_container import spec_drift, storage_container
 
 GROUP = "serving.kserve.io"
 CONTROLLER = "kserve-controller-manager"
@@ -71,13 +73,12 @@ def detect(evidence: Evidence) -> Result:
     problems: list[str] = []
     facts: list[str] = []
     remedy: list[str] = []
-    ready, lines = deployment_lines(
-        config.names.kserve_namespace, CONTROLLER, evidence.deployments(), evidence.pods()
-    )
-    (facts if ready else problems).extend(lines)
+    controller_down, lines = judge_deployments(evidence, config.names.kserve_namespace, [CONTROLLER])
+    (problems if controller_down else facts).extend(lines)
     csc_name = config.names.storage_container
     cscs = evidence.custom_objects(GROUP, "v1alpha1", "clusterstoragecontainers") or []
     csc = next((c for c in cscs if (c.get("metadata") or {}).get("name") == csc_name), None)
+    fixable = csc is None
     if csc is None:
         problems.append(f"ClusterStorageContainer {csc_name} does not exist: nothing serves kit:// URIs")
         remedy.append(f"{up_command(config, evidence.mode)}  # applies the kitops ClusterStorageContainer")
@@ -105,6 +106,17 @@ def detect(evidence: Evidence) -> Result:
             remedy.append(
                 f"{up_command(config, evidence.mode)}  # re-applies the kitops ClusterStorageContainer"
             )
+        drift = spec_drift(storage_container(config)["spec"], csc.get("spec") or {})
+        fixable = bool(drift)
+        if drift:
+            problems += [
+                f"ClusterStorageContainer {csc_name} drifted from the pinned spec: {line}" for line in drift
+            ]
+            up = (
+                f"{up_command(config, evidence.mode)}  # re-applies the pinned kitops ClusterStorageContainer"
+            )
+            if up not in remedy:
+                remedy.append(up)
     not_ready = 0
     for isvc in isvcs:
         meta = isvc.get("metadata") or {}
@@ -155,7 +167,19 @@ def detect(evidence: Evidence) -> Result:
         if not_ready
         else "KServe is not ready to serve kit:// models"
     )
-    return Result.fail(what, problems + facts, remedy or ["kubectl get inferenceservices -A"])
+    if fixable:
+        remedy.insert(0, "lab doctor --fix kserve-not-ready  # or by hand:")
+    return Result.fail(
+        what,
+        problems + facts,
+        remedy or [kubectl(config, evidence.mode, "get", "inferenceservices", "-A")],
+        fixable=fixable,
+    )
+
+
+def fix(ctx: FixContext) -> FixOutcome:
+    """Re-run the mode's idempotent provisioning: KServe's step re-applies the pinned storage container."""
+    return reprovision(ctx, "the kitops ClusterStorageContainer")
 
 
 CHECK = Check(
@@ -163,7 +187,9 @@ CHECK = Check(
     title="KServe serves kit:// models",
     group="kserve",
     inspects="InferenceService conditions, storage-initializer init container state and log, "
-    "ClusterStorageContainer kitops, kserve-controller-manager",
+    "ClusterStorageContainer kitops (against the pinned spec), kserve-controller-manager",
     detect=detect,
     modes=frozenset({"kind", "cluster"}),
+    fix=fix,
+    fix_description="re-apply the pinned kitops ClusterStorageContainer (`lab up` is idempotent)",
 )

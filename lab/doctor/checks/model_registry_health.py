@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+from lab.components import MODEL_REGISTRY
 from lab.doctor.checks._local import component_result, restart
+from lab.doctor.checks._provision import kubectl, up_command
+from lab.doctor.checks._workloads import crash_remedies, judge_deployments, scaled_to_zero_remedy
+from lab.doctor.checks.database_health import DATABASE
 from lab.doctor.evidence import Evidence, env_prefix
-from lab.doctor.model import Check, FixContext, FixOutcome, Result
-from lab.doctor.workloads import deployment_lines
+from lab.doctor.model import MODES, Check, FixContext, FixOutcome, Result
 from lab.local.components import JSON_SYNTAX_ERROR
 
-KIND_DEPLOYMENT = "model-registry-deployment"
+
+def detect_cluster(evidence: Evidence) -> Result:
+    """Kind and cluster mode: the server's and UI's Deployments and pods (database-health: the database)."""
+    config, mode = evidence.config, evidence.mode
+    namespace = str(getattr(config.names, MODEL_REGISTRY.namespace_setting))
+    mine = [name for name in MODEL_REGISTRY.deployments if name != DATABASE]
+    not_ready, lines = judge_deployments(evidence, namespace, mine)
+    if not not_ready:
+        return Result.ok(f"{', '.join(mine)} ready", lines)
+    remedy = scaled_to_zero_remedy(evidence, namespace, not_ready) + crash_remedies(evidence, namespace)
+    remedy += [
+        *(kubectl(config, mode, "-n", namespace, "describe", "deployment", name) for name in not_ready[:2]),
+        f"{up_command(config, mode)}  # re-applies Model Registry and waits until it serves",
+    ]
+    return Result.fail(
+        f"Model Registry is not ready: {', '.join(not_ready)} (see also mr-config-error, database-health)",
+        lines,
+        remedy,
+    )
 
 
 def detect(evidence: Evidence) -> Result:
     """Local: the readiness endpoint first (whoever serves it), then the component's state and log."""
-    if evidence.mode == "kind":
-        namespace = evidence.config.names.kubeflow_namespace
-        ready, lines = deployment_lines(namespace, KIND_DEPLOYMENT, evidence.deployments(), evidence.pods())
-        if ready:
-            return Result.ok(f"{namespace}/{KIND_DEPLOYMENT} ready", lines)
-        return Result.fail(
-            f"Model Registry {namespace}/{KIND_DEPLOYMENT} is not ready (see mr-config-error)",
-            lines,
-            [f"kubectl -n {namespace} describe deployment {KIND_DEPLOYMENT}"],
-        )
+    if evidence.mode in ("kind", "cluster"):
+        return detect_cluster(evidence)
     url = f"http://127.0.0.1:{evidence.config.ports.model_registry}/readyz/health"
     probe = evidence.http(url)
     status = evidence.component("model-registry")
@@ -54,8 +67,10 @@ CHECK = Check(
     id="model-registry-health",
     title="Model Registry server up",
     group="model-registry",
-    inspects="local: GET /readyz/health, pid file, server binary, log tail; kind: model-registry-deployment",
+    inspects="local: GET /readyz/health, pid file, server binary, log tail; kind and cluster: "
+    "Deployments model-registry-deployment, model-registry-db, model-registry-ui and their pods",
     detect=detect,
+    modes=MODES,
     fix=fix,
     fix_description="start the local Model Registry server "
     "(`lab up --mode local --components model-registry`)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from lab.doctor.checks._provision import reprovision
+from lab.doctor.checks._provision import kubectl, reprovision
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
 from lab.doctor.workloads import containers, find, pods_named
@@ -49,7 +49,16 @@ def detect(evidence: Evidence) -> Result:
     remedy = [
         "# apply the overlays/db overlay at the pinned version (not base, not a fork):",
         f'kubectl apply -k "{overlay_source(evidence)}" -n {namespace}',
-        f"kubectl -n {namespace} rollout status deployment/{DEPLOYMENT} --timeout=300s",
+        kubectl(
+            evidence.config,
+            evidence.mode,
+            "-n",
+            namespace,
+            "rollout",
+            "status",
+            f"deployment/{DEPLOYMENT}",
+            "--timeout=300s",
+        ),
     ]
     if find(evidence.deployments(), namespace, DEPLOYMENT) is None:
         return Result.fail(

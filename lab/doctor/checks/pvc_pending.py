@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.doctor.checks._provision import kubectl
+from lab.doctor.checks._workloads import lab_namespaces
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
 from lab.doctor.workloads import event_line, events_for, find, pod_problem_lines, ref
@@ -45,8 +47,12 @@ def detect(evidence: Evidence) -> Result:
     lines: list[str] = []
     waiting: list[str] = []
     failing: list[str] = []
+    # On a shared cluster (cluster mode) another tenant's claim is not the lab's failure.
+    scope = set(lab_namespaces(evidence)) if evidence.mode == "cluster" else None
     for pvc in evidence.pvcs():
         if (pvc.status.phase if pvc.status else None) != "Pending":
+            continue
+        if scope is not None and pvc.metadata.namespace not in scope:
             continue
         class_name = pvc.spec.storage_class_name or (default.metadata.name if default else "")
         storage_class = find(classes, None, class_name) if class_name else None
@@ -100,9 +106,11 @@ def _cluster_remedy(evidence: Evidence, failing: list[str]) -> list[str]:
     # Not kind: no local-path-provisioner to restart. A claim binds to a PersistentVolume an
     # administrator made, or one a StorageClass's provisioner makes.
     namespace, _, name = failing[0].partition("/")
+    config = evidence.config
     return [
-        f"kubectl --context {evidence.cluster_context} -n {namespace} describe pvc {name}",
-        "kubectl get persistentvolumes  # is there one Available with enough capacity and the access mode?",
+        kubectl(config, "cluster", "-n", namespace, "describe", "pvc", name),
+        kubectl(config, "cluster", "get", "persistentvolumes")
+        + "  # is there one Available with enough capacity and the access mode?",
         "# create a PersistentVolume that fits the claim, or install a provisioner and mark its "
         "StorageClass default",
     ]
@@ -112,7 +120,8 @@ CHECK = Check(
     id="pvc-pending",
     title="volumes bind",
     group="kfp",
-    inspects="PVC phase, StorageClass volumeBindingMode, PVC events, local-path-provisioner pods",
+    inspects="PVC phase (cluster mode: the lab's namespaces), StorageClass volumeBindingMode, PVC events, "
+    "local-path-provisioner pods",
     detect=detect,
     modes=frozenset({"kind", "cluster"}),
 )
