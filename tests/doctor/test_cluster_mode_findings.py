@@ -34,6 +34,7 @@ from lab.cluster_record import record_path, record_up_flags, with_recorded_flags
 from lab.config import LabConfig
 from lab.doctor import Evidence, RecordedCluster, Result, diagnose
 from lab.doctor.checks._provision import up_command
+from lab.invocation import as_invoked
 from lab.storage_container import storage_container
 
 KUBECONFIG = "/tmp/lab-findings/kubeconfig"
@@ -132,13 +133,13 @@ def test_a_storage_container_drifted_from_the_pinned_image_is_named_and_fixable(
     }
     result = judge(cfg, "kserve-not-ready", kserve_objects(), custom=custom)
     assert result.status == "fail" and result.fixable
-    pinned = cfg.versions.kitops_kserve_image
+    pinned = storage_container(cfg)["spec"]["container"]["image"]
     assert (
         "ClusterStorageContainer kitops drifted from the pinned spec: spec.container.image is "
         f"'ghcr.io/kitops-ml/kitops-kserve:wrong', pinned '{pinned}'"
     ) in result.evidence
     assert (
-        f"{up_command(cfg, 'cluster')}  # re-applies the pinned kitops ClusterStorageContainer"
+        as_invoked(f"{up_command(cfg, 'cluster')}  # re-applies the pinned kitops ClusterStorageContainer")
         in result.remedy
     )
     assert "--manifests-dir /mirror" in up_command(cfg, "cluster")
@@ -188,7 +189,7 @@ def test_a_terminating_namespace_shows_what_holds_it_and_the_patch_that_releases
         f"kubectl --kubeconfig {KUBECONFIG} --context shared -n kserve patch configmaps/blocker --type=json "
         """-p '[{"op":"remove","path":"/metadata/finalizers"}]'"""
     )
-    assert patch in result.remedy and result.remedy[-1] == up_command(cfg, "cluster")
+    assert patch in result.remedy and result.remedy[-1] == as_invoked(up_command(cfg, "cluster"))
     # Another tenant's namespace is not the lab's business.
     other = terminating_kserve()
     other.metadata.name = "team-a"

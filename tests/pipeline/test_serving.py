@@ -234,7 +234,7 @@ def test_a_standby_imports_ahead_serves_once_released_and_is_dead_when_killed(tm
         # The serve step's storage initializer fails: the standby is left waiting, the demo stops it.
         missing = ModelKitRef.parse(f"{config.registry_host}/lab/{MODEL}@sha256:" + "0" * 64)
         with pytest.raises(ScriptFailed):
-            serve_modelkit(config, missing, MODEL, plain_http=True, kit_bin_dir=config.bin_dir)
+            serve_modelkit(config, missing, MODEL, plain_http=True)
         assert process.pid() == standby and standby_waiting(config, MODEL)
 
         shutil.copytree(tmp_path / "modelkit", serving_dir(config, MODEL))
@@ -256,7 +256,8 @@ def test_a_standby_imports_ahead_serves_once_released_and_is_dead_when_killed(tm
         assert row["state"] == "stale" and row["pid"] is None and row["ready"] is False
     finally:
         stop_model_server(config)
-        assert port_is_free(config.ports.model_server)
+        # A killed process's listening socket is closed by the kernel just after it is gone.
+        wait_until(lambda: port_is_free(config.ports.model_server), 5, interval=0.02)
         shutil.rmtree(config.home, ignore_errors=True)
 
 
