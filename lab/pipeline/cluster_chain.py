@@ -175,11 +175,8 @@ def run_cluster_chain(
         require_container_engine(engine_remedy)
     elif config.cluster_registry:
         arguments = {**arguments, "registry": config.cluster_registry}
-    # Before provisioning: a missing tool should not surface after ten minutes of work. In
-    # cluster mode kit is looked up once the nodes are known to run pods: on kwok nodes the
-    # assertions that use it are not applicable, and a lab without kit can still say so.
+    # Before provisioning: a missing tool should not surface after ten minutes of work.
     kubectl = tool_path(config, "kubectl")
-    kit_bin_dir = tool_path(config, "kit").parent if verify and not cluster_mode else config.bin_dir
     model_name = str(arguments["model_name"])
     context: dict[str, object] = {"model": model_name, "version": arguments.get("version", "")}
 
@@ -200,7 +197,6 @@ def run_cluster_chain(
                 return fail("up", first, also=platform.failures[1:])
             if serving_is_simulated(config, kube):
                 return report_incomplete(config, progress, platform)
-            kit_bin_dir = tool_path(config, "kit").parent
         with progress.step("compile pipeline"):
             package = compile_pipeline(config, config.home / "pipelines" / f"{PIPELINE_NAME}.yaml")
     except LabError as exc:
@@ -249,7 +245,7 @@ def run_cluster_chain(
             )
             return 0
 
-        verified, failures = verify_run(config, progress, kube, forwards, run_id, model_name, kit_bin_dir)
+        verified, failures = verify_run(config, progress, kube, forwards, run_id, model_name)
 
     if failures:
         # Every failed assertion is printed; the first is recorded for the doctor as its chain step.

@@ -322,7 +322,6 @@ def verify_run(
     forwards: PortForwards,
     run_id: str,
     model_name: str,
-    kit_bin_dir: Path,
 ) -> tuple[Verified, list[CheckFailed]]:
     """Run the end-to-end assertions; each one that can run does, and every failure is returned."""
     verified = Verified()
