@@ -7,8 +7,9 @@ error, :class:`~lab.errors.ClusterUnreachable`. Whether what comes back is ready
 :mod:`lab.readiness`, never here.
 
 Objects are applied server-side under one field manager per step, so re-applying is a no-op;
-whether a step would change anything is asked of the API server (a dry-run apply compared with
-the live object), the way ``kubectl diff`` does.
+whether a step would change anything is read from one list per kind and namespace: an object
+that provably matches (:mod:`lab.kube_sync`) costs no request, any other is asked of the API
+server with a dry-run apply, the way ``kubectl diff`` does.
 """
 
 from __future__ import annotations
