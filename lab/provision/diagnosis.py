@@ -71,20 +71,34 @@ STOP_ON: Mapping[str, float] = {"crash-loop": 0.0, "pvc-pending": 60.0}
 
 
 class KnownFailureWatch:
-    """Asks the doctor on each poll of a wait; raises its finding once one has lasted long enough."""
+    """Asks the doctor on each poll of a wait; raises its finding once one has lasted long enough.
 
-    def __init__(self, ctx: Context, stop_on: Mapping[str, float] = STOP_ON) -> None:
+    ``leading`` checks are asked in the same pass and stop the wait alone, at once and before
+    any other finding, so their own remedy leads (KFP's ``mlmd-segfault`` before the general
+    ``crash-loop`` of the same container).
+    """
+
+    def __init__(
+        self, ctx: Context, stop_on: Mapping[str, float] = STOP_ON, *, leading: Sequence[str] = ()
+    ) -> None:
         self.ctx = ctx
         self.stop_on = dict(stop_on)
+        self.leading = list(leading)
         self.cluster = cluster_source(ctx)
         self._since: dict[str, float] = {}
 
     def check(self, *_: object) -> None:
         """Raise the LabError of every finding that has failed for its whole grace period."""
         now = time.monotonic()
+        outcomes = run_doctor_checks(self.ctx, [*self.leading, *self.stop_on], self.cluster)
+        error = failure([o for o in outcomes if o.check.id in self.leading])
+        if error is not None:
+            raise error
         lasting = []
-        for outcome in run_doctor_checks(self.ctx, list(self.stop_on), self.cluster):
+        for outcome in outcomes:
             check_id = outcome.check.id
+            if check_id in self.leading:
+                continue
             if outcome.result.status != "fail":
                 self._since.pop(check_id, None)
             elif now - self._since.setdefault(check_id, now) >= self.stop_on[check_id]:

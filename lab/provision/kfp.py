@@ -12,7 +12,7 @@ from lab.deadline import Deadline
 from lab.kube import Kube
 from lab.provision.actions import Context
 from lab.provision.component_step import ComponentStep, Hooks
-from lab.provision.diagnosis import KnownFailureWatch, failure, run_doctor_checks
+from lab.provision.diagnosis import KnownFailureWatch
 
 
 class KfpHooks(Hooks):
@@ -21,16 +21,9 @@ class KfpHooks(Hooks):
     def wait_ready(self, step: ComponentStep, ctx: Context, kube: Kube, deadline: Deadline) -> None:
         """KFP's own readiness rule (its pods flap while MySQL and the metadata server start)."""
         namespace = ctx.config.names.kubeflow_namespace
-        watch = KnownFailureWatch(ctx)
-
-        def stop_on_known_failures(kube: Kube) -> None:
-            # metadata-grpc exiting with 139 never heals by waiting: the doctor's mlmd-segfault
-            # check judges it, with the remedy that fits this host's architecture and pin.
-            # Asked first, so its own remedy leads rather than crash-loop's general one.
-            error = failure(run_doctor_checks(ctx, ["mlmd-segfault"], watch.cluster))
-            if error is not None:
-                raise error
-            watch.check()
-
-        kube.wait_pods_ready(namespace, KFP.selector, deadline, consecutive=3, check=stop_on_known_failures)
+        # metadata-grpc exiting with 139 never heals by waiting: the doctor's mlmd-segfault
+        # check judges it, with the remedy that fits this host's architecture and pin; it leads,
+        # so its own remedy comes before crash-loop's general one.
+        watch = KnownFailureWatch(ctx, leading=["mlmd-segfault"])
+        kube.wait_pods_ready(namespace, KFP.selector, deadline, consecutive=3, check=watch.check)
         step.wait_until_ready(ctx, kube, deadline)
