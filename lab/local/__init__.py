@@ -128,7 +128,7 @@ def start_component(component: Component, timeout: float) -> None:
     ensure_port_free(component.port, component.name, component.port_variable, component.config.home)
     component.prepare()
     proc = component.process
-    proc.start(component.argv(), env=component.environment(), user=component.run_as())
+    proc.start(component.argv(), env=component.environment(), user=component.run_as(), port=component.port)
     try:
 
         def healthy_or_dead() -> bool:

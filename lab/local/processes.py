@@ -65,6 +65,7 @@ class PidRecord:
     state: str  # ok | missing | corrupt
     pid: int = 0
     start_time: int = 0
+    port: int | None = None  # the port the process was started to serve, when it has one
 
 
 @dataclass
@@ -94,7 +95,8 @@ class OwnedProcess:
             return PidRecord("corrupt")
         try:
             data = json.loads(text)
-            return PidRecord("ok", int(data["pid"]), int(data["start_time"]))
+            port = data.get("port")
+            return PidRecord("ok", int(data["pid"]), int(data["start_time"]), int(port) if port else None)
         except (ValueError, KeyError, TypeError):
             return PidRecord("corrupt")
 
@@ -144,6 +146,7 @@ class OwnedProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         user: str | None = None,
+        port: int | None = None,
     ) -> int:
         """Start detached (own session, lab marker set), output appended to the log; record the pid.
 
@@ -177,7 +180,7 @@ class OwnedProcess:
         # Until the new program's environment is in place, /proc shows none; scans by marker
         # (another `lab status`) must find the process once its pid file exists.
         wait_until(lambda: read_marker(proc.pid) is not None or proc.poll() is not None, 2.0, 0.005)
-        record = {"pid": proc.pid, "start_time": started, "argv": argv}
+        record = {"pid": proc.pid, "start_time": started, "argv": argv, "port": port}
         atomic_write(self.pid_file, json.dumps(record), PRIVATE)
         return proc.pid
 
@@ -185,8 +188,10 @@ class OwnedProcess:
         """Stop every process of this component (only ours); True if one was running.
 
         The signal is followed by SIGCONT, so a suspended process acts on it at once. It
-        returns only once each process is gone (or a zombie) and ``port`` is free; what is
-        left after ``timeout`` gets SIGKILL.
+        returns only once each process is gone (or a zombie) and its port is free; what is
+        left after ``timeout`` gets SIGKILL. The port recorded at start wins over ``port``:
+        a lab started on other ports than today's config names must not wait on a port that
+        someone else holds.
 
         Raises:
             LabError: A process survived SIGKILL (uninterruptible I/O); the pid file is kept.
@@ -195,6 +200,7 @@ class OwnedProcess:
         if not group:
             self.pid_file.unlink(missing_ok=True)
             return False
+        port = self.record().port or port
         leaders = [p for p in group if p.leader] or group
         _signal(leaders, stop_signal)
         _signal(group, signal.SIGCONT)
@@ -240,10 +246,13 @@ def _wait_gone(owned: OwnedProcess, group: Sequence[LabProcess], port: int | Non
             return False  # children forked while shutting down count too
         if port is None or port_is_free(port):
             return True
-        # A stranger on the port is not ours to wait for (starting will name it); a socket of
-        # ours (or one no process shows yet) is.
+        # A stranger on the port (another lab's process included) is not ours to wait for
+        # (starting will name it); a socket of ours (or one no process shows yet) is.
         holder = listening_pid(port)
-        return holder is not None and owner_of(holder) is None
+        if holder is None:
+            return False
+        marker = owner_of(holder)
+        return marker is None or marker.owner != owner_id(owned.home)
 
     return wait_until(gone, timeout, interval=0.05)
 

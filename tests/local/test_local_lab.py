@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from lab.config import LabConfig
 from lab.errors import LabError
 from lab.local.processes import PortTaken, process_start_time
 from lab.progress import Progress
+from tests.conftest import make_config
 
 SERVICES = ("registry", "database")
 
@@ -73,6 +76,27 @@ def test_second_up_is_a_no_op(lab_config: LabConfig, quiet: Progress) -> None:
     second = {s.name: s.pid for s in local.up(lab_config, progress, SERVICES)}
     assert second == first, "a healthy lab was restarted"
     assert sum(progress.timings.values()) < 5, progress.timings
+
+
+def test_down_waits_on_the_port_the_lab_was_started_on(
+    lab_config: LabConfig, quiet: Progress, new_home: Callable[..., Path]
+) -> None:
+    """`down` under a config naming a port another lab holds stops this lab at once.
+
+    Before, it waited for the port today's config names (the defaults, another shell's), held
+    by a second lab's registry: 25 s, then "port ... still held after SIGTERM and SIGKILL".
+    """
+    other = make_config(new_home())
+    local.up(other, quiet, ("registry",))
+    local.up(lab_config, quiet, ("registry",))
+    other_port = dataclasses.replace(lab_config.ports, registry=other.ports.registry)
+    elsewhere = dataclasses.replace(lab_config, ports=other_port)
+    started = time.monotonic()
+    assert local.down(elsewhere, quiet) == ["registry"]
+    assert time.monotonic() - started < lab_config.stop_timeout
+    assert [s.state for s in local.status(other, ("registry",))] == ["ready"], "the other lab was touched"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", lab_config.ports.registry))  # this lab's own port is free again
 
 
 def test_stale_pid_and_dead_component_are_repaired(lab_config: LabConfig, quiet: Progress) -> None:
