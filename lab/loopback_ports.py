@@ -1,16 +1,22 @@
 """Free 127.0.0.1 ports, each handed out at most once per process.
 
-Asking the kernel for port 0 and closing the socket returns a port that is free *now*; the
-next such request may return the very same port, so two independent callers (a test's
-config and the control plane it starts, or two ports of one config) could be given one port
-twice. Every place that picks a port asks here, and this module remembers what it gave.
+A port found free *now* may be found free again by the next caller, so two independent
+callers (a test's config and the control plane it starts, or two ports of one config) could
+be given one port twice. Every place that picks a port asks here, and this module remembers
+what it gave.
+
+Ports are drawn at random from below the kernel's ephemeral range: a port in that range can
+be taken at any moment by some program's outgoing connection, so a server restarted on the
+port it had (the control plane keeps its ports) would find it held by a socket no process
+listens on. Random draws keep two processes picking at once (parallel test workers) apart.
 """
 
 from __future__ import annotations
 
-import socket
+import random
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 from lab.errors import LabError
 from lab.local.processes import port_is_free
@@ -21,14 +27,22 @@ _LOCK = threading.Lock()
 _ATTEMPTS = 2000
 
 
-def _kernel_free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Below every common default ephemeral range (Linux 32768, IANA 49152) and above the ports
+# well-known services keep (PostgreSQL 5432, 8080, ...) in most installations.
+_LOWEST = 20000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_DRAW = random.Random()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port() -> int:
-    """A port free on 127.0.0.1 right now that this process has never handed out before."""
+    """A port free on 127.0.0.1 right now, outside the ephemeral range, never handed out before here."""
     return free_ports(1)[0]
 
 
@@ -39,7 +53,7 @@ def free_ports(count: int, first: int = 0) -> list[int]:
         LabError: Not enough free ports (the range from ``first`` is exhausted).
     """
     with _LOCK:
-        candidates = _scan_from(first) if first else _kernel_candidates()
+        candidates = _scan_from(first) if first else _drawn_candidates()
         chosen: list[int] = []
         for port in candidates:
             if port in _HANDED_OUT:
@@ -48,13 +62,17 @@ def free_ports(count: int, first: int = 0) -> list[int]:
             chosen.append(port)
             if len(chosen) == count:
                 return chosen
-    where = f"from {first} up" if first else "from the kernel"
+    where = f"from {first} up" if first else f"from {_LOWEST} to the ephemeral range"
     raise LabError(f"could not find {count} free 127.0.0.1 port(s) {where}; free some ports and retry")
 
 
-def _kernel_candidates() -> Iterator[int]:
+def _drawn_candidates() -> Iterator[int]:
+    top = _ephemeral_start()
+    low = _LOWEST if top - _LOWEST >= 4096 else 1024  # a lowered ephemeral range leaves less
     for _ in range(_ATTEMPTS):
-        yield _kernel_free_port()
+        port = _DRAW.randrange(low, top)
+        if port not in _HANDED_OUT and port_is_free(port):
+            yield port
 
 
 def _scan_from(first: int) -> Iterator[int]:

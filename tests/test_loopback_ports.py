@@ -22,6 +22,8 @@ def test_many_configs_and_control_planes_never_share_a_port(tmp_path: Path) -> N
     picked = [port for port in drawn if port not in defaults]  # kfp_ui etc. keep their defaults
     assert len(picked) >= 500 * 4 + 50 * 6
     assert len(picked) == len(set(picked)), "a port was handed out twice"
+    ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert max(picked) < ephemeral, "an outgoing connection may take a port of the ephemeral range"
 
 
 def test_ports_from_a_first_one_skip_a_listener_and_what_was_handed_out() -> None:
