@@ -24,7 +24,9 @@ def tests(session: nox.Session) -> None:
     # Installs what it can; tools this machine cannot obtain are reported and their tests skip.
     session.run("lab", "tools", "install", "--mode", "all", "--allow-missing")
     session.run("bash", "scripts/install-test-packages.sh", external=True)
-    session.run("pytest", *session.posargs)
+    # Files run in parallel, each whole on one worker (its module fixtures and its order
+    # kept); most of a file's time is spent waiting on servers, so 3 workers beat 2 cores.
+    session.run("pytest", "-n", "3", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -30,6 +30,10 @@ class Deadline:
         return self.remaining <= 0
 
 
+# The first pause of a wait; it doubles on every poll up to the wait's interval.
+FIRST_PAUSE = 0.25
+
+
 def wait_until(
     pending: Callable[[], list[str]],
     deadline: Deadline,
@@ -41,10 +45,13 @@ def wait_until(
 ) -> None:
     """Poll ``pending`` (what is still not right) until it is empty or the deadline passes.
 
+    The first polls come quickly and the pause doubles up to ``interval``: most waits end
+    within a second or two, and a fixed interval made each of them last a whole interval.
     ``consecutive``: how many polls in a row must find nothing pending (a pod that is Ready
-    once may still be crash-looping).
+    once may still be crash-looping); those confirming polls are a full ``interval`` apart.
     """
     streak = 0
+    pause = min(FIRST_PAUSE, interval)
     while True:
         left = pending()
         streak = streak + 1 if not left else 0
@@ -52,4 +59,6 @@ def wait_until(
             return
         if deadline.passed:
             raise LabError(f"{what} after {deadline.seconds:.0f}s; {advice}", left[:15])
-        time.sleep(min(interval, max(deadline.remaining, 0.1)))
+        pause = interval if streak else pause
+        time.sleep(min(pause, max(deadline.remaining, 0.1)))
+        pause = min(pause * 2, interval)

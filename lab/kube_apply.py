@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from lab.deadline import Deadline
+from lab.deadline import FIRST_PAUSE, Deadline
 from lab.errors import LabError
 from lab.kube import ApiError, KindNotServed, Kube
 from lab.kube_errors import api_error_text, retriable
@@ -30,6 +30,7 @@ def apply_all(
     crds = [o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"]
     kube.wait_crds_established(crds, deadline)
     pending = [o for o in objects if o["kind"] not in ("Namespace", "CustomResourceDefinition")]
+    pause = FIRST_PAUSE  # a webhook usually answers within a second or two of the first refusal
     while pending:
         refused: list[tuple[Manifest, str]] = []
         for obj in pending:
@@ -51,5 +52,6 @@ def apply_all(
                 "(a webhook or CRD never became ready); raise LAB_CLUSTER_TIMEOUT or run `lab doctor`",
                 [f"{object_key(obj)}: {why}" for obj, why in refused[:10]],
             )
-        time.sleep(min(3.0, deadline.remaining))
+        time.sleep(min(pause, deadline.remaining))
+        pause = min(pause * 2, 3.0)
         pending = [obj for obj, _ in refused]

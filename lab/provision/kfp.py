@@ -13,6 +13,7 @@ from lab.kube import Kube
 from lab.provision.actions import Context
 from lab.provision.component_step import ComponentStep, Hooks
 from lab.provision.diagnosis import KnownFailureWatch
+from lab.provision.kwok import only_simulated_nodes
 
 
 class KfpHooks(Hooks):
@@ -25,5 +26,7 @@ class KfpHooks(Hooks):
         # check judges it, with the remedy that fits this host's architecture and pin; it leads,
         # so its own remedy comes before crash-loop's general one.
         watch = KnownFailureWatch(ctx, leading=["mlmd-segfault"])
-        kube.wait_pods_ready(namespace, KFP.selector, deadline, consecutive=3, check=watch.check)
+        # Pods kwok simulates never flap: confirming their status again only waits.
+        steady = 1 if only_simulated_nodes(kube) else 3
+        kube.wait_pods_ready(namespace, KFP.selector, deadline, consecutive=steady, check=watch.check)
         step.wait_until_ready(ctx, kube, deadline)

@@ -27,6 +27,12 @@ def on_simulated_nodes(kube: Kube, namespace: str, selector: str) -> bool:
     return all(pod.spec.node_name in simulated for pod in pods)
 
 
+def only_simulated_nodes(kube: Kube) -> bool:
+    """Whether every node of the cluster is a kwok node, so every pod will be simulated."""
+    nodes = kube.nodes()
+    return bool(nodes) and all(SIMULATED_NODE_ANNOTATION in (n.metadata.annotations or {}) for n in nodes)
+
+
 def health_problem(
     kube: Kube, namespace: str, selector: str, service: str, port: int, path: str
 ) -> str | None:

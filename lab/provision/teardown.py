@@ -10,7 +10,6 @@ nothing deleted. A refusal from the API server is never read as "nothing there".
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -195,7 +194,7 @@ def down_cluster(config: LabConfig, progress: Progress) -> int:
         for resource, obj in plan.last:
             _delete(resource, obj)
         wait_until(
-            lambda: _still_there(plan.deleted),
+            lambda: _still_there(plan.deleted, f"{OWNER_LABEL}={kube.owner}"),
             Deadline(config.cluster_timeout),
             "lab objects still being deleted",
         )
@@ -209,17 +208,15 @@ def down_cluster(config: LabConfig, progress: Progress) -> int:
     return 1 if plan.kept else 0
 
 
-def _still_there(deleted: list[tuple[Any, Manifest]]) -> list[str]:
-    left = []
-    for resource, obj in deleted:
-        meta = obj["metadata"]
-        try:
-            live = resource.get(name=meta["name"], namespace=meta.get("namespace"))
-        except NotFound:
-            continue
-        # A name can be taken again at once (someone else's object): only the same uid is "left".
-        if live.metadata.uid == meta.get("uid"):
-            left.append(object_key(obj))
-    if left:
-        time.sleep(1.0)
+def _still_there(deleted: list[tuple[Any, Manifest]], selector: str) -> list[str]:
+    """What of ``deleted`` is still there: one labelled list per kind, not one read per object."""
+    # A name can be taken again at once (someone else's object): only the same uid is "left".
+    uids = {obj["metadata"].get("uid") for _, obj in deleted}
+    kinds = {(resource.group, resource.kind): resource for resource, _ in deleted}
+    left = [
+        object_key(live)
+        for resource in kinds.values()
+        for live in list_objects(resource, selector=selector)
+        if live["metadata"].get("uid") in uids
+    ]
     return left

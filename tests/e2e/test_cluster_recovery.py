@@ -4,7 +4,7 @@ Each failure is induced the way it happens for real (a Deployment scaled to 0, a
 ClusterStorageContainer edited by hand, a kubelet's crash-loop status with its termination
 message, a namespace held by a finalizer, volumes left Released by earlier cycles); the
 doctor must name it with its evidence, and its printed remedy, run as printed, must repair
-it. Then any number of ``up``/``down`` cycles must converge. Runs after
+it. Runs after
 ``test_cluster_mode.py`` (which takes the lab down last): the module fixture brings it up.
 """
 
@@ -30,7 +30,7 @@ from lab.deadline import Deadline, wait_until
 from lab.errors import LabError
 from lab.kube import Kube
 from lab.progress import Progress
-from lab.provision.cluster_mode import down_cluster, owned_objects, up_cluster
+from lab.provision.cluster_mode import down_cluster, up_cluster
 from lab.provision.control_plane import CONTEXT, ControlPlane
 from lab.provision.static_volumes import NAME_PREFIX
 from lab.tools import tool_path
@@ -297,42 +297,12 @@ def test_namespace_stuck_terminating_is_named_with_what_holds_it(lab: ClusterLab
 
 
 # ---------------------------------------------------------------------------------------------
-# Repeatable: up/down cycles converge; a claim that cannot bind stops the wait early.
+# Repeatable: a claim that cannot bind stops the wait early (cycles: test_cluster_cycles.py).
 # ---------------------------------------------------------------------------------------------
-
-# Measured on the control plane here (2 cores shared with five other sessions): a cycle takes
-# 60-120 s, `up` 40-80 s (kustomize builds ~18 s, applies ~24 s with the waits for CRDs
-# Established, readiness waits ~26 s) and `down` 18-45 s (the namespace controller emptying
-# five namespaces). Five cycles took 533 s under heavy load; three took 187-232 s. After the
-# first cycle the volumes are in the same state at the end of every cycle (the lab's three
-# claims Bound, the other three volumes Available, none Released), so cycles 4 and 5 repeat
-# cycles 2 and 3 exactly: three cycles show the fixed point twice for ~60% of the time.
-CYCLES = 3
-
 
 def _static_volume_phases(lab: ClusterLab) -> dict[str, str]:
     volumes = client.CoreV1Api(lab.kube.api).list_persistent_volume().items
     return {v.metadata.name: v.status.phase for v in volumes if v.metadata.name.startswith(NAME_PREFIX)}
-
-
-def test_up_down_cycles_converge(lab: ClusterLab) -> None:
-    """`down` + `up` cycles (see CYCLES for why three): each `up` ends with every Deployment Available.
-
-    Before, the control plane's six Retain volumes were used up after two `up`s and the next
-    `up` waited out its timeout on KFP's Pending claims.
-    """
-    config = _with_timeout(lab.config, 240)
-    timings = []
-    for cycle in range(1, CYCLES + 1):
-        started = time.monotonic()
-        assert down_cluster(config, Progress(quiet=True)) == 0
-        assert owned_objects(lab.kube) == []
-        down = time.monotonic() - started
-        assert up_cluster(config, Progress(quiet=True), dry_run=False) == 0, f"cycle {cycle}"
-        timings.append((down, time.monotonic() - started - down))
-        phases = _static_volume_phases(lab)
-        assert "Released" not in phases.values(), phases
-    print("cycles (down s, up s): " + ", ".join(f"({d:.0f}, {u:.0f})" for d, u in timings))
 
 
 def test_a_claim_that_cannot_bind_stops_the_wait_early(lab: ClusterLab) -> None:

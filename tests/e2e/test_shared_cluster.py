@@ -24,6 +24,8 @@ from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.kube import Kube
 from lab.kube_objects import OWNER_LABEL, Manifest, comparable, object_key
+from lab.progress import Progress
+from lab.provision.cluster_mode import down_cluster
 from lab.provision.control_plane import ControlPlane
 from lab.provision.teardown import list_objects, listable, owned_objects
 from lab.tools import tool_path
@@ -131,7 +133,11 @@ def shared(
     tools_config, plane = control_plane
     config = cluster_mode_config(tools_config.home, plane)
     admin = Kube.from_kubeconfig(str(plane.kubeconfig), plane.context)
-    assert owned_objects(Kube.connect(config)) == [], "an earlier module left lab objects behind"
+    # Another module on this worker's control plane may have left the lab up (the cycles do):
+    # this tier starts where a shared cluster does, with no lab on it.
+    if owned_objects(Kube.connect(config)):
+        assert down_cluster(config, Progress(quiet=True)) == 0
+    assert owned_objects(Kube.connect(config)) == [], "down left lab objects behind"
     reuse_released_volumes(admin)
     core = client.CoreV1Api(admin.api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=TENANT)))
