@@ -14,6 +14,7 @@ server with a dry-run apply, the way ``kubectl diff`` does.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -59,6 +60,14 @@ TRANSPORT_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, O
 API_ERRORS: tuple[type[Exception], ...] = (ApiException, *TRANSPORT_ERRORS)
 # Seconds for one call: total, or (connect, read); None waits as long as the client does.
 Timeout = float | tuple[float, float] | None
+
+
+class Unread:
+    """The type of :data:`UNREAD`."""
+
+
+# Kube.apply's ``live`` when the caller has not read the object (None means: read, absent).
+UNREAD = Unread()
 
 
 class Kube:
@@ -144,21 +153,25 @@ class Kube:
         meta = obj["metadata"]
         try:
             resource = self._resource(obj)
-            live = resource.get(name=meta["name"], namespace=meta.get("namespace"))
+            answer = resource.get(name=meta["name"], namespace=meta.get("namespace"), serialize=False)
         except (NotFoundError, ResourceNotFoundError):
             return None
-        result: Manifest = live.to_dict()
-        return result
+        return _json_body(answer)
 
     def apply(
-        self, obj: Manifest, dry_run: bool = False, manager: str = FIELD_MANAGER, live: Manifest | None = None
+        self,
+        obj: Manifest,
+        dry_run: bool = False,
+        manager: str = FIELD_MANAGER,
+        live: Manifest | None | Unread = UNREAD,
     ) -> Manifest:
         """Server-side apply one object (force: the lab owns the fields it sets).
 
-        ``live`` is the object as read just before (saves a read when the caller has it).
+        ``live`` is the object as read just before, None when it was absent (saves a read
+        when the caller has it, e.g. from :meth:`live_objects`).
         """
         resource = self._resource(obj)
-        if live is None:
+        if isinstance(live, Unread):
             live = self.get(obj)
         # A found Namespace is used as it is; any other object the lab did not create is refused.
         if live is not None and adopts(obj, live, self.owner):
@@ -227,7 +240,7 @@ class Kube:
                 # One object, or no namespace to list in: a GET is the cheaper (or only) question.
                 found.update((object_key(obj), self.get(obj)) for obj in group)
                 continue
-            items = resource.get(namespace=namespace or None).to_dict().get("items") or []
+            items = _json_body(resource.get(namespace=namespace or None, serialize=False)).get("items") or []
             # List items carry no apiVersion and kind of their own.
             by_name = {i["metadata"]["name"]: {**i, "apiVersion": api_version, "kind": kind} for i in items}
             found.update((object_key(obj), by_name.get(obj["metadata"]["name"])) for obj in group)
@@ -433,6 +446,14 @@ class Kube:
         return [
             r for r in found if "/" not in (r.name or "") and verbs <= set(getattr(r, "verbs", None) or [])
         ]
+
+
+def _json_body(response: Any) -> Manifest:
+    """A raw API answer (``serialize=False``) as a dict."""
+    # The dynamic client's own wrapping of every field (megabytes of CRDs in one list on a
+    # second `up`) costs more than the request itself.
+    body: Manifest = json.loads(response.data)
+    return body
 
 
 def _items(namespaced: Any, everywhere: Any, namespace: str, selector: str, kube: Kube) -> list[Any]:

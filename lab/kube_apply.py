@@ -25,16 +25,19 @@ def apply_all(
     the deadline; anything else the API server refuses stops the step with its answer.
     """
     first = [o for o in objects if o["kind"] in ("Namespace", "CustomResourceDefinition")]
+    lives = kube.live_objects(first)
     for obj in first:
-        kube.apply(obj, manager=manager)
+        kube.apply(obj, manager=manager, live=lives[object_key(obj)])
     crds = [o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"]
     kube.wait_crds_established(crds, deadline)
     pending = [o for o in objects if o["kind"] not in ("Namespace", "CustomResourceDefinition")]
     while pending:
         refused: list[tuple[Manifest, str]] = []
+        # What exists is read with one list per kind and namespace, not one GET per object.
+        lives = kube.live_objects(pending)
         for obj in pending:
             try:
-                kube.apply(obj, manager=manager)
+                kube.apply(obj, manager=manager, live=lives[object_key(obj)])
             except KindNotServed as exc:
                 refused.append((obj, f"kind not served yet: {exc}"))
             except ApiError as exc:
