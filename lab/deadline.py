@@ -30,6 +30,10 @@ class Deadline:
         return self.remaining <= 0
 
 
+# The first pause of a wait that needs one good poll (see wait_until).
+_FIRST_PAUSE = 0.25
+
+
 def wait_until(
     pending: Callable[[], list[str]],
     deadline: Deadline,
@@ -42,9 +46,13 @@ def wait_until(
     """Poll ``pending`` (what is still not right) until it is empty or the deadline passes.
 
     ``consecutive``: how many polls in a row must find nothing pending (a pod that is Ready
-    once may still be crash-looping).
+    once may still be crash-looping); those polls are ``interval`` apart, so the stability
+    they show spans the same time however soon it began. A single poll's wait starts short
+    and doubles up to ``interval``: what is ready in a second is seen in a second, and a long
+    wait still polls no more often than ``interval``.
     """
     streak = 0
+    pause = min(interval, _FIRST_PAUSE) if consecutive == 1 else interval
     while True:
         left = pending()
         streak = streak + 1 if not left else 0
@@ -52,4 +60,5 @@ def wait_until(
             return
         if deadline.passed:
             raise LabError(f"{what} after {deadline.seconds:.0f}s; {advice}", left[:15])
-        time.sleep(min(interval, max(deadline.remaining, 0.1)))
+        time.sleep(min(pause, max(deadline.remaining, 0.1)))
+        pause = min(interval, pause * 2)

@@ -36,7 +36,7 @@ from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, wi
 from lab.kube_sync import group_by_list, in_sync_without_asking
 from lab.kubeconfig import KubeconfigInvalid, checked_context, context_name, kubeconfig_contexts
 from lab.ownership import ForeignObject, adopts
-from lab.readiness import crd_established, deployment_available, pod_problem
+from lab.readiness import deployment_available, pod_problem
 
 _SERIALIZER = client.ApiClient()
 
@@ -176,16 +176,16 @@ class Kube:
         # A found Namespace is used as it is; any other object the lab did not create is refused.
         if live is not None and adopts(obj, live, self.owner):
             return live
-        result = self.dynamic.server_side_apply(
+        answer = self.dynamic.server_side_apply(
             resource,
             body=with_owner(obj, live, self.owner),
             namespace=obj["metadata"].get("namespace"),
             field_manager=manager,
             force_conflicts=True,
             dry_run="All" if dry_run else None,
+            serialize=False,
         )
-        applied: Manifest = result.to_dict()
-        return applied
+        return _json_body(answer)
 
     def in_sync(self, objects: Iterable[Manifest], manager: str = FIELD_MANAGER) -> bool:
         """Whether applying ``objects`` would change nothing (stops at the first difference)."""
@@ -245,22 +245,6 @@ class Kube:
             by_name = {i["metadata"]["name"]: {**i, "apiVersion": api_version, "kind": kind} for i in items}
             found.update((object_key(obj), by_name.get(obj["metadata"]["name"])) for obj in group)
         return found
-
-    def wait_crds_established(self, names: Sequence[str], deadline: Deadline) -> None:
-        """Wait until every named CRD reports Established."""
-        ext = client.ApiextensionsV1Api(self.api)
-
-        def established(name: str) -> bool:
-            try:
-                return crd_established(ext.read_custom_resource_definition(name))
-            except ApiException:
-                return False
-
-        wait_until(
-            lambda: [n for n in names if not established(n)],
-            deadline,
-            "CustomResourceDefinitions not Established",
-        )
 
     def deployments_not_available(self, namespace: str, names: Sequence[str]) -> list[str]:
         """Which of the named Deployments are missing or not fully rolled out and Available."""
