@@ -32,7 +32,7 @@ from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.errors import ClusterUnreachable
 from lab.kube_errors import api_error_message, api_error_text
-from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, with_owner
+from lab.kube_objects import FIELD_MANAGER, UNREAD, Manifest, Unread, comparable, object_key, with_owner
 from lab.kube_sync import group_by_list, in_sync_without_asking
 from lab.kubeconfig import KubeconfigInvalid, checked_context, context_name, kubeconfig_contexts
 from lab.ownership import ForeignObject, adopts
@@ -60,14 +60,6 @@ TRANSPORT_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, O
 API_ERRORS: tuple[type[Exception], ...] = (ApiException, *TRANSPORT_ERRORS)
 # Seconds for one call: total, or (connect, read); None waits as long as the client does.
 Timeout = float | tuple[float, float] | None
-
-
-class Unread:
-    """The type of :data:`UNREAD`."""
-
-
-# Kube.apply's ``live`` when the caller has not read the object (None means: read, absent).
-UNREAD = Unread()
 
 
 class Kube:
@@ -240,7 +232,13 @@ class Kube:
                 # One object, or no namespace to list in: a GET is the cheaper (or only) question.
                 found.update((object_key(obj), self.get(obj)) for obj in group)
                 continue
-            items = _json_body(resource.get(namespace=namespace or None, serialize=False)).get("items") or []
+            try:
+                listed = _json_body(resource.get(namespace=namespace or None, serialize=False))
+            except NotFoundError:
+                # Discovery (cached on disk by the client) still lists a kind no longer served.
+                found.update((object_key(obj), None) for obj in group)
+                continue
+            items = listed.get("items") or []
             # List items carry no apiVersion and kind of their own.
             by_name = {i["metadata"]["name"]: {**i, "apiVersion": api_version, "kind": kind} for i in items}
             found.update((object_key(obj), by_name.get(obj["metadata"]["name"])) for obj in group)
