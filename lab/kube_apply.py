@@ -23,7 +23,7 @@ CONCURRENT_APPLIES = 4
 
 
 def kind_runs(objects: Sequence[Manifest]) -> list[list[Manifest]]:
-    """``objects`` cut into runs of consecutive objects of one kind, in order.
+    """``objects`` cut into runs of consecutive objects of one kind (and apiVersion), in order.
 
     Kinds depend on kinds in the order kustomize prints them (a Role before its RoleBinding,
     webhook configurations last, so nothing waits on a webhook applied a moment before it);
@@ -31,7 +31,7 @@ def kind_runs(objects: Sequence[Manifest]) -> list[list[Manifest]]:
     """
     runs: list[list[Manifest]] = []
     for obj in objects:
-        if runs and runs[-1][0]["kind"] == obj["kind"]:
+        if runs and (runs[-1][0]["apiVersion"], runs[-1][0]["kind"]) == (obj["apiVersion"], obj["kind"]):
             runs[-1].append(obj)
         else:
             runs.append([obj])

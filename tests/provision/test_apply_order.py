@@ -6,8 +6,8 @@ from lab.kube_apply import kind_runs
 from lab.kube_objects import Manifest
 
 
-def obj(kind: str, name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}}
+def obj(kind: str, name: str, api_version: str = "v1") -> Manifest:
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}
 
 
 def test_runs_keep_the_order_and_never_mix_kinds() -> None:
@@ -20,6 +20,8 @@ def test_runs_keep_the_order_and_never_mix_kinds() -> None:
         obj("Deployment", "d2"),
         obj("ValidatingWebhookConfiguration", "w"),
         obj("Deployment", "late"),
+        obj("Certificate", "c1", "cert-manager.io/v1"),
+        obj("Certificate", "c2", "example.com/v1"),
     ]
     runs = kind_runs(objects)
     assert [[o["metadata"]["name"] for o in run] for run in runs] == [
@@ -29,6 +31,8 @@ def test_runs_keep_the_order_and_never_mix_kinds() -> None:
         ["d1", "d2"],
         ["w"],
         ["late"],
+        ["c1"],
+        ["c2"],
     ]
     assert [o for run in runs for o in run] == objects
 
