@@ -30,7 +30,7 @@ class Deadline:
         return self.remaining <= 0
 
 
-# The first pause of a wait that needs one good poll (see wait_until).
+# The first pause of a wait (see wait_until).
 _FIRST_PAUSE = 0.25
 
 
@@ -47,12 +47,12 @@ def wait_until(
 
     ``consecutive``: how many polls in a row must find nothing pending (a pod that is Ready
     once may still be crash-looping); those polls are ``interval`` apart, so the stability
-    they show spans the same time however soon it began. A single poll's wait starts short
-    and doubles up to ``interval``: what is ready in a second is seen in a second, and a long
-    wait still polls no more often than ``interval``.
+    they show spans the same time however soon it began. Until a poll finds nothing pending,
+    the pause starts short and doubles up to ``interval``: what is ready in a second is seen
+    in a second, and a long wait still polls no more often than every ``interval``.
     """
     streak = 0
-    pause = min(interval, _FIRST_PAUSE) if consecutive == 1 else interval
+    pause = min(interval, _FIRST_PAUSE)
     while True:
         left = pending()
         streak = streak + 1 if not left else 0
@@ -60,5 +60,5 @@ def wait_until(
             return
         if deadline.passed:
             raise LabError(f"{what} after {deadline.seconds:.0f}s; {advice}", left[:15])
-        time.sleep(min(pause, max(deadline.remaining, 0.1)))
+        time.sleep(min(interval if streak else pause, max(deadline.remaining, 0.1)))
         pause = min(interval, pause * 2)

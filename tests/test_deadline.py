@@ -48,6 +48,15 @@ def test_consecutive_polls_stay_a_whole_interval_apart() -> None:
     assert len(polls) == 3 and all(gap >= 0.38 for gap in gaps), gaps
 
 
+def test_stability_is_timed_from_the_first_good_poll() -> None:
+    polls, pending = ready_after(0.3)
+    started = time.monotonic()
+    wait_until(pending, Deadline(30), "never", interval=2.0, consecutive=2)
+    # Seen ready soon (not a whole interval after the start), then one interval of stability.
+    assert time.monotonic() - started < 3.5, polls
+    assert polls[-1] - polls[-2] >= 1.9, polls
+
+
 def test_the_deadline_still_ends_the_wait_with_what_is_pending() -> None:
     _, pending = ready_after(60)
     with pytest.raises(LabError) as failed:
