@@ -14,6 +14,7 @@ server with a dry-run apply, the way ``kubectl diff`` does.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -31,11 +32,11 @@ from lab.config import LabConfig
 from lab.deadline import Deadline, wait_until
 from lab.errors import ClusterUnreachable
 from lab.kube_errors import api_error_message, api_error_text
-from lab.kube_objects import FIELD_MANAGER, Manifest, comparable, object_key, with_owner
+from lab.kube_objects import FIELD_MANAGER, UNREAD, Manifest, Unread, comparable, object_key, with_owner
 from lab.kube_sync import group_by_list, in_sync_without_asking
 from lab.kubeconfig import KubeconfigInvalid, checked_context, context_name, kubeconfig_contexts
 from lab.ownership import ForeignObject, adopts
-from lab.readiness import crd_established, deployment_available, pod_problem
+from lab.readiness import deployment_available, pod_problem
 
 _SERIALIZER = client.ApiClient()
 
@@ -144,35 +145,39 @@ class Kube:
         meta = obj["metadata"]
         try:
             resource = self._resource(obj)
-            live = resource.get(name=meta["name"], namespace=meta.get("namespace"))
+            answer = resource.get(name=meta["name"], namespace=meta.get("namespace"), serialize=False)
         except (NotFoundError, ResourceNotFoundError):
             return None
-        result: Manifest = live.to_dict()
-        return result
+        return _json_body(answer)
 
     def apply(
-        self, obj: Manifest, dry_run: bool = False, manager: str = FIELD_MANAGER, live: Manifest | None = None
+        self,
+        obj: Manifest,
+        dry_run: bool = False,
+        manager: str = FIELD_MANAGER,
+        live: Manifest | None | Unread = UNREAD,
     ) -> Manifest:
         """Server-side apply one object (force: the lab owns the fields it sets).
 
-        ``live`` is the object as read just before (saves a read when the caller has it).
+        ``live`` is the object as read just before, None when it was absent (saves a read
+        when the caller has it, e.g. from :meth:`live_objects`).
         """
         resource = self._resource(obj)
-        if live is None:
+        if isinstance(live, Unread):
             live = self.get(obj)
         # A found Namespace is used as it is; any other object the lab did not create is refused.
         if live is not None and adopts(obj, live, self.owner):
             return live
-        result = self.dynamic.server_side_apply(
+        answer = self.dynamic.server_side_apply(
             resource,
             body=with_owner(obj, live, self.owner),
             namespace=obj["metadata"].get("namespace"),
             field_manager=manager,
             force_conflicts=True,
             dry_run="All" if dry_run else None,
+            serialize=False,
         )
-        applied: Manifest = result.to_dict()
-        return applied
+        return _json_body(answer)
 
     def in_sync(self, objects: Iterable[Manifest], manager: str = FIELD_MANAGER) -> bool:
         """Whether applying ``objects`` would change nothing (stops at the first difference)."""
@@ -227,27 +232,17 @@ class Kube:
                 # One object, or no namespace to list in: a GET is the cheaper (or only) question.
                 found.update((object_key(obj), self.get(obj)) for obj in group)
                 continue
-            items = resource.get(namespace=namespace or None).to_dict().get("items") or []
+            try:
+                listed = _json_body(resource.get(namespace=namespace or None, serialize=False))
+            except NotFoundError:
+                # Discovery (cached on disk by the client) still lists a kind no longer served.
+                found.update((object_key(obj), None) for obj in group)
+                continue
+            items = listed.get("items") or []
             # List items carry no apiVersion and kind of their own.
             by_name = {i["metadata"]["name"]: {**i, "apiVersion": api_version, "kind": kind} for i in items}
             found.update((object_key(obj), by_name.get(obj["metadata"]["name"])) for obj in group)
         return found
-
-    def wait_crds_established(self, names: Sequence[str], deadline: Deadline) -> None:
-        """Wait until every named CRD reports Established."""
-        ext = client.ApiextensionsV1Api(self.api)
-
-        def established(name: str) -> bool:
-            try:
-                return crd_established(ext.read_custom_resource_definition(name))
-            except ApiException:
-                return False
-
-        wait_until(
-            lambda: [n for n in names if not established(n)],
-            deadline,
-            "CustomResourceDefinitions not Established",
-        )
 
     def deployments_not_available(self, namespace: str, names: Sequence[str]) -> list[str]:
         """Which of the named Deployments are missing or not fully rolled out and Available."""
@@ -433,6 +428,14 @@ class Kube:
         return [
             r for r in found if "/" not in (r.name or "") and verbs <= set(getattr(r, "verbs", None) or [])
         ]
+
+
+def _json_body(response: Any) -> Manifest:
+    """A raw API answer (``serialize=False``) as a dict."""
+    # The dynamic client's own wrapping of every field (megabytes of CRDs in one list on a
+    # second `up`) costs more than the request itself.
+    body: Manifest = json.loads(response.data)
+    return body
 
 
 def _items(namespaced: Any, everywhere: Any, namespace: str, selector: str, kube: Kube) -> list[Any]:

@@ -16,6 +16,14 @@ OWNER_LABEL = "kubeflow-modelkit-lab/owner"
 Manifest = dict[str, Any]
 
 
+class Unread:
+    """The type of :data:`UNREAD`."""
+
+
+# An object not read yet, as opposed to None: read, and absent (``Kube.apply``'s ``live``).
+UNREAD = Unread()
+
+
 def field_manager(step: str = "") -> str:
     """One server-side-apply field manager per step.
 

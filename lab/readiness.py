@@ -43,9 +43,10 @@ def inference_service_ready(isvc: Mapping[str, Any]) -> bool:
     return ready is not None and ready.get("status") == "True"
 
 
-def crd_established(crd: Any) -> bool:
-    """Whether a ``V1CustomResourceDefinition`` is Established (its kind is served)."""
-    return condition_true(crd.status, "Established")
+def crd_established(crd: Mapping[str, Any]) -> bool:
+    """Whether a CustomResourceDefinition (API dict) is Established (its kind is served)."""
+    established = custom_condition(crd, "Established")
+    return established is not None and established.get("status") == "True"
 
 
 def node_ready(node: Any) -> bool:

@@ -49,6 +49,8 @@ class Context:
     found_components: dict[str, Any] = field(default_factory=dict, init=False)
     # Rendered objects per step, so is_done and execute build the manifests once.
     rendered: dict[str, list[Manifest]] = field(default_factory=dict, init=False)
+    # Workspaces whose overlays and staged mirror this run has brought up to date itself.
+    prepared: set[Path] = field(default_factory=set, init=False)
     _scratch: Path | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:

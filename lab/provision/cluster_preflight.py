@@ -108,10 +108,11 @@ class PermissionsAndOwnership:
         lacking = missing(kube, needs_of(kube, objects))
         if lacking:
             return info, problems + lacking
+        # One list per kind and namespace, not one GET per object (hundreds on a second `up`).
+        lives = kube.live_objects(objects)
         for obj in objects:
-            live = kube.get(obj)
             try:
-                if adopts(obj, live, kube.owner):
+                if adopts(obj, lives[object_key(obj)], kube.owner):
                     info.append(
                         f"{object_key(obj)} exists and is not the lab's: used as it is, never deleted"
                     )

@@ -3,25 +3,25 @@
 pyinfra reads the target's facts first (does the file exist, what is its checksum) and only
 then decides what to change, so the dry-run plan is the real plan and a second run writes
 nothing. The same operations target this machine (``@local``) or a kind node container
-(``@docker/<node>``).
+(``@docker/<node>``). Files on this machine that are already exactly right are recognised
+without pyinfra (the same content and mode facts, read directly), so a second run does not
+even load it.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from pyinfra.api import Config, Inventory, State
-from pyinfra.api.connect import connect_all
-from pyinfra.api.exceptions import PyinfraError
-from pyinfra.api.operation import add_op
-from pyinfra.api.operations import run_ops
-from pyinfra.operations import files
+from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
 from lab.templates import render_template
+
+if TYPE_CHECKING:
+    from pyinfra.api import State
 
 LOCAL = "@local"
 
@@ -41,8 +41,38 @@ class FileSpec:
         source = f"from templates/{self.template}" if self.template else "(generated)"
         return f"write {self.dest} {source}"
 
+    def text(self) -> str:
+        """The file's content."""
+        return render_template(self.template, **self.values) if self.template else self.content
+
+
+def _current_here(spec: FileSpec) -> bool:
+    """Whether the file on this machine already has exactly the spec's content and mode.
+
+    The same facts pyinfra's ``files.put`` reads (content and mode), read directly: a second
+    ``up`` then neither imports pyinfra nor runs its shell commands for a file already right.
+    """
+    try:
+        with open(spec.dest, "rb") as handle:
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+            content = handle.read()
+    except OSError:
+        return False
+    return content == spec.text().encode() and mode == int(spec.mode, 8)
+
+
+def _all_current_here(specs: Sequence[FileSpec], hosts: Sequence[str]) -> bool:
+    return list(hosts) == [LOCAL] and all(_current_here(spec) for spec in specs)
+
 
 def _operations(specs: Sequence[FileSpec], hosts: Sequence[str]) -> tuple[State, list[tuple[FileSpec, Any]]]:
+    # Imported here: pyinfra (and gevent) load only when a file may need writing.
+    from pyinfra.api import Config, Inventory, State
+    from pyinfra.api.connect import connect_all
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.operation import add_op
+    from pyinfra.operations import files
+
     state = State(Inventory((list(hosts), {})), Config())
     try:
         connect_all(state)
@@ -56,12 +86,11 @@ def _operations(specs: Sequence[FileSpec], hosts: Sequence[str]) -> tuple[State,
     planned = []
     for spec in specs:
         # Rendered by the lab's one renderer, then written like any other content.
-        text = render_template(spec.template, **spec.values) if spec.template else spec.content
         result = add_op(
             state,
             files.put,
             name=spec.describe(),
-            src=io.BytesIO(text.encode()),
+            src=io.BytesIO(spec.text().encode()),
             dest=spec.dest,
             mode=spec.mode,
         )
@@ -71,7 +100,7 @@ def _operations(specs: Sequence[FileSpec], hosts: Sequence[str]) -> tuple[State,
 
 def plan_files(specs: Sequence[FileSpec], hosts: Sequence[str] = (LOCAL,)) -> list[str]:
     """What writing ``specs`` would change on ``hosts``; empty when everything is current."""
-    if not specs:
+    if not specs or _all_current_here(specs, hosts):
         return []
     _state, planned = _operations(specs, hosts)
     lines = []
@@ -85,8 +114,11 @@ def plan_files(specs: Sequence[FileSpec], hosts: Sequence[str] = (LOCAL,)) -> li
 
 def apply_files(specs: Sequence[FileSpec], hosts: Sequence[str] = (LOCAL,)) -> list[str]:
     """Write what differs; returns what changed (empty on a second run)."""
-    if not specs:
+    if not specs or _all_current_here(specs, hosts):
         return []
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.operations import run_ops
+
     state, planned = _operations(specs, hosts)
     changes = [
         spec.describe() for spec, results in planned if any(meta.will_change for meta in results.values())

@@ -45,6 +45,10 @@ class ManifestStep:
         return [s for s in overlay_specs(ctx.config, ctx.workspace) if str(Path(s.dest).parent) in mine]
 
     def _specs_current(self, ctx: Context) -> bool:
+        # Written by this run a moment ago (every step's objects are built before the first
+        # step's check in cluster mode): current without walking the mirror again.
+        if ctx.workspace.root in ctx.prepared:
+            return True
         return mirror_is_staged(ctx.config, ctx.workspace) and not plan_files(self._overlay_files(ctx))
 
     def objects(self, ctx: Context, workspace: Workspace | None = None) -> list[Manifest]:
@@ -52,7 +56,9 @@ class ManifestStep:
         workspace = workspace or ctx.workspace
         key = f"{self.name}@{workspace.root}"
         if key not in ctx.rendered:
-            prepare_overlays(ctx.config, workspace)
+            if workspace.root not in ctx.prepared:
+                prepare_overlays(ctx.config, workspace)
+                ctx.prepared.add(workspace.root)
             built = [
                 obj for overlay in self.overlays for obj in build_overlay(ctx.config, workspace, overlay)
             ]

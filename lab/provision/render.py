@@ -21,6 +21,7 @@ from lab.config import LabConfig
 from lab.errors import CommandFailed, LabError
 from lab.kube_objects import Manifest
 from lab.provision.files import FileSpec, apply_files
+from lab.provision.render_cache import cached_render, fingerprint, keep_render
 from lab.provision.sources import ManifestSources, stage_mirror
 from lab.provision.workspace import Workspace
 from lab.storage_container import storage_container
@@ -92,8 +93,20 @@ def pin_release_images(value: Any, tag: str) -> Any:
 
 
 def build_overlay(config: LabConfig, workspace: Workspace, name: str) -> list[Manifest]:
-    """The objects of one overlay (overlays must have been prepared)."""
-    objects = kustomize_build(config, workspace.overlay(name))
+    """The objects of one overlay (overlays must have been prepared).
+
+    An overlay whose inputs are unchanged since an earlier build is read from the render
+    cache (:mod:`lab.provision.render_cache`) instead of built again. Builds in a workspace
+    outside ``$LAB_HOME`` (a dry run's scratch copy) read the cache but never write it.
+    """
+    directory = workspace.overlay(name)
+    parser = (yaml.__version__, _LOADER.__name__)
+    key = fingerprint(kustomize_argv(config), directory, workspace.manifests, parser)
+    objects = cached_render(config, name, key) if key else None
+    if objects is None:
+        objects = kustomize_build(config, directory)
+        if key and workspace.root.resolve().is_relative_to(config.home.resolve()):
+            keep_render(config, name, key, objects)
     if name == "kserve":
         objects = [pin_release_images(obj, config.versions.kserve) for obj in objects]
     return objects

@@ -29,14 +29,19 @@ class Workspace:
         return self.root / "kind-config.yaml"
 
     @property
+    def manifests(self) -> Path:
+        """Every file a build of the overlays reads: the overlays and the staged mirror."""
+        return self.root / "manifests"
+
+    @property
     def overlays(self) -> Path:
         """The lab's kustomize overlays, one directory per component."""
-        return self.root / "manifests" / "overlays"
+        return self.manifests / "overlays"
 
     @property
     def upstream(self) -> Path:
         """The staged copy of a local manifest mirror, remote references rewritten."""
-        return self.root / "manifests" / "upstream"
+        return self.manifests / "upstream"
 
     @property
     def registry_auth(self) -> Path:

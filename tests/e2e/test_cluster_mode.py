@@ -39,6 +39,8 @@ from lab.provision.cluster_status import collect_cluster
 from lab.provision.control_plane import COMPONENTS, ControlPlane
 from lab.provision.kwok import health_problem, on_simulated_nodes
 from lab.provision.manifests import ManifestStep
+from lab.provision.render import OVERLAYS
+from lab.provision.render_cache import render_cache_dir
 from lab.provision.secrets import PipelineSecrets
 from lab.tools import install_tools
 from tests.e2e.conftest import run_lab
@@ -97,6 +99,9 @@ def test_second_up_changes_nothing(cluster_lab: ClusterLab) -> None:
     assert changes == []
     not_done = [a.name for a in cluster_actions()[:-1] if not a.is_done(ctx)]
     assert not_done == []
+    # Every overlay's rendering was kept, so this `up` builds none of them again.
+    kept = {path.stem for path in render_cache_dir(cluster_lab.config).glob("*.json")}
+    assert kept == {overlay.name for overlay in OVERLAYS}
     started = time.monotonic()
     assert up_cluster(cluster_lab.config, Progress(quiet=True), dry_run=False) == 0
     print(f"second up: {time.monotonic() - started:.1f}s, 0 changes")
