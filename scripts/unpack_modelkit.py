@@ -11,7 +11,8 @@ itself (no kit, curl or jq), so the plan and the layer pass run in one process:
 
 Components carry its text (``lab.pipeline.scripts.unpacker_text``: the reference grammar of
 ``lab/pipeline/modelkit_ref.py`` inlined where the import below stands) and run it as
-``python3 -I -S -c <text> ...``.
+``python3 -I -S -c <text> ...``; the lab, running it itself, runs that text compiled once
+(``lab.pipeline.scripts.compiled_unpacker``).
 
     unpack:              [--] <reference> [extract_path] [--plain-http true|false]
                          [--artifact-dir DIR] [--model-path-output FILE] [--oci-layout DIR]
@@ -1432,7 +1433,7 @@ def free_space_cap(directory: str) -> int:
 
 
 def make_stage(parent: str, name: str) -> str:
-    """A new private directory ``parent/.unpack-<name>.<random>`` (as tempfile.mkdtemp, without its imports)."""
+    """A new private directory ``parent/.unpack-<name>.<random>`` (tempfile.mkdtemp without its imports)."""
     while True:
         stage = os.path.join(parent, f".unpack-{name}.{os.urandom(6).hex()}")
         try:
