@@ -92,9 +92,6 @@ class Versions:
     kitops_kubeflow_image: str = field(
         default="ghcr.io/kitops-ml/kitops-kubeflow:v1.7.0", metadata=_env("LAB_KITOPS_KUBEFLOW_IMAGE")
     )
-    kitops_kserve_image: str = field(
-        default="ghcr.io/kitops-ml/kitops-kserve:v1.7.0", metadata=_env("LAB_KITOPS_KSERVE_IMAGE")
-    )
     # The index digest of python:3.11-slim (Python 3.11.15) as docker-library/repo-info records
     # it: repos/python/remote/3.11-slim.md at commit 2477d553d2fdfa57b4ec11f63c8376eca8b7a253.
     # Images without a recorded digest and why: lab/images.py.

@@ -18,7 +18,6 @@ IMAGE_SETTINGS = (
     "kind_node_image",
     "registry_image",
     "kitops_kubeflow_image",
-    "kitops_kserve_image",
     "python_image",
     "mlmd_fallback",
 )
@@ -26,7 +25,6 @@ IMAGE_SETTINGS = (
 _NO_REGISTRY = "no registry answers here and no source shows a digest beside this tag"
 DIGEST_NOT_RECORDED = {
     "kitops_kubeflow_image": f"{_NO_REGISTRY}; ghcr.io/kitops-ml publishes moving tags",
-    "kitops_kserve_image": f"{_NO_REGISTRY}; ghcr.io/kitops-ml publishes moving tags",
     "mlmd_fallback": f"{_NO_REGISTRY} (gcr.io/tfx-oss-public)",
 }
 

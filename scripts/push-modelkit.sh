@@ -61,7 +61,10 @@ done
 
 [ -n "$MODELKIT_DIR" ] || die "--modelkit-dir is required; $usage"
 [ -d "$MODELKIT_DIR" ] || die "ModelKit directory does not exist: $MODELKIT_DIR (the training step must create it and write its artifacts there)"
-if [ -z "$(ls -A "$MODELKIT_DIR")" ]; then
+shopt -s nullglob dotglob # the directory's entries, hidden ones too, without an ls process
+ENTRIES=("$MODELKIT_DIR"/*)
+shopt -u nullglob dotglob
+if [ "${#ENTRIES[@]}" -eq 0 ]; then
     die "ModelKit directory is empty: $MODELKIT_DIR (the training step must write at least one file there)"
 fi
 
@@ -212,15 +215,15 @@ NET_FLAGS=()
 # The update check reaches the internet; pipelines must not depend on it.
 # (kit keeps that choice as a file in its home: writing it saves starting kit once more.)
 if [ -n "${KITOPS_HOME:-}" ]; then
-    mkdir -p "$KITOPS_HOME" && : >"$KITOPS_HOME/disable-update-notifications"
+    { [ -d "$KITOPS_HOME" ] || mkdir -p "$KITOPS_HOME"; } && : >"$KITOPS_HOME/disable-update-notifications"
 else
     kit version --show-update-notifications=false >/dev/null 2>&1 || true
 fi
 
-WORK=$(mktemp -d)
+WORK="" # made only when an attestation is built
 GENERATED_KITFILE=""
 cleanup() {
-    rm -rf "$WORK"
+    if [ -n "$WORK" ]; then rm -rf "$WORK"; fi
     # A Kitfile we generated for a push that then failed is removed: the directory is left as found.
     if [ -n "$GENERATED_KITFILE" ]; then rm -f "$GENERATED_KITFILE"; fi
 }
@@ -296,20 +299,26 @@ DIGEST_REF="$REGISTRY/$REPOSITORY@$DIGEST"
 log "pushed $DIGEST_REF"
 PUSHED=$EPOCHREALTIME
 
-# --- attestation ------------------------------------------------------------------------------
-
-jq -n --arg type "$ATTESTATION_TYPE" --arg reference "$DIGEST_REF" --arg digest "$DIGEST" \
-    --arg dataset_uri "$DATASET_URI" --arg code_repo "$CODE_REPO" --arg code_commit "$CODE_COMMIT" \
-    --arg created_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    '{predicateType: $type, predicate: {reference: $reference, digest: $digest, dataset_uri: $dataset_uri,
-      code_repo: $code_repo, code_commit: $code_commit, created_at: $created_at}}' >"$WORK/attestation.json"
+# --- attestation: built only where it goes (cosign's signature, --attestation-output) ------------
 
 COSIGN_KEY_PATH=${COSIGN_KEY_PATH:-/etc/cosign/cosign.key}
+SIGN=false
 if ! command -v cosign >/dev/null 2>&1; then
     warn "cosign is not installed: signing skipped, the attestation is not attached to $DIGEST_REF"
 elif [ ! -f "$COSIGN_KEY_PATH" ]; then
     warn "no cosign key at $COSIGN_KEY_PATH (the cosign-keys secret): signing skipped"
 else
+    SIGN=true
+fi
+if [ "$SIGN" = true ] || [ -n "$ATTESTATION_OUTPUT" ]; then
+    WORK=$(mktemp -d)
+    jq -n --arg type "$ATTESTATION_TYPE" --arg reference "$DIGEST_REF" --arg digest "$DIGEST" \
+        --arg dataset_uri "$DATASET_URI" --arg code_repo "$CODE_REPO" --arg code_commit "$CODE_COMMIT" \
+        --arg created_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        '{predicateType: $type, predicate: {reference: $reference, digest: $digest, dataset_uri: $dataset_uri,
+          code_repo: $code_repo, code_commit: $code_commit, created_at: $created_at}}' >"$WORK/attestation.json"
+fi
+if [ "$SIGN" = true ]; then
     jq '.predicate' "$WORK/attestation.json" >"$WORK/predicate.json"
     # A key generated with a password needs it; the cosign-keys secret may carry it beside the key.
     if [ -z "${COSIGN_PASSWORD:-}" ] && [ -f "$(dirname "$COSIGN_KEY_PATH")/cosign.password" ]; then
@@ -338,7 +347,9 @@ fi
 
 write_output() {
     [ -n "$1" ] || return 0
-    mkdir -p "$(dirname "$1")"
+    local directory=.
+    [[ $1 != */* ]] || directory=${1%/*}/ # with the slash: "/x" is in "/"
+    [ -d "$directory" ] || mkdir -p "$directory"
     printf '%s' "$2" >"$1.partial"
     mv -f "$1.partial" "$1"
 }

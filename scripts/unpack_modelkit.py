@@ -11,7 +11,8 @@ itself (no kit, curl or jq), so the plan and the layer pass run in one process:
 
 Components carry its text (``lab.pipeline.scripts.unpacker_text``: the reference grammar of
 ``lab/pipeline/modelkit_ref.py`` inlined where the import below stands) and run it as
-``python3 -I -S -c <text> ...``.
+``python3 -I -S -c <text> ...``; the lab, running it itself, runs that text compiled once
+(``lab.pipeline.scripts.compiled_unpacker``).
 
     unpack:              [--] <reference> [extract_path] [--plain-http true|false]
                          [--artifact-dir DIR] [--model-path-output FILE] [--oci-layout DIR]
@@ -35,13 +36,12 @@ import hashlib
 import http.client
 import json
 import os
+import queue
 import re
-import shlex
 import shutil
 import ssl
-import subprocess
 import sys
-import tempfile
+import threading
 import time
 import urllib.parse
 import zlib
@@ -219,6 +219,8 @@ def docker_config_authorization(host: str) -> str:
 
 def credential_helper(name: str, host: str) -> str:
     """Ask ``docker-credential-<name>`` for the login of ``host`` (the docker protocol)."""
+    import subprocess  # here: only a docker config with a credential helper needs it
+
     program = f"docker-credential-{name}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or shutil.which(program) is None:
         raise Failure(f"the docker config names the credential helper {program}, which is not on PATH", 2)
@@ -254,7 +256,7 @@ class Registry:
         self.home = origin(self.base)
         self.credentials = authorization  # Basic ...: sent to self.home only
         self.token = ""  # Bearer ...: from the registry's token service, also for self.home only
-        self.tls = ssl.create_default_context()
+        self.tls: ssl.SSLContext | None = None  # made at the first https URL (loading the CAs takes time)
 
     def url(self, path: str) -> str:
         """The URL of ``path`` under /v2/<repository>/."""
@@ -266,6 +268,8 @@ class Registry:
         host, port = parts.hostname or "", parts.port
         connection: http.client.HTTPConnection
         if parts.scheme == "https":
+            if self.tls is None:
+                self.tls = ssl.create_default_context()
             connection = http.client.HTTPSConnection(host, port, timeout=HTTP_TIMEOUT, context=self.tls)
         elif parts.scheme == "http":
             connection = http.client.HTTPConnection(host, port, timeout=HTTP_TIMEOUT)
@@ -1164,42 +1168,97 @@ class TarReader:
 # --- one pass per layer --------------------------------------------------------------------------
 
 
+class HashingThread:
+    """The layer's sha256 (and diffId) computed in a second thread while this one reads and writes.
+
+    hashlib lets go of the GIL while it hashes a piece, and recv/inflate/write let go of it in the
+    syscall, so on two cores the hash of one piece runs beside the reading and writing of the
+    next: verification costs CPU time, not the wall time of the transfer. The thread takes the
+    pieces in order from one queue. Bounded: the reads go round a pool of PIECES buffers (a
+    buffer is refilled only once hashed), and at most PIECES inflated pieces wait to be hashed.
+    """
+
+    PIECES = 8
+
+    def __init__(self) -> None:
+        self.work: queue.SimpleQueue[tuple[Any, Any, bytearray | None] | None] = queue.SimpleQueue()
+        self.free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self.inflated_slots = threading.BoundedSemaphore(self.PIECES)
+        for _ in range(self.PIECES):
+            self.free.put(bytearray(CHUNK))
+        self.thread = threading.Thread(target=self.run, name="hash", daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        """Hash each piece in order; give its buffer back (or its slot)."""
+        while True:
+            item = self.work.get()
+            if item is None:
+                return
+            digest, piece, buffer = item
+            digest.update(piece)
+            if buffer is not None:
+                self.free.put(buffer)
+            else:
+                self.inflated_slots.release()
+
+    def buffer(self) -> bytearray:
+        """A buffer to read into (waits while every buffer is still being hashed)."""
+        return self.free.get()
+
+    def hash_read(self, digest: Any, buffer: bytearray, got: int) -> None:
+        """Hash the first ``got`` bytes read into ``buffer``, which then returns to the pool."""
+        self.work.put((digest, memoryview(buffer)[:got], buffer))
+
+    def hash_inflated(self, digest: Any, piece: bytes) -> None:
+        """Hash an inflated piece (waits while PIECES of them are queued)."""
+        self.inflated_slots.acquire()
+        self.work.put((digest, piece, None))
+
+    def finish(self) -> None:
+        """Wait until every queued piece is hashed."""
+        self.work.put(None)
+        self.thread.join()
+
+
 def extract_layer(source: Source, reader: TarReader, layer: Layer) -> None:
     """One layer in one pass: fetch (bounded), hash, gunzip, hash, check and write each member, verify.
 
-    One thread, one buffer: read, hash, write, in the process's own time slices. Measured on a
-    busy two-core machine, handing buffers to a hashing thread cost more wall time than the
-    overlap won (GIL hand-overs wait for a thread the scheduler has parked).
+    The hashes run beside the reads and writes (:class:`HashingThread`); each digest is compared
+    once the layer's last piece is hashed, before the layer counts as extracted.
     """
     reader.start_layer(layer.where, normalize(layer.path))
     body = source.blob(layer.digest, layer.size, "layer")
     compressed = hashlib.sha256()
     gunzip = Gunzip() if layer.gzip else None
     uncompressed = hashlib.sha256()
-    buffer = memoryview(bytearray(CHUNK))
+    hashing = HashingThread()
     try:
         try:
             while True:
-                got = body.readinto(buffer)
+                buffer = hashing.buffer()
+                got = body.readinto(memoryview(buffer))
                 if not got:
+                    hashing.free.put(buffer)
                     break
-                view = buffer[:got]
-                compressed.update(view)
+                hashing.hash_read(compressed, buffer, got)
+                view = memoryview(buffer)[:got]
                 if gunzip is None:
                     reader.feed(view)
                     continue
                 for out in gunzip.feed(view):
-                    uncompressed.update(out)
+                    hashing.hash_inflated(uncompressed, out)
                     reader.feed(out)
             body.finish()
             if gunzip is not None:
                 for out in gunzip.finish():
-                    uncompressed.update(out)
+                    hashing.hash_inflated(uncompressed, out)
                     reader.feed(out)
         except GzipError as error:
             raise reader.refuse(f"not a valid gzip stream (corrupted or tampered; {error})") from None
         reader.finish()
     finally:
+        hashing.finish()
         reader.close_file()
         body.close()
     actual = "sha256:" + compressed.hexdigest()
@@ -1307,6 +1366,8 @@ def parse_storage_initializer(argv: list[str]) -> Options:
     if not dest:
         raise Failure("the destination path is empty", USAGE_STATUS)
     check_reference(uri[len("kit://") :], "storage URI kit://")
+    import shlex  # here: only the storage initializer reads a flag string
+
     try:
         flags = shlex.split(os.environ.get("KIT_UNPACK_FLAGS", ""))
     except ValueError as error:
@@ -1369,6 +1430,17 @@ def free_space_cap(directory: str) -> int:
     """Free bytes where the files go, minus a margin."""
     stat = os.statvfs(directory)
     return max(stat.f_bavail * stat.f_frsize - FREE_SPACE_MARGIN, 0)
+
+
+def make_stage(parent: str, name: str) -> str:
+    """A new private directory ``parent/.unpack-<name>.<random>`` (tempfile.mkdtemp without its imports)."""
+    while True:
+        stage = os.path.join(parent, f".unpack-{name}.{os.urandom(6).hex()}")
+        try:
+            os.mkdir(stage, 0o700)
+            return stage
+        except FileExistsError:
+            continue
 
 
 def unpack(options: Options) -> dict[str, Any]:
@@ -1452,7 +1524,7 @@ def unpack(options: Options) -> dict[str, Any]:
     delay = float(number(os.environ.get("KIT_RETRY_DELAY") or "2", "KIT_RETRY_DELAY"))
     attempt = 1
     while True:
-        stage = tempfile.mkdtemp(prefix=f".unpack-{os.path.basename(extract)}.", dir=stage_parent)
+        stage = make_stage(stage_parent, os.path.basename(extract))
         try:
             reader = TarReader(stage, max_bytes, cap_source)
             for layer in layers:

@@ -35,7 +35,7 @@ def test_the_matrix_lines_show_tag_and_digest_or_reason() -> None:
     lines = image_lines(Versions())
     assert any(line.startswith("python:3.11-slim ") and "digest: sha256:90744cff" in line for line in lines)
     assert any(
-        line.startswith("ghcr.io/kitops-ml/kitops-kserve:v1.7.0 ") and "digest: not recorded (" in line
+        line.startswith("ghcr.io/kitops-ml/kitops-kubeflow:v1.7.0 ") and "digest: not recorded (" in line
         for line in lines
     )
 

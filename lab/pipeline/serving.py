@@ -223,7 +223,8 @@ def initialize_storage(
     if auth.enabled:
         extra.update(KIT_USER=auth.username, KIT_PASSWORD=auth.password)
     env = script_environment(docker_config=config.docker_config_dir, extra=extra)
-    run_unpacker([STORAGE_INITIALIZER, storage_uri, str(destination)], env, path=unpacker)
+    arguments = [STORAGE_INITIALIZER, storage_uri, str(destination)]
+    run_unpacker(arguments, env, path=unpacker, cache_dir=config.home / "cache")
 
 
 def serve_modelkit(

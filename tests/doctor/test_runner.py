@@ -173,7 +173,7 @@ def test_bundle_has_the_cluster_objects_as_the_api_writes_them_and_no_secret_val
     assert "c2VjcmV0LXRva2Vu" not in everything and "PRIVATE-KEY-MATERIAL" not in everything
     assert json.loads(files["versions.json"])["matrix"]["kfp"] == config.versions.kfp
     images = {row["setting"]: row for row in json.loads(files["versions.json"])["images"]}
-    assert images["kitops_kserve_image"]["digest"].startswith("digest: not recorded (")
+    assert images["kitops_kubeflow_image"]["digest"].startswith("digest: not recorded (")
 
 
 def test_bundle_of_a_local_lab_redacts_the_registry_password(auth_lab: LabConfig, tmp_path: Path) -> None:

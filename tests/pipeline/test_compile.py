@@ -18,7 +18,16 @@ from lab import cli
 from lab.config import LabConfig, load_config
 from lab.pipeline.definition import build_pipeline, compile_pipeline
 from lab.pipeline.modelkit_ref import split_modelkit_reference
-from lab.pipeline.scripts import PRELUDE, PUSH_SCRIPT, UNPACKER, script_text, unpacker_text
+from lab.pipeline.scripts import (
+    PRELUDE,
+    PUSH_SCRIPT,
+    UNPACKER,
+    ScriptFailed,
+    compiled_unpacker,
+    run_unpacker,
+    script_text,
+    unpacker_text,
+)
 
 KITOPS = {"push-modelkit", "unpack-modelkit"}
 PYTHON = {"train-model", "register-model", "serve-model", "predict"}
@@ -231,3 +240,25 @@ def test_every_declared_chain_step_is_a_task_of_both_pipelines(config: LabConfig
             assert {task: spec["taskInfo"]["name"] for task, spec in tasks.items()} == STEP_OF_TASK
     assert CHAIN_STEPS == ("train", "push", "register", "unpack", "serve", "predict")
     assert list(DEMO_STEPS) == list(CHAIN_STEPS) and DEMO_STEPS["serve"] == "serve-ready"
+
+
+def test_the_cached_unpacker_is_the_carried_text_compiled_once(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    compiled = compiled_unpacker(cache)
+    assert compiled.parent == cache and compiled.suffix == ".pyc"
+    written = compiled.stat().st_mtime_ns
+    assert compiled_unpacker(cache) == compiled and compiled.stat().st_mtime_ns == written
+    # Run as the bench and the serve step run it: the same program (its usage line, exit 2).
+    with pytest.raises(ScriptFailed) as failure:
+        run_unpacker([], cache_dir=cache)
+    assert failure.value.returncode == 2 and failure.value.message.startswith("usage: unpack-modelkit ")
+    # An edited unpacker is compiled into a file of its own: a stale one is never run.
+    edited = tmp_path / "unpack_modelkit.py"
+    edited.write_text(UNPACKER.read_text().replace('PROG = "unpack-modelkit"', 'PROG = "edited-unpacker"'))
+    assert compiled_unpacker(cache, edited) != compiled
+    with pytest.raises(ScriptFailed) as failure:
+        run_unpacker([], path=edited, cache_dir=cache)
+    assert failure.value.message.startswith("usage: edited-unpacker ")
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        {compiled.name, compiled_unpacker(cache, edited).name}
+    )

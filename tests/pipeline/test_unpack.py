@@ -4,7 +4,8 @@ Each ModelKit is pushed byte for byte through the registry's HTTP API (never mad
 real distribution process, and unpacked from there by each way the lab runs the one unpacker
 (scripts/unpack_modelkit.py):
 
-- ``local``: as the local pipeline, ``lab demo`` and the bench run it (``run_unpacker``);
+- ``local``: as ``lab demo``'s serve step and the bench run it (``run_unpacker`` with the lab's
+  cache: the same text compiled once; the local pipeline's unpack runs it as ``compiled`` does);
 - ``compiled``: the unpack component's command exactly as ``lab pipeline compile`` writes it;
 - ``storage-initializer``: the command of the rendered ``kitops`` ClusterStorageContainer,
   with ``kit://REF DEST`` as KServe passes it and ``KIT_UNPACK_FLAGS``.
@@ -100,7 +101,8 @@ def unpack(
         )
         return run([*commands[path], *extra, *arguments], environment, timeout)
     arguments = unpack_arguments(reference, str(extract), plain_http="true", max_bytes=max_bytes)
-    return run_unpacker([*extra, *arguments], environment, timeout=timeout)
+    cache = extract.parent / "unpacker-cache"
+    return run_unpacker([*extra, *arguments], environment, cache_dir=cache, timeout=timeout)
 
 
 def nothing_written(extract: Path) -> None:

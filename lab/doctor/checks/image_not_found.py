@@ -8,13 +8,10 @@ from lab.doctor.pulls import pull_failures
 
 
 def _variable_for(image: str, evidence: Evidence) -> str:
-    versions = evidence.config.versions
-    for variable, pinned in (
-        ("LAB_KITOPS_KUBEFLOW_IMAGE", versions.kitops_kubeflow_image),
-        ("LAB_KITOPS_KSERVE_IMAGE", versions.kitops_kserve_image),
-    ):
-        if image.split("@")[0].rsplit(":", 1)[0] == pinned.split("@")[0].rsplit(":", 1)[0]:
-            return variable
+    # The one image the lab pins through a variable: the push step's kitops-kubeflow.
+    pinned = evidence.config.versions.kitops_kubeflow_image
+    if image.split("@")[0].rsplit(":", 1)[0] == pinned.split("@")[0].rsplit(":", 1)[0]:
+        return "LAB_KITOPS_KUBEFLOW_IMAGE"
     return ""
 
 
