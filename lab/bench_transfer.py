@@ -5,11 +5,14 @@ in the registry, a fresh kit store to pack into, a fresh store (or none) to unpa
 every byte is uploaded and really pulled back. Each side reports its phases: raw kit as pack, push, unpack;
 the lab as its push script and unpacker report them (push: pack, upload; unpack: manifest and
 config, the one pass over the layers, finish). The order of the sides alternates and the disks are
-synced between rounds, outside the timing.
+synced between rounds, outside the timing. The rounds push to a registry of the bench's own
+(a home under the bench's scratch folder, a free port), removed with everything pushed to it:
+the lab's own registry is neither used nor filled (each run pushes over a gigabyte).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -18,13 +21,15 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lab import local
 from lab.bench_measurement import Measurement, one_line
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.loopback_ports import free_port
 from lab.pipeline.modelkit_ref import ModelKitRef
 from lab.pipeline.scripts import (
     PUSH_SCRIPT,
@@ -155,6 +160,22 @@ def phase_split(rounds: list[Phases]) -> dict[str, float | str]:
     return {f"{name} s": statistics.median(p[name] for p in rounds if name in p) for name in names}
 
 
+@contextmanager
+def scratch_registry(config: LabConfig, scratch: Path) -> Iterator[LabConfig]:
+    """A registry of the bench's own, with the lab's tools; stopped and deleted afterwards."""
+    home = scratch / "registry-home"
+    home.mkdir(parents=True)
+    (home / "bin").symlink_to(config.bin_dir.resolve(), target_is_directory=True)
+    ports = dataclasses.replace(config.ports, registry=free_port())
+    bench = dataclasses.replace(config, home=home, ports=ports)
+    try:
+        local.up(bench, QUIET, ("registry",))
+        yield bench
+    finally:
+        local.down(bench, QUIET, purge=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measurement]:
     """One model size: the lab's push+unpack vs raw kit vs cp, as median ratios with the phase split."""
     scratch = config.home / "bench" / "transfer"
@@ -165,12 +186,32 @@ def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measur
     cp = bench_copy_floor(payload, scratch, repeat)
     try:
         kit = tool_path(config, "kit")
-        local.up(config, QUIET, ("registry",))
+        with scratch_registry(config, scratch) as bench:
+            rounds = transfer_rounds(bench, kit, payload, repeat, {"raw": raw, "lab": lab})
     except LabError as exc:
         lab.skipped = raw.skipped = one_line(exc)
         return [lab, raw, cp]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for side, measurement in (("raw", raw), ("lab", lab)):
+        if measurement.samples:
+            measurement.extra["MiB/s"] = size_mib / measurement.median
+            measurement.extra.update(phase_split(rounds[side]))
+    if lab.samples:
+        if raw.samples:
+            ratios = {"lab/kit": lab.median / raw.median, "lab/kit (min)": lab.minimum / raw.minimum}
+            lab.extra = {**ratios, **lab.extra}
+        lab.extra = {"lab/cp": lab.median / cp.median, **lab.extra}
+    return [lab, raw, cp]
+
+
+def transfer_rounds(
+    config: LabConfig, kit: Path, payload: Path, repeat: int, measurements: dict[str, Measurement]
+) -> dict[str, list[Phases]]:
+    """``repeat`` rounds of each side against ``config``'s registry; the phases of each round."""
+    scratch, size_mib = config.home.parent, payload.stat().st_size // MIB
     rounds: dict[str, list[Phases]] = {"lab": [], "raw": []}
-    sides = (("raw", raw, raw_kit_round), ("lab", lab, lab_round))
+    sides = (("raw", measurements["raw"], raw_kit_round), ("lab", measurements["lab"], lab_round))
     for index in range(repeat):
         # Alternate who goes first, and let each side start with no dirty pages of the other's
         # last gigabyte still being written back (the sync is outside the timing).
@@ -190,13 +231,4 @@ def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measur
                 measurement.skipped, measurement.samples = one_line(exc), []
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-    for side, measurement, _ in sides:
-        if measurement.samples:
-            measurement.extra["MiB/s"] = size_mib / measurement.median
-            measurement.extra.update(phase_split(rounds[side]))
-    if lab.samples:
-        if raw.samples:
-            ratios = {"lab/kit": lab.median / raw.median, "lab/kit (min)": lab.minimum / raw.minimum}
-            lab.extra = {**ratios, **lab.extra}
-        lab.extra = {"lab/cp": lab.median / cp.median, **lab.extra}
-    return [lab, raw, cp]
+    return rounds
