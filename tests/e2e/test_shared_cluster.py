@@ -301,7 +301,13 @@ def test_up_leaves_the_admins_cert_manager_as_it_was(shared: SharedCluster, lab_
     assert "Namespace cert-manager" not in owned and not [k for k in owned if "cert-manager.io" in k]
     status = lab(shared, "status", "--json")
     assert status.returncode == 0
-    assert '"state": "ready"' in status.stdout and "installed by someone else, not the lab" in status.stdout
+    rows = {row["name"]: row for row in json.loads(status.stdout)["cluster"]}
+    assert (rows["cert-manager"]["state"], rows["cert-manager"]["owner"]) == ("ready", "found")
+    assert rows["cert-manager"]["detail"].startswith(
+        "cert-manager is not the lab's: cert-manager v1.19.4 was found installed (Deployment "
+        "cert-manager/cert-manager, installed by field manager kubectl)"
+    )
+    assert rows["kserve"]["owner"] == "lab"
 
 
 def _scale_admins_webhook(shared: SharedCluster, replicas: int) -> None:
