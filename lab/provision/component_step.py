@@ -18,6 +18,7 @@ from lab.provision.actions import Context
 from lab.provision.diagnosis import KnownFailureWatch, failure, run_doctor_checks
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
+from lab.readiness import desired_replicas
 
 
 class Hooks:
@@ -116,8 +117,22 @@ class ComponentStep(ManifestStep):
         return health_problem(kube, namespace, pods, service.name, service.port, service.health_path)
 
     def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
-        """Workloads not ready (with their pods' problems), then the hook's conditions, then health."""
+        """Workloads not ready (with their pods' problems), then the hook's conditions, then health.
+
+        A component someone else installed is not ready while one of its Deployments is scaled
+        to 0 (it reports Available with no replica: nothing serves, and no apply of the lab's
+        puts a replica back, as it does for the lab's own).
+        """
         component, namespace = self.component, self.namespace(ctx)
+        found = ctx.found_components.get(component.name)
+        if found is not None:
+            zero = [
+                f"Deployment {namespace}/{d.metadata.name}: scaled to 0 replicas, nothing serves"
+                for d in kube.deployments(namespace)
+                if d.metadata.name in found.deployments and desired_replicas(d) == 0
+            ]
+            if zero:
+                return zero
         if component.deployments:
             waiting = kube.deployments_not_available(namespace, component.deployments)
             if waiting:

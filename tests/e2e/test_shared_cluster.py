@@ -401,7 +401,18 @@ def test_the_admins_broken_cert_manager_is_theirs_to_repair(
         assert admins_objects(shared.admin) == broken
     finally:
         _scale_admins_webhook(shared, 1)
-    assert admins_objects(shared.admin) == lab_up
+    # The admin's own scaling made new webhook Pods (and Endpoints): that is their cert-manager
+    # from here on, which the tests that follow must find unchanged.
+    # (Once the controllers have written the new Endpoints: two reads a few seconds apart agree.)
+    seen: list[dict[str, tuple[str, Manifest]]] = [admins_objects(shared.admin)]
+
+    def still_changing() -> list[str]:
+        seen.append(admins_objects(shared.admin))
+        return [] if seen[-1] == seen[-2] else ["the admin's cert-manager is still changing"]
+
+    wait_until(still_changing, Deadline(60), "the admin's cert-manager did not settle", interval=3.0)
+    lab_up.clear()
+    lab_up.update(seen[-1])
 
 
 def tenant_objects(shared: SharedCluster) -> list[Manifest]:
