@@ -194,7 +194,8 @@ def component_rows(
     for component in kind_components(config):
         theirs = (found or {}).get(component.name)
         if theirs is not None:
-            component = dataclasses.replace(component, namespace=theirs.namespace, version=theirs.version)
+            version = theirs.version or component.version
+            component = dataclasses.replace(component, namespace=theirs.namespace, version=version)
         try:
             row = deployment_row(component, _deployments(kube, component))
         except API_ERRORS as exc:
