@@ -169,6 +169,9 @@ class LabConfig:
     stop_timeout: float = field(default=20.0, metadata=_env("LAB_STOP_TIMEOUT"))
     # Cluster-mode waits (first image pulls of KFP alone take minutes on a fresh node).
     cluster_timeout: float = field(default=900.0, metadata=_env("LAB_CLUSTER_TIMEOUT"))
+    # How long a claim may stay Pending before a provisioning wait stops on the doctor's
+    # pvc-pending finding (a provisioner takes a moment to bind one).
+    pvc_pending_grace: float = field(default=60.0, metadata=_env("LAB_PVC_PENDING_GRACE"))
     # Registering in the Model Registry: seconds to connect, and for the whole registration
     # (the client's own default is 300 s per request).
     registration_connect_timeout: float = field(

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from lab.components import Component
 from lab.errors import LabError
 from lab.kube_objects import OWNER_LABEL, Manifest, object_key
 
@@ -50,10 +51,6 @@ def state_of(live: Manifest | None, owner: str) -> State:
         return State.ABSENT
     labels = (live.get("metadata") or {}).get("labels") or {}
     return State.CREATED if labels.get(OWNER_LABEL) == owner else State.FOUND
-
-
-# What `lab status` adds to a component someone else installed.
-FOUND_NOTE = "installed by someone else, not the lab: used as it is, never changed or deleted by it"
 
 
 class ForeignObject(LabError):
@@ -155,12 +152,32 @@ _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.\d+)?")
 
 @dataclass(frozen=True)
 class FoundComponent:
-    """A component someone else installed: its marker Deployment, its version, whether the lab can use it."""
+    """A component someone else installed: its marker Deployment, its version, whether it is usable.
+
+    ``installed_by`` is who installed it as far as its Deployment says (a Helm release, the
+    tool its managed-by label names, the field manager that created it); ``deployments`` are
+    the Deployments that make it up (the declared ones, else the marker).
+    """
 
     name: str
     deployment: str  # namespace/name
     version: str
     pinned: str
+    installed_by: str = ""
+    deployments: tuple[str, ...] = ()
+
+    @property
+    def namespace(self) -> str:
+        """Where it lives (the marker Deployment's namespace): the lab judges and waits for it there."""
+        return self.deployment.partition("/")[0]
+
+    def not_ours(self) -> str:
+        """One line for the doctor and ``status``: whose it is, where it lives, that the lab leaves it."""
+        by = f", installed by {self.installed_by}" if self.installed_by else ""
+        return (
+            f"{self.name} is not the lab's: {self.name} {self.version or '(version unknown)'} was found "
+            f"installed (Deployment {self.deployment}{by}); the lab uses it as it is and never changes it"
+        )
 
     @property
     def compatible(self) -> bool:
@@ -202,9 +219,59 @@ def deployment_version(deployment: Manifest) -> str:
     return tag
 
 
-def found_component(name: str, pinned: str, marker: Manifest | None, owner: str) -> FoundComponent | None:
+def installed_by(deployment: Manifest) -> str:
+    """Who installed a Deployment, as far as it says: Helm release, managed-by tool or first field manager."""
+    meta = deployment.get("metadata") or {}
+    annotations, labels = meta.get("annotations") or {}, meta.get("labels") or {}
+    release = annotations.get("meta.helm.sh/release-name")
+    if release:
+        namespace = annotations.get("meta.helm.sh/release-namespace") or meta.get("namespace")
+        return f"Helm release {namespace}/{release}"
+    if labels.get("app.kubernetes.io/managed-by"):
+        return str(labels["app.kubernetes.io/managed-by"])
+    # The first writer of the object's own fields (status writes come from its controller).
+    managers = [
+        str(entry.get("manager"))
+        for entry in meta.get("managedFields") or []
+        if isinstance(entry, dict) and entry.get("manager") and not entry.get("subresource")
+    ]
+    return f"field manager {managers[0]}" if managers else ""
+
+
+def found_component(
+    name: str, pinned: str, marker: Manifest | None, owner: str, deployments: tuple[str, ...] = ()
+) -> FoundComponent | None:
     """The component as found on the cluster, or None when its marker is absent or the lab's own."""
     if state_of(marker, owner) is not State.FOUND or marker is None:
         return None
     meta = marker["metadata"]
-    return FoundComponent(name, f"{meta.get('namespace')}/{meta['name']}", deployment_version(marker), pinned)
+    return FoundComponent(
+        name,
+        f"{meta.get('namespace')}/{meta['name']}",
+        deployment_version(marker),
+        pinned,
+        installed_by(marker),
+        deployments or (str(meta["name"]),),
+    )
+
+
+def found_components(
+    components: Iterable[Component], deployments: Iterable[Manifest], owner: str, versions: object
+) -> dict[str, FoundComponent]:
+    """The declared components someone else installed, by name.
+
+    Each is a marker Deployment, in any namespace, without the lab's label.
+    Cluster mode only (``up``'s preflight, ``status`` and the doctor all ask this): a kind
+    cluster is the lab's own, whatever is in it. ``versions`` is ``config.versions``.
+    """
+    by_name: dict[str, Manifest] = {}
+    for deployment in deployments:
+        by_name.setdefault(str(deployment["metadata"]["name"]), deployment)
+    found = {}
+    for component in components:
+        marker = by_name.get(component.marker) if component.marker else None
+        pinned = str(getattr(versions, component.version_setting))
+        hit = found_component(component.name, pinned, marker, owner, component.deployments)
+        if hit is not None:
+            found[component.name] = hit
+    return found

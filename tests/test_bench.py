@@ -81,7 +81,8 @@ def test_small_run_writes_results(lab_config: LabConfig, tmp_path: Path) -> None
         assert {"unpack: layers s", "push: upload s"} <= set(lab_transfer["extra"])
     assert not (lab_config.home / "bench").exists(), "generated files are deleted"
     # The rounds pushed to a registry of the bench's own: nothing of them fills the lab's.
-    assert not list(lab_config.data_dir.glob("**/repositories/bench")), "the lab's registry holds bench pushes"
+    pushed_to_the_lab = list(lab_config.data_dir.glob("**/repositories/bench"))
+    assert pushed_to_the_lab == [], "the lab's registry holds the bench's pushes"
     table = bench.markdown(results)
     assert table.splitlines()[0] == "| measurement | min | median | goal | notes |"
     assert len(table.splitlines()) == 2 + len(results)

@@ -182,7 +182,8 @@ def _cluster_status(args: argparse.Namespace, config: LabConfig) -> int:
         print(json.dumps({"mode": "cluster", "home": str(config.home), "cluster": cluster_rows}, indent=2))
     else:
         print(f"cluster lab (context {context_name(config)}):")
-        _print_table(cluster_rows)
+        # No pid in a cluster; whose each component is matters more there (lab.ownership).
+        _print_table(cluster_rows, ("name", "state", "owner", "url", "version"))
     # A row that could not be asked (the server went away, a read refused) is blindness too.
     return EXIT_COULD_NOT_CHECK if any(s["state"] == "unreachable" for s in cluster_rows) else 0
 
@@ -202,11 +203,12 @@ def _no_kind_context(config: LabConfig, mode: str) -> str:
     return f"no kubeconfig context {context} (kind writes it when it creates the cluster)"
 
 
-def _print_table(rows: list[dict[str, object]]) -> None:
-    columns = ("name", "state", "url", "pid", "version")
+def _print_table(
+    rows: list[dict[str, object]], columns: tuple[str, ...] = ("name", "state", "url", "pid", "version")
+) -> None:
     widths = {c: max(len(c), *(len(str(r[c] if r[c] is not None else "-")) for r in rows)) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:
         print("  ".join(str(row[c] if row[c] is not None else "-").ljust(widths[c]) for c in columns))
-        if row["state"] not in ("ready",) or "model" in row:
+        if row["state"] not in ("ready",) or "model" in row or row.get("owner") == "found":
             print(f"    {row['detail']}")

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lab.components import COMPONENTS
 from lab.config import LabConfig
 from lab.doctor.cluster import ClusterSource, LiveCluster
 from lab.doctor.facts import DOCKER_CONFIG_KEYS, SecretFacts, docker_auth_hosts
 from lab.engine import EngineProbe
+from lab.ownership import FoundComponent, found_components
 
 T = TypeVar("T")
 
@@ -99,6 +101,19 @@ class ClusterFacts:
     def deployments(self) -> list[Any]:
         """Every Deployment."""
         return self._objects("deployments")
+
+    def found_components(self) -> dict[str, FoundComponent]:
+        """The declared components someone else installed (cluster mode only; :mod:`lab.ownership` judges)."""
+        if self.mode != "cluster":
+            return {}
+
+        def judge() -> dict[str, FoundComponent]:
+            from lab.kube import to_manifest
+
+            deployments = [to_manifest(d) for d in self.deployments()]
+            return found_components(COMPONENTS, deployments, self.config.names.cluster, self.config.versions)
+
+        return self._memo("cluster/found-components", judge)
 
     def nodes(self) -> list[Any]:
         """Every node."""

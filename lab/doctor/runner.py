@@ -16,6 +16,7 @@ from typing import Any
 
 from lab.config import LabConfig
 from lab.doctor.checks import select
+from lab.doctor.checks._found import as_found
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, FixOutcome, Result
 from lab.invocation import as_invoked
@@ -115,7 +116,9 @@ def run_check(check: Check, evidence: Evidence) -> Outcome:
         if not check.applies_to(evidence.mode):
             result = check.not_applicable(evidence.mode)
         else:
-            result = check.detect(evidence)
+            # Whose component it is decides the remedy (lab.ownership): never `lab up` or --fix
+            # for one someone else installed.
+            result = as_found(check, evidence, check.detect(evidence))
     except EvidenceUnavailable as exc:
         result = Result.skipped(f"cannot be checked here: {exc}", exc.detail)
     except Exception as exc:  # crash isolation: a broken check must not take the doctor down

@@ -25,7 +25,7 @@ from lab.engine import probe_engines
 from lab.errors import LabError
 from lab.kube import ApiError, Kube, context_name
 from lab.pipeline.chain import VersionPolicy
-from lab.pipeline.cluster_e2e import check_platform, report_incomplete, serving_is_simulated
+from lab.pipeline.cluster_e2e import check_platform, repaired_lines, report_incomplete, serving_is_simulated
 from lab.pipeline.definition import PIPELINE_NAME, compile_pipeline
 from lab.pipeline.e2e_checks import (
     CHECK_STEPS,
@@ -183,10 +183,14 @@ def run_cluster_chain(
     def fail(
         step: str, error: BaseException | str, run_id: str = "", also: Sequence[BaseException] = ()
     ) -> int:
+        for line in repaired_lines(repairs):
+            print(line, file=sys.stderr)
         return _fail(config, step, error, run_id=run_id, model_name=model_name, context=context, also=also)
 
+    # What `up` found drifted and set back: said in the result, not only as progress lines.
+    repairs: list[str] = []
     try:
-        status = (up_cluster if cluster_mode else up_kind)(config, progress, dry_run=False)
+        status = (up_cluster if cluster_mode else up_kind)(config, progress, dry_run=False, repairs=repairs)
         if status != 0:
             return status
         kube = Kube.connect(config)
@@ -196,7 +200,7 @@ def run_cluster_chain(
                 first = platform.failures[0]
                 return fail("up", first, also=platform.failures[1:])
             if serving_is_simulated(config, kube):
-                return report_incomplete(config, progress, platform)
+                return report_incomplete(config, progress, platform, repairs)
         with progress.step("compile pipeline"):
             package = compile_pipeline(config, config.home / "pipelines" / f"{PIPELINE_NAME}.yaml")
     except LabError as exc:
@@ -270,6 +274,7 @@ def run_cluster_chain(
                 f"  predictions       V1 and V2 equal the ModelKit's model.joblib on {verified.rows} "
                 f"held-out rows (accuracy {verified.accuracy:.3f})",
                 f"  KFP UI            {ui_run_url(config, run_id)} (run `lab port-forward` to open it)",
+                *repaired_lines(repairs),
             ]
         )
     )

@@ -11,7 +11,7 @@ are reported one by one as not applicable and the e2e ends *incomplete* (exit 2)
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lab.components import KFP
@@ -20,7 +20,7 @@ from lab.kube import ApiError, Kube, context_name
 from lab.pipeline.e2e_checks import CHECK_TITLES, CheckFailed
 from lab.progress import Progress
 from lab.provision.kwok import SIMULATED_NODE_ANNOTATION, on_simulated_nodes
-from lab.provision.status import component_rows
+from lab.provision.status import component_rows, found_installed
 from lab.storage_container import storage_container
 
 # Distinct from 1 (something failed): everything that could run passed, but not everything could.
@@ -41,7 +41,8 @@ class PlatformChecks:
 
 
 def _stack_available(config: LabConfig, kube: Kube) -> str:
-    rows = component_rows(config, kube)
+    # A component someone else installed is judged where it lives (lab.ownership).
+    rows = component_rows(config, kube, found_installed(config, kube))
     bad = [f"{row.name}: {row.state}: {row.detail}" for row in rows if row.state != "ready"]
     if bad:
         raise CheckFailed("platform", "components not Available:", bad)
@@ -124,8 +125,15 @@ def serving_is_simulated(config: LabConfig, kube: Kube) -> bool:
     return on_simulated_nodes(kube, config.names.kubeflow_namespace, KFP.selector)
 
 
-def report_incomplete(config: LabConfig, progress: Progress, platform: PlatformChecks) -> int:
-    """Say, step by step, what was not run on kwok nodes and what was asserted; exit 2."""
+def repaired_lines(repairs: Sequence[str]) -> list[str]:
+    """The result's lines for what ``up`` found drifted and set back (none: no line)."""
+    return [f"  repaired        {line}" for line in repairs]
+
+
+def report_incomplete(
+    config: LabConfig, progress: Progress, platform: PlatformChecks, repairs: Sequence[str] = ()
+) -> int:
+    """Say, step by step, what was not run on kwok nodes, what was asserted and repaired; exit 2."""
     why = f"not applicable on kwok nodes ({SIMULATED_NODE_ANNOTATION}): no container runs there"
     for step in SERVING_STEPS:
         progress.info(f" - {step}: {why}")
@@ -136,6 +144,7 @@ def report_incomplete(config: LabConfig, progress: Progress, platform: PlatformC
                 f"applicable here (kwok nodes): {', '.join(SERVING_STEPS)}",
                 *(f"  asserted        {line}" for line in platform.passed),
                 *(f"  not checked     {line}" for line in platform.not_checked),
+                *repaired_lines(repairs),
                 f"  not applicable  the pipeline run and its four assertions need pods that really "
                 f"run; the {KFP.name} pods in {config.names.kubeflow_namespace} are on nodes "
                 f"annotated {SIMULATED_NODE_ANNOTATION}",

@@ -47,6 +47,9 @@ class Context:
     # Cluster mode: components someone else installed, by name (lab.ownership.FoundComponent);
     # their steps use them as they are.
     found_components: dict[str, Any] = field(default_factory=dict, init=False)
+    # Each drift a step repaired ("update <object>: <field> was X, set back to Y"): `up` prints
+    # them as it goes, `e2e` lists them in its result (a caller passes its own list to read them).
+    repairs: list[str] = field(default_factory=list)
     # Rendered objects per step, so is_done and execute build the manifests once.
     rendered: dict[str, list[Manifest]] = field(default_factory=dict, init=False)
     # Workspaces whose overlays and staged mirror this run has brought up to date itself.

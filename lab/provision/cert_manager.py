@@ -35,7 +35,7 @@ def webhook_problem(kube: Kube, namespace: str) -> str:
 class CertManagerHooks(Hooks):
     """Once the Deployments are Available, wait until the webhook admits a dry-run Issuer."""
 
-    def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
-        """The webhook not admitting yet."""
-        problem = webhook_problem(kube, ctx.config.names.cert_manager_namespace)
+    def not_ready(self, ctx: Context, kube: Kube, namespace: str) -> list[str]:
+        """The webhook not admitting yet (the dry-run Issuer goes to cert-manager's own namespace)."""
+        problem = webhook_problem(kube, namespace)
         return [problem] if problem else []

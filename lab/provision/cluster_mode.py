@@ -103,9 +103,16 @@ def cluster_actions() -> list[Action]:
     return [ClusterAccess(), PermissionsAndOwnership(changing), *changing]
 
 
-def up_cluster(config: LabConfig, progress: Progress, *, dry_run: bool) -> int:
-    """Install (or bring back in line) the lab on the configured cluster; a second run changes nothing."""
+def up_cluster(
+    config: LabConfig, progress: Progress, *, dry_run: bool, repairs: list[str] | None = None
+) -> int:
+    """Install (or bring back in line) the lab on the configured cluster; a second run changes nothing.
+
+    ``repairs`` collects each drift the steps repaired (``lab e2e`` lists them in its result).
+    """
     ctx = Context(config, progress, mode="cluster")
+    if repairs is not None:
+        ctx.repairs = repairs
     sources = ManifestSources(config, ctx.workspace).describe()
     target = f"context {context_name(config) or '(current)'}" + (
         f" of {config.kubeconfig}" if config.kubeconfig else ""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from lab.errors import LabError
 from lab.kube import Kube, to_manifest
 from lab.kube_objects import Manifest, object_key
-from lab.ownership import ForeignObject, FoundComponent, adopts, found_component, group_of
+from lab.ownership import ForeignObject, FoundComponent, adopts, found_components, group_of
 from lab.provision.actions import Action, Context
 from lab.provision.component_step import ComponentStep
 from lab.provision.manifests import ManifestStep
@@ -26,19 +26,11 @@ from lab.provision.teardown import missing
 Need = tuple[str, str, str, str]  # verb, group, resource, namespace
 
 
-def found_components(kube: Kube, ctx: Context, later: Sequence[Action]) -> dict[str, FoundComponent]:
-    """The declared components someone else installed, by component name."""
-    by_name: dict[str, Manifest] = {}
-    for deployment in kube.deployments():
-        by_name.setdefault(deployment.metadata.name, to_manifest(deployment))
-    found = {}
-    for step in (s for s in later if isinstance(s, ComponentStep)):
-        component = step.component
-        pinned = str(getattr(ctx.config.versions, component.version_setting))
-        marker = by_name.get(component.marker) if component.marker else None
-        if (hit := found_component(component.name, pinned, marker, kube.owner)) is not None:
-            found[component.name] = hit
-    return found
+def installed_already(kube: Kube, ctx: Context, later: Sequence[Action]) -> dict[str, FoundComponent]:
+    """The declared components someone else installed, by component name (:mod:`lab.ownership` judges)."""
+    components = [step.component for step in later if isinstance(step, ComponentStep)]
+    deployments = [to_manifest(d) for d in kube.deployments()]
+    return found_components(components, deployments, kube.owner, ctx.config.versions)
 
 
 def _objects(ctx: Context, later: Sequence[Action], *, dry_run: bool) -> list[Manifest]:
@@ -101,7 +93,7 @@ class PermissionsAndOwnership:
         lacking = missing(kube, [("list", "apps", "deployments", "")])
         if lacking:
             return [], lacking
-        ctx.found_components = found_components(kube, ctx, self.later)
+        ctx.found_components = installed_already(kube, ctx, self.later)
         info: list[str] = []  # a compatible component found is said by its own step, which it skips
         problems = [found.describe() for found in ctx.found_components.values() if not found.compatible]
         objects = _objects(ctx, self.later, dry_run=dry_run)

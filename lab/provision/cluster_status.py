@@ -15,7 +15,7 @@ from lab.kube import API_ERRORS, Kube, api_error_message, context_name
 from lab.progress import Progress
 from lab.provision.actions import Context
 from lab.provision.kwok import SIMULATED_NODE_ANNOTATION
-from lab.provision.status import API_TIMEOUT, CONNECT_TIMEOUT, collect_kind, component_rows
+from lab.provision.status import API_TIMEOUT, CONNECT_TIMEOUT, collect_kind, component_rows, found_installed
 from lab.provision.status_rows import KindStatus, not_asked_rows
 from lab.readiness import node_ready
 
@@ -56,7 +56,12 @@ def collect_cluster(config: LabConfig) -> list[KindStatus]:
         why = " ".join([exc.message, *exc.details])
         return [nodes_row(config, None, None, why), *not_asked_rows(config, "the API server does not answer")]
     nodes, error = list_nodes(kube)
-    return [nodes_row(config, nodes, kube.host, error), *component_rows(config, kube)]
+    try:
+        found = found_installed(config, kube)
+    except API_ERRORS as exc:
+        why = f"listing Deployments failed: {api_error_message(exc)}"
+        return [nodes_row(config, nodes, kube.host, error), *not_asked_rows(config, why)]
+    return [nodes_row(config, nodes, kube.host, error), *component_rows(config, kube, found)]
 
 
 def rows_without_engine(config: LabConfig, why: str) -> list[KindStatus] | None:

@@ -11,28 +11,42 @@ from __future__ import annotations
 
 from lab.components import Component
 from lab.deadline import Deadline, wait_until
+from lab.errors import LabError
 from lab.kube import Kube
 from lab.kube_objects import Manifest
 from lab.provision.actions import Context
-from lab.provision.diagnosis import KnownFailureWatch
+from lab.provision.diagnosis import KnownFailureWatch, failure, run_doctor_checks
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
+from lab.readiness import desired_replicas
 
 
 class Hooks:
-    """A component's special provisioning behaviour; the defaults are a plain component's."""
+    """A component's special provisioning behaviour; the defaults are a plain component's.
+
+    ``leading_checks`` are doctor checks the step's wait asks on every poll ahead of
+    :func:`~lab.provision.diagnosis.stop_on`'s, whose own remedy must lead (see
+    :class:`~lab.provision.diagnosis.KnownFailureWatch`).
+    """
+
+    leading_checks: tuple[str, ...] = ()
 
     def extra_objects(self, ctx: Context) -> list[Manifest]:
         """Objects the lab adds to the component's own (none by default)."""
         return []
 
-    def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
-        """What else must hold once the workloads are up (nothing by default)."""
+    def not_ready(self, ctx: Context, kube: Kube, namespace: str) -> list[str]:
+        """What else must hold once the workloads in ``namespace`` are up (nothing by default)."""
         return []
 
-    def wait_ready(self, step: ComponentStep, ctx: Context, kube: Kube, deadline: Deadline) -> None:
-        """How to wait (by default the step's own poll of :meth:`ComponentStep.not_ready`)."""
-        step.wait_until_ready(ctx, kube, deadline)
+    def wait_ready(
+        self, step: ComponentStep, ctx: Context, kube: Kube, deadline: Deadline, watch: KnownFailureWatch
+    ) -> None:
+        """How to wait (by default the step's own poll of :meth:`ComponentStep.not_ready`).
+
+        ``watch`` is the step's one watch (one connection) for every poll of the wait.
+        """
+        step.wait_until_ready(ctx, kube, deadline, watch)
 
 
 class ComponentStep(ManifestStep):
@@ -45,21 +59,49 @@ class ComponentStep(ManifestStep):
         self.overlays = component.overlay_names
 
     def is_done(self, ctx: Context) -> bool:
-        """Done when someone else installed a compatible component (used as it is), else as every step."""
+        """As every step; a component someone else installed (compatible) is used as it is, once ready.
+
+        The lab's later steps depend on it (KServe on cert-manager's webhook), so a found
+        component is judged like the lab's own, in the namespace it lives in; when it is not
+        ready, :meth:`execute` waits for it, changing nothing.
+        """
         found = ctx.found_components.get(self.component.name)
-        if found is not None:
-            ctx.progress.info(f"   {found.describe()}")
-            return True
-        return super().is_done(ctx)
+        if found is None:
+            return super().is_done(ctx)
+        ctx.progress.info(f"   {found.describe()}")
+        return not self.not_ready(ctx, ctx.kube())
+
+    def execute(self, ctx: Context) -> None:
+        """Apply and wait; for a component someone else installed, only wait (nothing is applied)."""
+        found = ctx.found_components.get(self.component.name)
+        if found is None:
+            super().execute(ctx)
+            return
+        ctx.progress.info(
+            f"   waiting for {found.name} in {found.namespace} (not the lab's: nothing is applied)"
+        )
+        try:
+            self.wait_ready(ctx, ctx.kube(), ctx.deadline())
+        except LabError as waited:
+            # The doctor's finding for it (whose it is, who repairs it) beats a bare timeout.
+            finding = failure(run_doctor_checks(ctx, self.component.checks))
+            if finding is None:
+                raise
+            raise finding from waited
 
     def plan(self, ctx: Context) -> list[str]:
-        """The found component, or what applying the overlays would change."""
+        """The found component (and whether it is ready yet), or what applying the overlays would change."""
         found = ctx.found_components.get(self.component.name)
-        return [found.describe()] if found is not None else super().plan(ctx)
+        if found is None:
+            return super().plan(ctx)
+        kube = ctx.kube_if_reachable()
+        waiting = self.not_ready(ctx, kube) if kube is not None else []
+        return [found.describe()] + ([f"wait until ready: {'; '.join(waiting[:3])}"] if waiting else [])
 
     def namespace(self, ctx: Context) -> str:
-        """The component's namespace (its ``namespace_setting``)."""
-        return str(getattr(ctx.config.names, self.component.namespace_setting))
+        """Where the component lives: where it was found installed, else its ``namespace_setting``."""
+        found = ctx.found_components.get(self.component.name)
+        return found.namespace if found else str(getattr(ctx.config.names, self.component.namespace_setting))
 
     def extra_objects(self, ctx: Context) -> list[Manifest]:
         """The hook's objects."""
@@ -75,8 +117,22 @@ class ComponentStep(ManifestStep):
         return health_problem(kube, namespace, pods, service.name, service.port, service.health_path)
 
     def not_ready(self, ctx: Context, kube: Kube) -> list[str]:
-        """Workloads not ready (with their pods' problems), then the hook's conditions, then health."""
+        """Workloads not ready (with their pods' problems), then the hook's conditions, then health.
+
+        A component someone else installed is not ready while one of its Deployments is scaled
+        to 0 (it reports Available with no replica: nothing serves, and no apply of the lab's
+        puts a replica back, as it does for the lab's own).
+        """
         component, namespace = self.component, self.namespace(ctx)
+        found = ctx.found_components.get(component.name)
+        if found is not None:
+            zero = [
+                f"Deployment {namespace}/{d.metadata.name}: scaled to 0 replicas, nothing serves"
+                for d in kube.deployments(namespace)
+                if d.metadata.name in found.deployments and desired_replicas(d) == 0
+            ]
+            if zero:
+                return zero
         if component.deployments:
             waiting = kube.deployments_not_available(namespace, component.deployments)
             if waiting:
@@ -85,19 +141,20 @@ class ComponentStep(ManifestStep):
             problems = kube.pod_problems(namespace, component.selector)
             if problems:
                 return problems
-        extra = self.hooks.not_ready(ctx, kube)
+        extra = self.hooks.not_ready(ctx, kube, namespace)
         if extra:
             return extra
         problem = self.health(ctx, kube)
         return [problem] if problem else []
 
-    def wait_until_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
+    def wait_until_ready(
+        self, ctx: Context, kube: Kube, deadline: Deadline, watch: KnownFailureWatch
+    ) -> None:
         """Poll :meth:`not_ready` until it is empty; say when the health probe cannot apply.
 
-        Each poll also asks the doctor (:class:`~lab.provision.diagnosis.KnownFailureWatch`): a
-        crash loop or a claim that stays Pending stops the wait with the doctor's finding.
+        Each poll also asks the doctor (``watch``): a crash loop or a claim that stays Pending
+        stops the wait with the doctor's finding.
         """
-        watch = KnownFailureWatch(ctx)
 
         def pending() -> list[str]:
             watch.check()
@@ -115,5 +172,6 @@ class ComponentStep(ManifestStep):
             ctx.progress.info(f"   health probe {probe} {NOT_APPLICABLE_ON_KWOK}")
 
     def wait_ready(self, ctx: Context, kube: Kube, deadline: Deadline) -> None:
-        """The hook's wait (by default :meth:`wait_until_ready`)."""
-        self.hooks.wait_ready(self, ctx, kube, deadline)
+        """The hook's wait (by default :meth:`wait_until_ready`), with one doctor watch for all of it."""
+        watch = KnownFailureWatch(ctx, leading=self.hooks.leading_checks)
+        self.hooks.wait_ready(self, ctx, kube, deadline, watch)

@@ -36,14 +36,17 @@ def kind_actions() -> list[Action]:
     return [Preflight(), CreateCluster(), LocalRegistry(), *stack_actions()]
 
 
-def up_kind(config: LabConfig, progress: Progress, *, dry_run: bool) -> int:
+def up_kind(config: LabConfig, progress: Progress, *, dry_run: bool, repairs: list[str] | None = None) -> int:
     """Provision (or bring back in line) the kind lab; a second run changes nothing.
 
     With ``dry_run`` print every step's plan (what it would change) and change nothing;
     this works without a container engine. Returns 0 on success; a failed step raises
-    LabError naming the step, with its evidence as details.
+    LabError naming the step, with its evidence as details. ``repairs`` collects each drift
+    the steps repaired (``lab e2e`` lists them in its result).
     """
     ctx = Context(config, progress)
+    if repairs is not None:
+        ctx.repairs = repairs
     actions = kind_actions()
     if dry_run:
         sources = ManifestSources(config, ctx.workspace).describe()

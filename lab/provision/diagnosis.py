@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+from lab.config import LabConfig
 from lab.doctor import ClusterSource, Evidence, Outcome, diagnose
 from lab.doctor.model import SYMBOLS
 from lab.engine import INFO_TIMEOUT
@@ -64,10 +65,14 @@ def failure(outcomes: Sequence[Outcome]) -> LabError | None:
     return LabError(message, [line for o in failed for line in outcome_lines(o)])
 
 
-# The doctor's findings that end a provisioning wait early, because waiting never heals them,
-# with how long each must have lasted first (a claim is Pending for a moment while a
-# provisioner works; crash-loop itself counts restarts).
-STOP_ON: Mapping[str, float] = {"crash-loop": 0.0, "pvc-pending": 60.0}
+def stop_on(config: LabConfig) -> dict[str, float]:
+    """The doctor's findings that end a provisioning wait early, because waiting never heals them.
+
+    Each with how long it must have lasted first: a claim is Pending for a moment while a
+    provisioner works (``pvc_pending_grace``, ``LAB_PVC_PENDING_GRACE``); crash-loop itself
+    counts restarts.
+    """
+    return {"crash-loop": 0.0, "pvc-pending": config.pvc_pending_grace}
 
 
 class KnownFailureWatch:
@@ -79,10 +84,10 @@ class KnownFailureWatch:
     """
 
     def __init__(
-        self, ctx: Context, stop_on: Mapping[str, float] = STOP_ON, *, leading: Sequence[str] = ()
+        self, ctx: Context, stop_after: Mapping[str, float] | None = None, *, leading: Sequence[str] = ()
     ) -> None:
         self.ctx = ctx
-        self.stop_on = dict(stop_on)
+        self.stop_on = dict(stop_on(ctx.config) if stop_after is None else stop_after)
         self.leading = list(leading)
         self.cluster = cluster_source(ctx)
         self._since: dict[str, float] = {}

@@ -19,14 +19,17 @@ from lab.provision.kwok import only_simulated_nodes
 class KfpHooks(Hooks):
     """Wait until every KFP pod is ready for several consecutive polls, then its API answers."""
 
-    def wait_ready(self, step: ComponentStep, ctx: Context, kube: Kube, deadline: Deadline) -> None:
+    # metadata-grpc exiting with 139 never heals by waiting: the doctor's mlmd-segfault check
+    # judges it, with the remedy that fits this host's architecture and pin; it leads, so its
+    # own remedy comes before crash-loop's general one.
+    leading_checks = ("mlmd-segfault",)
+
+    def wait_ready(
+        self, step: ComponentStep, ctx: Context, kube: Kube, deadline: Deadline, watch: KnownFailureWatch
+    ) -> None:
         """KFP's own readiness rule (its pods flap while MySQL and the metadata server start)."""
-        namespace = ctx.config.names.kubeflow_namespace
-        # metadata-grpc exiting with 139 never heals by waiting: the doctor's mlmd-segfault
-        # check judges it, with the remedy that fits this host's architecture and pin; it leads,
-        # so its own remedy comes before crash-loop's general one.
-        watch = KnownFailureWatch(ctx, leading=["mlmd-segfault"])
+        namespace = step.namespace(ctx)
         # Pods kwok simulates never flap: confirming their status again only waits.
         steady = 1 if only_simulated_nodes(kube) else 3
         kube.wait_pods_ready(namespace, KFP.selector, deadline, consecutive=steady, check=watch.check)
-        step.wait_until_ready(ctx, kube, deadline)
+        step.wait_until_ready(ctx, kube, deadline, watch)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lab.deadline import Deadline
 from lab.kube import Kube
 from lab.kube_apply import apply_all
-from lab.kube_objects import Manifest, field_manager
+from lab.kube_objects import Manifest, field_manager, object_key
 from lab.provision.actions import Context
 from lab.provision.files import FileSpec, plan_files
 from lab.provision.render import build_overlay, overlay_specs, prepare_overlays, summarize
@@ -16,6 +17,49 @@ from lab.provision.workspace import Workspace
 
 # Enough lines for a plan to be read in a terminal; the rest is counted.
 _PLAN_LINES = 25
+
+
+def drifted_fields(wanted: Any, live: Any, path: str) -> list[str]:
+    """Each field the lab sets whose live value differs: ``<path> was <live>, set back to <wanted>``.
+
+    Fields only the live object has (defaults, other managers' fields) are not the lab's and
+    never drift; lists of the same length are compared item by item, so a container's
+    defaulted fields do not hide the one the lab sets.
+    """
+    if isinstance(wanted, dict) and isinstance(live, dict):
+        return [
+            line
+            for key, value in wanted.items()
+            for line in drifted_fields(value, live.get(key), f"{path}.{key}")
+        ]
+    if isinstance(wanted, list) and isinstance(live, list) and len(wanted) == len(live):
+        pairs = enumerate(zip(wanted, live, strict=True))
+        return [line for i, (item, now) in pairs for line in drifted_fields(item, now, f"{path}[{i}]")]
+    if wanted != live:
+        return [f"{path} was {_shown(live)}, set back to {_shown(wanted)}"]
+    return []
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else f"{text[:80]}… ({len(text)} characters)"
+
+
+def with_drifted_fields(
+    drift: list[str], objects: list[Manifest], lives: dict[str, Manifest | None]
+) -> list[str]:
+    """Each ``update <object>`` line with what drifted and what the re-apply sets it back to."""
+    wanted = {f"update {object_key(obj)}": obj for obj in objects}
+    lines = []
+    for line in drift:
+        obj = wanted.get(line)
+        live = lives.get(object_key(obj)) if obj is not None else None
+        fields = []
+        if obj is not None and live is not None:
+            body = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "metadata")}
+            fields = drifted_fields(body, live, "")
+        lines.append(f"{line}: {'; '.join(f.lstrip('.') for f in fields)}" if fields else line)
+    return lines
 
 
 class ManifestStep:
@@ -75,7 +119,12 @@ class ManifestStep:
             return False
         # A ready component whose objects drifted (edited by hand, another tool) is repaired by
         # the re-apply; say what, so `up` and `e2e` never repair silently.
-        drift = kube.drift(self.objects(ctx), manager=field_manager(self.name))
+        objects = self.objects(ctx)
+        drift = kube.drift(objects, manager=field_manager(self.name))
+        if drift:
+            drifted = [obj for obj in objects if f"update {object_key(obj)}" in drift]
+            drift = with_drifted_fields(drift, drifted, kube.live_objects(drifted))
+            ctx.repairs += drift
         for line in drift[:_PLAN_LINES]:
             ctx.progress.info(f"   repairing drift: {line}")
         if len(drift) > _PLAN_LINES:

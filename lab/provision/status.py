@@ -13,12 +13,14 @@ could not be asked and why (``lab doctor`` is the check).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
+from lab.components import COMPONENTS
 from lab.config import LabConfig
 from lab.errors import ClusterUnreachable, LabError
 from lab.kube import API_ERRORS, Kube, api_error_message, context_name, to_manifest
-from lab.ownership import FOUND_NOTE, State, state_of
+from lab.ownership import FoundComponent, found_components
 from lab.progress import Progress
 from lab.provision.actions import Context
 from lab.provision.cluster import cluster_exists, node_names
@@ -179,16 +181,23 @@ def _collect_cluster(ctx: Context) -> list[KindStatus]:
     return [cluster, registry, *component_rows(config, kube)]
 
 
-def component_rows(config: LabConfig, kube: Kube) -> list[KindStatus]:
-    """One row per installed component, judged from its Deployments (the API's reason kept whole)."""
+def component_rows(
+    config: LabConfig, kube: Kube, found: Mapping[str, FoundComponent] | None = None
+) -> list[KindStatus]:
+    """One row per installed component, judged from its Deployments (the API's reason kept whole).
+
+    ``found`` are the components someone else installed (cluster mode, :mod:`lab.ownership`):
+    each is judged where it lives and its row says whose it is (``owner`` ``found``); every
+    other component present is the lab's (``owner`` ``lab``).
+    """
     rows = []
     for component in kind_components(config):
+        theirs = (found or {}).get(component.name)
+        if theirs is not None:
+            version = theirs.version or component.version
+            component = dataclasses.replace(component, namespace=theirs.namespace, version=version)
         try:
-            deployments = _deployments(kube, component)
-            row = deployment_row(component, deployments)
-            if any(state_of(to_manifest(d), kube.owner) is State.FOUND for d in deployments or []):
-                row = dataclasses.replace(row, detail=f"{row.detail}; {FOUND_NOTE}".lstrip("; "))
-            rows.append(row)
+            row = deployment_row(component, _deployments(kube, component))
         except API_ERRORS as exc:
             rows.append(
                 KindStatus(
@@ -199,4 +208,16 @@ def component_rows(config: LabConfig, kube: Kube) -> list[KindStatus]:
                     f"listing Deployments in {component.namespace} failed: {api_error_message(exc)}",
                 )
             )
+            continue
+        if theirs is not None:
+            row = dataclasses.replace(row, detail=f"{theirs.not_ours()}; {row.detail}", owner="found")
+        elif row.state != "absent":
+            row = dataclasses.replace(row, owner="lab")
+        rows.append(row)
     return rows
+
+
+def found_installed(config: LabConfig, kube: Kube) -> dict[str, FoundComponent]:
+    """The components someone else installed on the cluster of ``kube`` (:mod:`lab.ownership` judges)."""
+    deployments = [to_manifest(d) for d in kube.deployments()]
+    return found_components(COMPONENTS, deployments, kube.owner, config.versions)

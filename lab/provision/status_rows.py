@@ -24,7 +24,9 @@ class KindStatus:
     """One row of the kind section of ``lab status``; same keys as a local row.
 
     ``pid`` is always None (nothing runs as a host process the lab started) and ``log`` is
-    None (logs live in the cluster); they exist so both sections have one shape.
+    None (logs live in the cluster); they exist so both sections have one shape. ``owner``
+    says whose a component is (:mod:`lab.ownership`): ``lab`` (the lab installed it),
+    ``found`` (someone else did; the lab uses it as it is), None when there is none to judge.
     """
 
     name: str
@@ -34,11 +36,12 @@ class KindStatus:
     detail: str
     pid: int | None = None
     log: str | None = None
+    owner: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        """JSON form, keys in the order of the local rows."""
+        """JSON form, keys in the order of the local rows, then ``owner``."""
         row = asdict(self)
-        return {key: row[key] for key in ("name", "state", "url", "pid", "version", "detail", "log")}
+        return {key: row[key] for key in ("name", "state", "url", "pid", "version", "detail", "log", "owner")}
 
 
 @dataclass(frozen=True)

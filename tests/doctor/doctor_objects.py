@@ -44,6 +44,11 @@ from kubernetes.client import (
     V1Volume,
 )
 
+from lab.config import Names
+from lab.kube_objects import OWNER_LABEL
+
+# What the lab's objects carry (its cluster name): a Deployment without it someone else installed.
+LAB_OWNER = Names().cluster
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 NODE = "kubeflow-lab-control-plane"
 KUBEFLOW = "kubeflow"
@@ -210,12 +215,20 @@ def node(name: str = NODE, arch: str = "amd64", ready: bool = True) -> V1Node:
 
 
 def deployment(
-    namespace: str, name: str, labels: dict[str, str], *, ready: int = 1, replicas: int = 1
+    namespace: str,
+    name: str,
+    labels: dict[str, str],
+    *,
+    ready: int = 1,
+    replicas: int = 1,
+    owner: str | None = LAB_OWNER,
 ) -> V1Deployment:
+    """A Deployment; the lab's own (its owner label) unless ``owner`` is None (someone else's)."""
+    mine = {OWNER_LABEL: owner} if owner else {}
     return V1Deployment(
         api_version="apps/v1",
         kind="Deployment",
-        metadata=V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+        metadata=V1ObjectMeta(name=name, namespace=namespace, labels={**labels, **mine}),
         spec=V1DeploymentSpec(
             replicas=replicas,
             selector=V1LabelSelector(match_labels=labels),

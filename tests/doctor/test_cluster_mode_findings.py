@@ -91,6 +91,36 @@ def test_a_crash_loop_shows_its_message_and_events_and_names_its_database(config
     assert not any(line.startswith("# KFP needs several minutes") for line in kfp.remedy)
 
 
+def test_a_kfp_someone_else_installed_gets_no_lab_remedy_and_no_fix(config: LabConfig) -> None:
+    """lab.ownership decides: an ml-pipeline without the lab's label is not the lab's to repair."""
+    cfg = cluster_config(config)
+    objects = crashing_api_server(restarts=6)
+    theirs = deployment(KUBEFLOW, "ml-pipeline", {"app": "ml-pipeline"}, ready=0, owner=None)
+    theirs.metadata.annotations = {"meta.helm.sh/release-name": "pipelines"}
+    objects = [o for o in objects if getattr(o.metadata, "name", "") != "ml-pipeline"] + [theirs]
+    prefix = f"kubectl --kubeconfig {KUBECONFIG} --context shared -n kubeflow"
+    for check_id in ("kfp-not-ready", "crash-loop"):
+        result = judge(cfg, check_id, objects)
+        assert result.status == "fail" and not result.fixable, check_id
+        assert result.remedy[0].startswith(
+            "# kfp is not the lab's: kfp (version unknown) was found installed (Deployment "
+            "kubeflow/ml-pipeline, installed by Helm release kubeflow/pipelines)"
+        ), result.remedy
+        assert result.remedy[1] == (
+            "# ask whoever runs kfp on this cluster (Helm release kubeflow/pipelines) to repair it; "
+            "to look at it:"
+        )
+        assert result.remedy[2:] == (
+            f"{prefix} get deployments,pods",
+            f"{prefix} describe deployment ml-pipeline",
+            f"{prefix} get events --sort-by=.lastTimestamp",
+        )
+    # The same objects judged in kind mode: the kind cluster is the lab's, whatever the labels say.
+    evidence = Evidence(config, mode="kind", cluster=RecordedCluster(objects))  # type: ignore[arg-type]
+    kind = diagnose(config, ["kfp-not-ready"], evidence=evidence).outcome("kfp-not-ready").result
+    assert not any("not the lab's" in line for line in kind.remedy)
+
+
 def test_a_few_restarts_while_the_database_starts_are_only_a_warning(config: LabConfig) -> None:
     result = judge(cluster_config(config), "crash-loop", crashing_api_server(restarts=2))
     assert result.status == "warn" and "may settle" in result.summary

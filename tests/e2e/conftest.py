@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from lab.config import LabConfig, load_config
 from lab.engine import probe_engines
@@ -26,6 +27,7 @@ from lab.progress import Progress
 from lab.provision import down_kind, up_kind
 from lab.provision.cluster_mode import up_cluster
 from lab.provision.control_plane import COMPONENTS, ControlPlane, start_control_plane, stop_control_plane
+from lab.provision.static_volumes import NAME_PREFIX
 from lab.tools import ToolUnavailable, tool_path
 from tests.conftest import NO_MIRROR, UPSTREAM_MIRROR, make_home
 
@@ -160,3 +162,9 @@ def run_lab(
         },
         timeout=timeout,
     )
+
+
+def static_volume_phases(lab: ClusterLab) -> dict[str, str]:
+    """The phase of each of the control plane's static PersistentVolumes, by name."""
+    volumes = client.CoreV1Api(lab.kube.api).list_persistent_volume().items
+    return {v.metadata.name: v.status.phase for v in volumes if v.metadata.name.startswith(NAME_PREFIX)}

@@ -10,11 +10,9 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING
 
-from kubernetes import client
-
 from lab.progress import Progress
 from lab.provision.cluster_mode import down_cluster, owned_objects, up_cluster
-from lab.provision.static_volumes import NAME_PREFIX
+from tests.e2e.conftest import static_volume_phases
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import ClusterLab
@@ -23,11 +21,6 @@ if TYPE_CHECKING:
 # end of every cycle (the lab's three claims Bound, the other volumes Available, none
 # Released): cycles 3 to 5 show that the fixed point holds.
 CYCLES = 5
-
-
-def static_volume_phases(lab: ClusterLab) -> dict[str, str]:
-    volumes = client.CoreV1Api(lab.kube.api).list_persistent_volume().items
-    return {v.metadata.name: v.status.phase for v in volumes if v.metadata.name.startswith(NAME_PREFIX)}
 
 
 def test_up_down_cycles_converge(cluster_lab: ClusterLab) -> None:

@@ -42,6 +42,7 @@ from lab.provision.manifests import ManifestStep
 from lab.provision.render import OVERLAYS
 from lab.provision.render_cache import render_cache_dir
 from lab.provision.secrets import PipelineSecrets
+from lab.storage_container import storage_container
 from lab.tools import install_tools
 from tests.e2e.conftest import run_lab
 
@@ -600,8 +601,25 @@ def test_e2e_on_kwok_nodes_asserts_the_platform_and_is_incomplete(cluster_lab: C
         assert f"✓ {title}" in e2e.stderr
 
     # Without --registry the wiring is not checked, and the verdict says so rather than "asserted".
+    # The ClusterStorageContainer edited by hand first: the verdict names what `up` set back.
+    name, pinned = cluster_lab.config.names.storage_container, storage_container(cluster_lab.config)
+    wrong = "ghcr.io/kitops-ml/kitops-kserve:v0.0.0-wrong"
+    client.CustomObjectsApi(cluster_lab.kube.api).patch_cluster_custom_object(
+        "serving.kserve.io",
+        "v1alpha1",
+        "clusterstoragecontainers",
+        name,
+        {"spec": {"container": {"image": wrong}}},
+    )
     bare = lab_command(cluster_lab, "e2e", *mirror, LAB_MANIFESTS_DIR="")
+    print(bare.stdout, bare.stderr, sep="\n")
     assert bare.returncode == 2, bare.stderr
+    repaired = [line for line in bare.stdout.splitlines() if line.startswith("  repaired ")]
+    assert repaired == [
+        f"  repaired        update ClusterStorageContainer {name}: spec.container.image was '{wrong}', "
+        f"set back to '{pinned['spec']['container']['image']}'"
+    ]
+    assert "  repaired " not in e2e.stdout  # nothing had drifted for the first run
     assert "  not checked     registry wiring: no --registry HOST:PORT given" in bare.stdout
     assert not [line for line in bare.stdout.splitlines() if line.startswith("  asserted        registry")]
     assert " - check: registry wired: not checked (no --registry HOST:PORT given)" in bare.stderr

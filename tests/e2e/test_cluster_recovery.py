@@ -32,9 +32,9 @@ from lab.kube import Kube
 from lab.progress import Progress
 from lab.provision.cluster_mode import down_cluster, up_cluster
 from lab.provision.control_plane import CONTEXT, ControlPlane
-from lab.provision.static_volumes import NAME_PREFIX
 from lab.tools import tool_path
 from tests.conftest import make_home
+from tests.e2e.conftest import static_volume_phases
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import ClusterLab
@@ -300,33 +300,31 @@ def test_namespace_stuck_terminating_is_named_with_what_holds_it(lab: ClusterLab
 # Repeatable: a claim that cannot bind stops the wait early (cycles: test_cluster_cycles.py).
 # ---------------------------------------------------------------------------------------------
 
-def _static_volume_phases(lab: ClusterLab) -> dict[str, str]:
-    volumes = client.CoreV1Api(lab.kube.api).list_persistent_volume().items
-    return {v.metadata.name: v.status.phase for v in volumes if v.metadata.name.startswith(NAME_PREFIX)}
-
-
 def test_a_claim_that_cannot_bind_stops_the_wait_early(lab: ClusterLab) -> None:
     core = client.CoreV1Api(lab.kube.api)
     assert down_cluster(lab.config, Progress(quiet=True)) == 0
     # Every static volume promised to a claim that never comes (pre-bound, Available to no one
     # else, so `up` leaves it alone): KFP's claims cannot bind.
-    names = sorted(_static_volume_phases(lab))
+    names = sorted(static_volume_phases(lab))
     for name in names:
         core.patch_persistent_volume(name, {"spec": {"claimRef": None}})
     wait_until(
-        lambda: [f"{n}: {p}" for n, p in _static_volume_phases(lab).items() if p != "Available"],
+        lambda: [f"{n}: {p}" for n, p in static_volume_phases(lab).items() if p != "Available"],
         Deadline(60),
         "static volumes not Available",
     )
     reserved = {"claimRef": {"namespace": "lab-e2e-nowhere", "name": "never-created"}}
     for name in names:
         core.patch_persistent_volume(name, {"spec": reserved})
+    # A short grace (LAB_PVC_PENDING_GRACE, 60 s by default): the finding still has to last
+    # that long, but the test does not sit through a minute of it.
+    config = dataclasses.replace(_with_timeout(lab.config, 600), pvc_pending_grace=3.0)
     try:
         started = time.monotonic()
         with pytest.raises(LabError) as stopped:
-            up_cluster(_with_timeout(lab.config, 600), Progress(quiet=True), dry_run=False)
+            up_cluster(config, Progress(quiet=True), dry_run=False)
         took = time.monotonic() - started
-        print(f"up stopped on pvc-pending after {took:.1f}s (timeout 600s)")
+        print(f"up stopped on pvc-pending after {took:.1f}s (timeout 600s, grace 3s)")
         assert "pvc-pending: " in str(stopped.value) and "claim(s) stuck Pending" in str(stopped.value)
         assert took < 300
     finally:

@@ -10,6 +10,7 @@ see makes `doctor` and `status` say why and exit 2. Tests run in file order.
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -306,7 +307,118 @@ def test_up_leaves_the_admins_cert_manager_as_it_was(shared: SharedCluster, lab_
     assert "Namespace cert-manager" not in owned and not [k for k in owned if "cert-manager.io" in k]
     status = lab(shared, "status", "--json")
     assert status.returncode == 0
-    assert '"state": "ready"' in status.stdout and "installed by someone else, not the lab" in status.stdout
+    rows = {row["name"]: row for row in json.loads(status.stdout)["cluster"]}
+    assert (rows["cert-manager"]["state"], rows["cert-manager"]["owner"]) == ("ready", "found")
+    assert rows["cert-manager"]["detail"].startswith(
+        "cert-manager is not the lab's: cert-manager v1.19.4 was found installed (Deployment "
+        "cert-manager/cert-manager, installed by field manager kubectl)"
+    )
+    assert rows["kserve"]["owner"] == "lab"
+
+
+def _scale_admins_webhook(shared: SharedCluster, replicas: int) -> None:
+    apps = client.AppsV1Api(shared.admin.api)
+    apps.patch_namespaced_deployment_scale(
+        "cert-manager-webhook", "cert-manager", {"spec": {"replicas": replicas}}
+    )
+    core = client.CoreV1Api(shared.admin.api)
+    if replicas == 0:
+        wait_until(
+            lambda: [
+                p.metadata.name
+                for p in core.list_namespaced_pod("cert-manager", label_selector="app=webhook").items
+            ],
+            Deadline(60),
+            "the admin's webhook pods are not gone",
+        )
+    else:
+        wait_until(
+            lambda: shared.admin.deployments_not_available("cert-manager", ["cert-manager-webhook"]),
+            Deadline(120),
+            "the admin's webhook is not Available again",
+        )
+
+
+def test_the_admins_broken_cert_manager_is_theirs_to_repair(
+    shared: SharedCluster, lab_up: dict[str, Any]
+) -> None:
+    """Doctor, `--fix`, `status` and `up` ask lab.ownership: no lab remedy for the admin's cert-manager."""
+    _scale_admins_webhook(shared, 0)
+    try:
+        broken = admins_objects(shared.admin)
+        doctor = lab(shared, "doctor", "--json", "cert-manager-not-ready")
+        assert doctor.returncode == 1
+        (finding,) = json.loads(doctor.stdout)["checks"]
+        assert finding["status"] == "fail" and "cert-manager-webhook" in finding["summary"]
+        assert "(cert-manager is not the lab's: ask its owner)" in finding["summary"]
+        assert finding["evidence"][0] == (
+            "cert-manager is not the lab's: cert-manager v1.19.4 was found installed (Deployment "
+            "cert-manager/cert-manager, installed by field manager kubectl); the lab uses it as it is "
+            "and never changes it"
+        )
+        assert not finding["fixable"]
+        remedy = finding["remedy"]
+        # No `lab ...` line (up would skip it), and only commands that look, aimed at where it lives.
+        assert remedy[1].startswith("# ask whoever runs cert-manager on this cluster (field manager kubectl)")
+        commands = [line for line in remedy if not line.startswith("#")]
+        assert commands and all(line.startswith("kubectl --kubeconfig ") for line in commands), remedy
+        assert all(" -n cert-manager get " in c or " -n cert-manager describe " in c for c in commands)
+        assert "deployment cert-manager cert-manager-cainjector cert-manager-webhook" in commands[1]
+
+        # --fix offers nothing for it and changes nothing of the admin's.
+        fixed = lab(shared, "doctor", "--fix", "--yes", "cert-manager-not-ready", "crash-loop")
+        assert fixed.returncode == 1
+        assert "fix cert-manager-not-ready" not in fixed.stdout + fixed.stderr
+        assert admins_objects(shared.admin) == broken
+
+        status = lab(shared, "status")
+        assert status.returncode == 0
+        (row,) = [line.split() for line in status.stdout.splitlines() if line.startswith("cert-manager ")]
+        assert row[:3] == ["cert-manager", "unhealthy", "found"]
+        assert "cert-manager is not the lab's" in status.stdout
+        owners = {
+            r["name"]: r["owner"] for r in json.loads(lab(shared, "status", "--json").stdout)["cluster"]
+        }
+        assert owners == {
+            "cluster": None,
+            "cert-manager": "found",
+            "kfp": "lab",
+            "model-registry": "lab",
+            "kserve": "lab",
+        }
+
+        # `up` waits for the cert-manager it uses (KServe needs its webhook) and stops on the
+        # doctor's finding instead of going on as if it were ready; it changes nothing of it.
+        up = run_lab(
+            shared.config,
+            "up",
+            "--registry",
+            "127.0.0.1:5001",
+            target=["--kubeconfig", str(shared.plane.kubeconfig)],
+            timeout=300,
+            LAB_CLUSTER_TIMEOUT="15",
+        )
+        print(up.stdout, up.stderr)
+        assert up.returncode == 1
+        assert "waiting for cert-manager in cert-manager (not the lab's: nothing is applied)" in up.stderr
+        assert "step 'cert-manager' failed: cert-manager-not-ready: cert-manager is not ready" in up.stderr
+        assert "(cert-manager is not the lab's: ask its owner); to fix: kubectl " in up.stderr
+        assert "Kubeflow Pipelines" not in up.stderr
+        assert admins_objects(shared.admin) == broken
+    finally:
+        _scale_admins_webhook(shared, 1)
+    # The admin's own scaling made new webhook Pods (and Endpoints): that is their cert-manager
+    # from here on, which the tests that follow must find unchanged.
+    # (Once the controllers have written the new Endpoints: two reads a few seconds apart agree.)
+    seen: list[dict[str, tuple[str, Manifest]]] = [admins_objects(shared.admin)]
+
+    def still_changing() -> list[str]:
+        seen.append(admins_objects(shared.admin))
+        return [] if seen[-1] == seen[-2] else ["the admin's cert-manager is still changing"]
+
+    wait_until(still_changing, Deadline(60), "the admin's cert-manager did not settle", interval=3.0)
+    lab_up.clear()
+    lab_up.update(seen[-1])
 
 
 def tenant_objects(shared: SharedCluster) -> list[Manifest]:

@@ -101,7 +101,7 @@ def test_all_deployments_ready_is_ready() -> None:
     assert row["state"] == "ready", row
     assert row["version"] == CONFIG.versions.cert_manager and row["pid"] is None
     assert "3/3 Deployments ready" in str(row["detail"])
-    assert set(row) == {"name", "state", "url", "pid", "version", "detail", "log"}
+    assert set(row) == {"name", "state", "url", "pid", "version", "detail", "log", "owner"}
 
 
 def test_one_of_two_ready_is_unhealthy_with_the_reason_from_conditions() -> None:

@@ -24,6 +24,7 @@ from lab.provision.actions import Context, StepFailed, print_plan, run_actions
 from lab.provision.cluster import kind_config_spec
 from lab.provision.create import kind_actions
 from lab.provision.files import apply_files, plan_files
+from lab.provision.manifests import with_drifted_fields
 from lab.provision.port_forward import forward_ports
 from lab.provision.preflight import Preflight
 from lab.provision.rbac import RUNNER_KSERVE_ROLE, runner_rbac_objects
@@ -332,3 +333,44 @@ def test_port_forward_serves_every_endpoint_until_sigterm(tmp_path: Path) -> Non
     assert "stopping port-forwards" in output
     assert not any(answers(port) for port in ports)
     assert len(list(config.log_dir.glob("port-forward-*.log"))) == len(ports)
+
+
+def test_a_repaired_drift_says_which_field_and_what_it_was_set_back_to() -> None:
+    """`up` and `e2e` name each repair: only fields the lab sets, list items compared one by one."""
+    wanted = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "kubeflow"},
+        "spec": {
+            "replicas": 1,
+            "template": {"spec": {"containers": [{"name": "api", "image": "api:2.16.0"}]}},
+        },
+    }
+    live = {
+        **wanted,
+        "spec": {
+            "replicas": 1,
+            "progressDeadlineSeconds": 600,  # a default: not the lab's field, never drift
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "api",
+                            "image": "api:0.0.0-wrong",
+                            "terminationMessagePath": "/dev/termination-log",
+                        }
+                    ]
+                }
+            },
+        },
+    }
+    lines = with_drifted_fields(
+        ["update Deployment kubeflow/api", "create ConfigMap kubeflow/new"],
+        [wanted],
+        {"Deployment kubeflow/api": live},
+    )
+    assert lines == [
+        "update Deployment kubeflow/api: spec.template.spec.containers[0].image was 'api:0.0.0-wrong', "
+        "set back to 'api:2.16.0'",
+        "create ConfigMap kubeflow/new",
+    ]

@@ -8,6 +8,7 @@ admitted and ``lab up`` stops at the cert-manager or KServe step.
 from __future__ import annotations
 
 from lab.components import CERT_MANAGER
+from lab.doctor.checks._found import component_namespace
 from lab.doctor.checks._provision import up_command
 from lab.doctor.checks._workloads import crash_remedies, judge_deployments, waiting_remedy
 from lab.doctor.evidence import Evidence
@@ -16,7 +17,7 @@ from lab.doctor.model import Check, Result
 
 def detect(evidence: Evidence) -> Result:
     """Readiness of each declared cert-manager Deployment and its pods."""
-    namespace = str(getattr(evidence.config.names, CERT_MANAGER.namespace_setting))
+    namespace = component_namespace(evidence, CERT_MANAGER)
     not_ready, lines = judge_deployments(evidence, namespace, CERT_MANAGER.deployments)
     if not not_ready:
         return Result.ok(f"{', '.join(CERT_MANAGER.deployments)} Running and Ready", lines)

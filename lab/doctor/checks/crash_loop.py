@@ -8,6 +8,7 @@ timeout.
 
 from __future__ import annotations
 
+from lab.doctor.checks._found import found_owning, found_remedy
 from lab.doctor.checks._workloads import crash_of, crash_text, crashing, lab_namespaces
 from lab.doctor.crash_causes import crash_remedy
 from lab.doctor.evidence import Evidence
@@ -20,7 +21,9 @@ RESTARTS = 5
 
 def detect(evidence: Evidence) -> Result:
     """CrashLoopBackOff containers in the lab's namespaces, with message, log tail, events, cause."""
-    found = crashing(evidence, lab_namespaces(evidence))
+    # Where a component someone else installed lives too: the lab waits on it (lab.ownership).
+    installed = [f.namespace for f in evidence.found_components().values()]
+    found = crashing(evidence, list(dict.fromkeys([*lab_namespaces(evidence), *installed])))
     if not found:
         return Result.ok("no lab container is crash-looping")
     lines: list[str] = []
@@ -29,6 +32,9 @@ def detect(evidence: Evidence) -> Result:
     for cs in found:
         text, log_lines = crash_text(evidence, cs)
         means, fix = crash_remedy(crash_of(evidence, cs, text))
+        theirs = found_owning(evidence, cs.namespace, cs.pod)
+        if theirs is not None:  # not the lab's: its owner repairs it, whatever the cause
+            fix = found_remedy(evidence, theirs)
         lines += [cs.line(), *termination_lines(cs), *log_lines]
         events = events_for(evidence.events(), cs.namespace, cs.pod)[-3:]
         lines += [f"  {event_line(e)}" for e in events]

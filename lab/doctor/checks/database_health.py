@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lab.components import MODEL_REGISTRY
+from lab.doctor.checks._found import component_namespace
 from lab.doctor.checks._local import component_result, restart
 from lab.doctor.checks._provision import kubectl
 from lab.doctor.checks._workloads import crash_remedies, judge_deployments, scaled_to_zero_remedy
@@ -17,7 +19,7 @@ def detect(evidence: Evidence) -> Result:
     if evidence.mode == "local":
         return component_result(evidence, "database")
     config, mode = evidence.config, evidence.mode
-    namespace = config.names.kubeflow_namespace
+    namespace = component_namespace(evidence, MODEL_REGISTRY)
     not_ready, lines = judge_deployments(evidence, namespace, [DATABASE])
     if not not_ready:
         return Result.ok(f"{namespace}/{DATABASE} ready", lines)

@@ -5,6 +5,8 @@ Symptoms in the UI: "Pipeline version creation failed", "Cannot find context".
 
 from __future__ import annotations
 
+from lab.components import KFP
+from lab.doctor.checks._found import component_namespace
 from lab.doctor.checks._workloads import (
     crash_remedies,
     judge_deployments,
@@ -24,7 +26,7 @@ def detect(evidence: Evidence) -> Result:
     a Deployment scaled to 0, and only otherwise "wait".
     """
     config = evidence.config
-    namespace = config.names.kubeflow_namespace
+    namespace = component_namespace(evidence, KFP)
     not_ready, lines = judge_deployments(evidence, namespace, CORE)
     health = evidence.http(f"http://127.0.0.1:{config.ports.kfp_ui}/apis/v2beta1/healthz")
     lines.append(health.line() + ("" if health.answered else " (no port-forward to the KFP UI?)"))

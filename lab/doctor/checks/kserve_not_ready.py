@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.components import KSERVE
+from lab.doctor.checks._found import component_namespace
 from lab.doctor.checks._provision import kubectl, reprovision, up_command
 from lab.doctor.checks._workloads import judge_deployments
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
@@ -73,7 +75,7 @@ def detect(evidence: Evidence) -> Result:
     problems: list[str] = []
     facts: list[str] = []
     remedy: list[str] = []
-    controller_down, lines = judge_deployments(evidence, config.names.kserve_namespace, [CONTROLLER])
+    controller_down, lines = judge_deployments(evidence, component_namespace(evidence, KSERVE), [CONTROLLER])
     (problems if controller_down else facts).extend(lines)
     csc_name = config.names.storage_container
     cscs = evidence.custom_objects(GROUP, "v1alpha1", "clusterstoragecontainers") or []

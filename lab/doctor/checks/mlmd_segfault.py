@@ -13,7 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.atomic_files import atomic_write
+from lab.components import KFP
 from lab.config import LabConfig, home_settings_file, save_setting
+from lab.doctor.checks._found import component_namespace
 from lab.doctor.checks._provision import up_command
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
@@ -56,7 +58,7 @@ def detect(evidence: Evidence) -> Result:
     """Exit code 139 in the current or last state of the MLMD server container, and the node's arch."""
     config = evidence.config
     versions = config.versions
-    namespace = config.names.kubeflow_namespace
+    namespace = component_namespace(evidence, KFP)
     pods = pods_named(evidence.pods(), namespace, DEPLOYMENT + "-")
     crashed = [cs for pod in pods for cs in containers(pod) if SEGFAULT in (cs.last_exit, cs.terminated_exit)]
     if not crashed:

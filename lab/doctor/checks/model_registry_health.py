@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lab.components import MODEL_REGISTRY
+from lab.doctor.checks._found import component_namespace
 from lab.doctor.checks._local import component_result, restart
 from lab.doctor.checks._provision import kubectl, up_command
 from lab.doctor.checks._workloads import crash_remedies, judge_deployments, scaled_to_zero_remedy
@@ -15,7 +16,7 @@ from lab.local.components import JSON_SYNTAX_ERROR
 def detect_cluster(evidence: Evidence) -> Result:
     """Kind and cluster mode: the server's and UI's Deployments and pods (database-health: the database)."""
     config, mode = evidence.config, evidence.mode
-    namespace = str(getattr(config.names, MODEL_REGISTRY.namespace_setting))
+    namespace = component_namespace(evidence, MODEL_REGISTRY)
     mine = [name for name in MODEL_REGISTRY.deployments if name != DATABASE]
     not_ready, lines = judge_deployments(evidence, namespace, mine)
     if not not_ready:

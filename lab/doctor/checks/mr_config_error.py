@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from lab.components import MODEL_REGISTRY
+from lab.doctor.checks._found import component_namespace
 from lab.doctor.checks._provision import kubectl, reprovision
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, FixContext, FixOutcome, Result
@@ -45,7 +47,7 @@ def missing_reference(message: str) -> str:
 
 def detect(evidence: Evidence) -> Result:
     """The Model Registry deployment exists and its containers are not stuck on configuration."""
-    namespace = evidence.config.names.kubeflow_namespace
+    namespace = component_namespace(evidence, MODEL_REGISTRY)
     remedy = [
         "# apply the overlays/db overlay at the pinned version (not base, not a fork):",
         f'kubectl apply -k "{overlay_source(evidence)}" -n {namespace}',
