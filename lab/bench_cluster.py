@@ -4,6 +4,8 @@ Each round starts a fresh control plane of the lab's own (real etcd, kube-apiser
 controller-manager, scheduler; kwok nodes) under ``$LAB_HOME/bench``, times the first
 ``lab up --mode cluster`` (everything installed and Available) and then a second one (nothing
 to change), both through the real CLI, and stops the control plane again, also on failure.
+The first ``up`` of each round starts with no rendered overlays kept (``$LAB_HOME/cache/render``
+emptied), as on a machine that never ran the lab; the second finds what the first kept.
 Without the control-plane tools, or where the manifests cannot be had, the rows are skipped
 with the one-line reason.
 """
@@ -30,6 +32,7 @@ def bench_cluster(config: LabConfig, repeat: int) -> list[Measurement]:
     """First and second ``lab up --mode cluster`` on a fresh control plane per round."""
     # Imported here: the kubernetes client loads only when this row runs.
     from lab.provision.control_plane import COMPONENTS, ControlPlane, start_control_plane, stop_control_plane
+    from lab.provision.render_cache import render_cache_dir
 
     try:
         for tool in COMPONENTS:
@@ -40,6 +43,7 @@ def bench_cluster(config: LabConfig, repeat: int) -> list[Measurement]:
     root = config.home / "bench" / "control-plane"
     for _ in range(repeat):
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(render_cache_dir(config), ignore_errors=True)
         try:
             plane = start_control_plane(config, root)
         except LabError as exc:

@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from lab.config import ConfigError, load_config
 from lab.errors import LabError, UsageError
-from lab.local.processes import raise_keyboard_interrupt
+from lab.interruption import forget_interruption, raise_keyboard_interrupt
 from lab.progress import Progress
 
 # Modules exposing ``register(subparsers)``; adding a command group is one line here.
@@ -98,20 +98,26 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+INTERRUPTING = (signal.SIGINT, signal.SIGTERM)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lab`` and ``python -m lab``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     progress = Progress(quiet=bool(getattr(args, "quiet", False)))
-    # `kill <lab>` unwinds like Ctrl-C, so a half-started component is stopped on the way out.
-    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    # `kill <lab>` unwinds like Ctrl-C, so a half-started component is stopped on the way out;
+    # both are remembered, so one raised where Python swallows it is raised again (lab.interruption).
+    forget_interruption()
+    previous = {signum: signal.signal(signum, raise_keyboard_interrupt) for signum in INTERRUPTING}
     try:
         try:
             config = load_config()
             return int(args.handler(args, config, progress))
         finally:
-            signal.signal(signal.SIGTERM, previous)  # main() may run inside another program (tests)
+            for signum, handler in previous.items():  # main() may run inside another program (tests)
+                signal.signal(signum, handler)
             # A reader that went away (`lab status | head -3`) surfaces here, not at exit.
             sys.stdout.flush()
     except BrokenPipeError:

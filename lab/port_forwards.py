@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import IO
 
 from lab.errors import LabError
-from lab.local.processes import log_tail, raise_keyboard_interrupt, stop_children
+from lab.interruption import raise_keyboard_interrupt
+from lab.local.processes import log_tail, stop_children
 from lab.loopback_ports import free_port
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.interruption import forget_interruption
 from lab.local.components import COMPONENTS, Component
 from lab.local.database_place import purge_outside_home
 from lab.local.model_server_process import stop_model_server
@@ -149,7 +150,9 @@ def start_component(component: Component, timeout: float) -> None:
                 reason += f": {cause}"
             raise LabError(f"{component.name} {reason}; log {proc.log_file} ends with:", tail)
         component.after_start()
-    except BaseException:
+    except BaseException as stopped:
+        if isinstance(stopped, KeyboardInterrupt):
+            forget_interruption()  # received: the waits of the stop below must not raise it again
         stop_component(component)
         raise
 

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from lab.atomic_files import atomic_write
 from lab.errors import LabError
+from lab.interruption import raise_if_interrupted
 from lab.local.ownership import (
     LabProcess,
     is_same_live_process,
@@ -317,6 +317,7 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2)
     """Poll ``check`` until it is true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while True:
+        raise_if_interrupted()
         if check():
             return True
         if time.monotonic() >= deadline:
@@ -370,8 +371,3 @@ def stop_children(children: Sequence[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-
-
-def raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    """A signal handler that turns SIGTERM into KeyboardInterrupt, so cleanup code runs."""
-    raise KeyboardInterrupt
