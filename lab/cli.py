@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from lab.config import ConfigError, load_config
 from lab.errors import LabError, UsageError
-from lab.interruption import forget_interruption, raise_keyboard_interrupt
+from lab.interruption import forget_interruption, quiet_unraisable, raise_keyboard_interrupt
 from lab.progress import Progress
 
 # Modules exposing ``register(subparsers)``; adding a command group is one line here.
@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # both are remembered, so one raised where Python swallows it is raised again (lab.interruption).
     forget_interruption()
     previous = {signum: signal.signal(signum, raise_keyboard_interrupt) for signum in INTERRUPTING}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, quiet_unraisable
     try:
         try:
             config = load_config()
@@ -118,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for signum, handler in previous.items():  # main() may run inside another program (tests)
                 signal.signal(signum, handler)
+            sys.unraisablehook = previous_hook
             # A reader that went away (`lab status | head -3`) surfaces here, not at exit.
             sys.stdout.flush()
     except BrokenPipeError:

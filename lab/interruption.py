@@ -4,13 +4,16 @@ A signal handler's exception is raised wherever the main thread happens to be, a
 is a finalizer (a ``subprocess.Popen`` collected during a health probe) Python prints
 "Exception ignored" and carries on: the interruption would be lost and ``lab up`` would wait
 out a component's whole start timeout. The handler therefore also remembers it, and every
-wait loop asks again on each poll.
+wait loop asks again on each poll; while a command runs, the swallowed raise prints nothing
+(:func:`quiet_unraisable`), since it is not lost.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from types import FrameType
+from typing import Any
 
 _INTERRUPTED = threading.Event()
 
@@ -30,3 +33,10 @@ def raise_if_interrupted() -> None:
 def forget_interruption() -> None:
     """A new command starts uninterrupted (``main`` may run many times in one process: tests)."""
     _INTERRUPTED.clear()
+
+
+def quiet_unraisable(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a KeyboardInterrupt a finalizer swallowed is remembered, not printed."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _INTERRUPTED.is_set():
+        return
+    sys.__unraisablehook__(unraisable)
