@@ -187,7 +187,7 @@ def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measur
     try:
         kit = tool_path(config, "kit")
         with scratch_registry(config, scratch) as bench:
-            rounds = transfer_rounds(bench, kit, payload, repeat, {"raw": raw, "lab": lab})
+            rounds = transfer_rounds(bench, kit, payload, scratch, repeat, {"raw": raw, "lab": lab})
     except LabError as exc:
         lab.skipped = raw.skipped = one_line(exc)
         return [lab, raw, cp]
@@ -206,10 +206,15 @@ def bench_transfer(config: LabConfig, size_mib: int, repeat: int) -> list[Measur
 
 
 def transfer_rounds(
-    config: LabConfig, kit: Path, payload: Path, repeat: int, measurements: dict[str, Measurement]
+    config: LabConfig,
+    kit: Path,
+    payload: Path,
+    scratch: Path,
+    repeat: int,
+    measurements: dict[str, Measurement],
 ) -> dict[str, list[Phases]]:
-    """``repeat`` rounds of each side against ``config``'s registry; the phases of each round."""
-    scratch, size_mib = config.home.parent, payload.stat().st_size // MIB
+    """``repeat`` rounds of each side against ``config``'s registry, working in ``scratch``."""
+    size_mib = payload.stat().st_size // MIB
     rounds: dict[str, list[Phases]] = {"lab": [], "raw": []}
     sides = (("raw", measurements["raw"], raw_kit_round), ("lab", measurements["lab"], lab_round))
     for index in range(repeat):

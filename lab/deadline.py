@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from lab.errors import LabError
@@ -34,6 +35,14 @@ class Deadline:
 FIRST_PAUSE = 0.25
 
 
+def growing_pauses(interval: float) -> Iterator[float]:
+    """Pauses between polls: :data:`FIRST_PAUSE`, doubling on each, then ``interval`` for good."""
+    pause = min(FIRST_PAUSE, interval)
+    while True:
+        yield pause
+        pause = min(pause * 2, interval)
+
+
 def wait_until(
     pending: Callable[[], list[str]],
     deadline: Deadline,
@@ -51,7 +60,7 @@ def wait_until(
     once may still be crash-looping); those confirming polls are a full ``interval`` apart.
     """
     streak = 0
-    pause = min(FIRST_PAUSE, interval)
+    pauses = growing_pauses(interval)
     while True:
         left = pending()
         streak = streak + 1 if not left else 0
@@ -59,6 +68,6 @@ def wait_until(
             return
         if deadline.passed:
             raise LabError(f"{what} after {deadline.seconds:.0f}s; {advice}", left[:15])
-        pause = interval if streak else pause
-        time.sleep(min(pause, max(deadline.remaining, 0.1)))
-        pause = min(pause * 2, interval)
+        if streak:
+            pauses = itertools.repeat(interval)
+        time.sleep(min(next(pauses), max(deadline.remaining, 0.1)))

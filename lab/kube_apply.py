@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from lab.deadline import FIRST_PAUSE, Deadline, wait_until
+from lab.deadline import Deadline, growing_pauses, wait_until
 from lab.errors import LabError
 from lab.kube import ApiError, KindNotServed, Kube
 from lab.kube_errors import api_error_text, retriable
@@ -120,7 +120,7 @@ def apply_all(
         crds = [o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"]
         wait_crds_established(kube, crds, deadline, pool)
         pending = [o for o in objects if o["kind"] not in ("Namespace", "CustomResourceDefinition")]
-        pause = FIRST_PAUSE  # a webhook usually answers within a second or two of the first refusal
+        pauses = growing_pauses(3.0)  # a webhook usually answers within a second or two of a refusal
         while pending:
             refused = _apply_runs(kube, pending, manager, pool)
             if not refused:
@@ -131,6 +131,5 @@ def apply_all(
                     "(a webhook or CRD never became ready); raise LAB_CLUSTER_TIMEOUT or run `lab doctor`",
                     [f"{object_key(obj)}: {why}" for obj, why in refused[:10]],
                 )
-            time.sleep(min(pause, deadline.remaining))
-            pause = min(pause * 2, 3.0)
+            time.sleep(min(next(pauses), deadline.remaining))
             pending = [obj for obj, _ in refused]

@@ -8,10 +8,16 @@ applicable (visibly) instead of failing or silently passing; everything else is 
 
 from __future__ import annotations
 
+from typing import Any
+
 from lab.kube import TRANSPORT_ERRORS, ApiError, Kube, api_error_text
 
 SIMULATED_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 NOT_APPLICABLE_ON_KWOK = "not applicable: the pods run on kwok (simulated) nodes, where nothing serves"
+
+
+def _simulated(node: Any) -> bool:
+    return SIMULATED_NODE_ANNOTATION in (node.metadata.annotations or {})
 
 
 def on_simulated_nodes(kube: Kube, namespace: str, selector: str) -> bool:
@@ -19,18 +25,14 @@ def on_simulated_nodes(kube: Kube, namespace: str, selector: str) -> bool:
     pods = kube.pods(namespace, selector)
     if not pods:
         return False
-    simulated = {
-        node.metadata.name
-        for node in kube.nodes()
-        if SIMULATED_NODE_ANNOTATION in (node.metadata.annotations or {})
-    }
+    simulated = {node.metadata.name for node in kube.nodes() if _simulated(node)}
     return all(pod.spec.node_name in simulated for pod in pods)
 
 
 def only_simulated_nodes(kube: Kube) -> bool:
     """Whether every node of the cluster is a kwok node, so every pod will be simulated."""
     nodes = kube.nodes()
-    return bool(nodes) and all(SIMULATED_NODE_ANNOTATION in (n.metadata.annotations or {}) for n in nodes)
+    return bool(nodes) and all(_simulated(node) for node in nodes)
 
 
 def health_problem(
