@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lab.deadline import Deadline, wait_until
 from lab.errors import LabError
 from lab.kube import Kube, to_manifest
 from lab.kube_objects import Manifest, object_key
@@ -24,6 +25,9 @@ from lab.provision.sources import ManifestSources
 from lab.provision.teardown import missing
 
 Need = tuple[str, str, str, str]  # verb, group, resource, namespace
+# A Namespace being deleted refuses new content (403 NamespaceTerminating). Its controller
+# normally finishes within a minute; one that takes longer is held by a finalizer.
+NAMESPACE_GONE_SECONDS = 180.0
 
 
 def installed_already(kube: Kube, ctx: Context, later: Sequence[Action]) -> dict[str, FoundComponent]:
@@ -88,21 +92,31 @@ class PermissionsAndOwnership:
     def __init__(self, later: Sequence[Action]) -> None:
         self.later = list(later)
 
-    def _judge(self, ctx: Context, kube: Kube, *, dry_run: bool = False) -> tuple[list[str], list[str]]:
-        """(information lines, problems), with ``ctx.found_components`` filled in."""
+    def _judge(
+        self, ctx: Context, kube: Kube, *, dry_run: bool = False
+    ) -> tuple[list[str], list[str], list[Manifest]]:
+        """(information lines, problems, Namespaces being deleted); fills in ``ctx.found_components``."""
         lacking = missing(kube, [("list", "apps", "deployments", "")])
         if lacking:
-            return [], lacking
+            return [], lacking, []
         ctx.found_components = installed_already(kube, ctx, self.later)
         info: list[str] = []  # a compatible component found is said by its own step, which it skips
         problems = [found.describe() for found in ctx.found_components.values() if not found.compatible]
         objects = _objects(ctx, self.later, dry_run=dry_run)
         lacking = missing(kube, needs_of(kube, objects))
         if lacking:
-            return info, problems + lacking
+            return info, problems + lacking, []
         # One list per kind and namespace, not one GET per object (hundreds on a second `up`).
         lives = kube.live_objects(objects)
+        deleted = [
+            obj
+            for obj in objects
+            if obj["kind"] == "Namespace"
+            and ((lives[object_key(obj)] or {}).get("metadata") or {}).get("deletionTimestamp")
+        ]
         for obj in objects:
+            if obj in deleted:
+                continue
             try:
                 if adopts(obj, lives[object_key(obj)], kube.owner):
                     info.append(
@@ -110,12 +124,32 @@ class PermissionsAndOwnership:
                     )
             except ForeignObject as refused:
                 problems.append(refused.message)
-        return info, problems
+        return info, problems, deleted
+
+    def _wait_for_deletion(self, ctx: Context, kube: Kube, deleted: Sequence[Manifest]) -> None:
+        """Until the Namespaces being deleted are gone (``up`` right after ``down``, or someone's delete)."""
+        names = ", ".join(obj["metadata"]["name"] for obj in deleted)
+        ctx.progress.info(
+            f"   Namespace {names} is being deleted: waiting for it to go before installing into it"
+        )
+        wait_until(
+            lambda: [
+                f"Namespace {obj['metadata']['name']} is still Terminating"
+                for obj in deleted
+                if kube.get(obj)
+            ],
+            Deadline(min(ctx.config.cluster_timeout, NAMESPACE_GONE_SECONDS)),
+            f"Namespace {names} is still being deleted",
+            advice="`lab doctor namespace-terminating` names what holds it",
+        )
 
     def is_done(self, ctx: Context) -> bool:
         """Judging is the whole step: it passes, or stops ``up`` before any change."""
         kube = ctx.kube()
-        info, problems = self._judge(ctx, kube)
+        info, problems, deleted = self._judge(ctx, kube)
+        if deleted and not problems:
+            self._wait_for_deletion(ctx, kube, deleted)
+            info, problems, deleted = self._judge(ctx, kube)
         for line in info:
             ctx.progress.info(f"   {line}")
         if problems:
@@ -133,5 +167,6 @@ class PermissionsAndOwnership:
         kube = ctx.kube_if_reachable()
         if kube is None:
             return ["check permissions and what is already installed (the cluster does not answer)"]
-        info, problems = self._judge(ctx, kube, dry_run=True)
-        return info + [f"would stop: {p}" for p in problems]
+        info, problems, deleted = self._judge(ctx, kube, dry_run=True)
+        waits = [f"would wait for Namespace {o['metadata']['name']} to finish being deleted" for o in deleted]
+        return info + waits + [f"would stop: {p}" for p in problems]

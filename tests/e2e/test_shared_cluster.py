@@ -37,6 +37,7 @@ CERT_MANAGER_YAML = "kubeflow-manifests-26.03/common/cert-manager/base/upstream/
 ADMIN_SELECTOR = "app.kubernetes.io/instance=cert-manager"
 TENANT = "team-a"
 BOOKKEEPING = {"Event", "Lease"}
+HOLDING_FINALIZER = "team-a.example.com/hold"
 
 
 @dataclass
@@ -162,6 +163,14 @@ def shared(
     kubectl(cluster, "delete", "--ignore-not-found", "--wait=false", "-f", manifest)
     client.RbacAuthorizationV1Api(admin.api).delete_cluster_role_binding(f"{TENANT}-reader-view")
     core.delete_namespace(TENANT)
+    # The next module on this worker's control plane starts where this one did: nothing of the
+    # admin's or the tenant's still being deleted.
+    names = {TENANT, "cert-manager"}
+    wait_until(
+        lambda: sorted(n.metadata.name for n in core.list_namespace().items if n.metadata.name in names),
+        Deadline(180),
+        "namespaces still being deleted",
+    )
 
 
 def _has_default_sa(core: client.CoreV1Api, namespace: str) -> bool:
@@ -567,3 +576,33 @@ def test_down_deletes_only_what_the_lab_created(shared: SharedCluster, lab_up: d
     assert owned_objects(kube) == []
     assert admins_objects(shared.admin) == lab_up
     assert OWNER_LABEL not in (core.read_namespace("cert-manager").metadata.labels or {})
+
+
+def test_up_waits_for_a_namespace_being_deleted(shared: SharedCluster, lab_up: dict[str, Any]) -> None:
+    """The admin removes their cert-manager; `up` waits for its namespace to go, then installs its own."""
+    assert owned_objects(Kube.connect(shared.config)) == []
+    core = client.CoreV1Api(shared.admin.api)
+    holder = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="held", finalizers=[HOLDING_FINALIZER]))
+    core.create_namespaced_config_map("cert-manager", holder)
+    kubectl(shared, "delete", "--wait=false", "-f", str(UPSTREAM_MIRROR / CERT_MANAGER_YAML))
+    target = ["--kubeconfig", str(shared.plane.kubeconfig)]
+    try:
+        held = run_lab(shared.config, "up", target=target, timeout=300, LAB_CLUSTER_TIMEOUT="5")
+        print(held.stdout, held.stderr)
+        assert held.returncode == 1
+        assert (
+            "Namespace cert-manager is being deleted: waiting for it to go before installing" in held.stderr
+        )
+        assert (
+            "Namespace cert-manager is still being deleted after 5s; `lab doctor namespace-terminating`"
+            in (held.stderr)
+        )
+        assert owned_objects(Kube.connect(shared.config)) == []
+    finally:
+        core.patch_namespaced_config_map("held", "cert-manager", {"metadata": {"finalizers": None}})
+    up = lab(shared, "up")
+    assert up.returncode == 0, up.stderr
+    owned = {object_key(o) for _, o in owned_objects(Kube.connect(shared.config))}
+    assert "Namespace cert-manager" in owned and "Deployment cert-manager/cert-manager" in owned
+    assert lab(shared, "down").returncode == 0
+    assert owned_objects(Kube.connect(shared.config)) == []
