@@ -25,9 +25,10 @@ from lab.provision.sources import ManifestSources
 from lab.provision.teardown import missing
 
 Need = tuple[str, str, str, str]  # verb, group, resource, namespace
-# A Namespace being deleted refuses new content (403 NamespaceTerminating). Its controller
-# normally finishes within a minute; one that takes longer is held by a finalizer.
-NAMESPACE_GONE_SECONDS = 180.0
+# An object being deleted cannot be applied over: a Namespace refuses new content (403
+# NamespaceTerminating), a CRD goes away with what was applied of its kind. Deletion normally
+# finishes within a minute; one that takes longer is held by a finalizer.
+DELETION_SECONDS = 180.0
 
 
 def installed_already(kube: Kube, ctx: Context, later: Sequence[Action]) -> dict[str, FoundComponent]:
@@ -43,6 +44,7 @@ def _objects(ctx: Context, later: Sequence[Action], *, dry_run: bool) -> list[Ma
     remote = ManifestSources(ctx.config, ctx.workspace).mirror is None
     for action in later:
         if isinstance(action, ComponentStep) and action.component.name in ctx.found_components:
+            objects += action.extra_objects(ctx)  # the lab's own additions to a found component
             continue
         if isinstance(action, ManifestStep) and dry_run:
             # Remote refs are fetched by kustomize at apply time; a dry run does not download.
@@ -84,6 +86,12 @@ def needs_of(kube: Kube, objects: Sequence[Manifest]) -> list[Need]:
     return sorted(needs)
 
 
+def _some(objects: Sequence[Manifest], shown: int = 3) -> str:
+    """The first few objects by kind and name, and how many more."""
+    names = ", ".join(object_key(obj) for obj in objects[:shown])
+    return names + (f" (and {len(objects) - shown} more)" if len(objects) > shown else "")
+
+
 class PermissionsAndOwnership:
     """Find what is already installed, check permissions and ownership; change nothing."""
 
@@ -95,7 +103,7 @@ class PermissionsAndOwnership:
     def _judge(
         self, ctx: Context, kube: Kube, *, dry_run: bool = False
     ) -> tuple[list[str], list[str], list[Manifest]]:
-        """(information lines, problems, Namespaces being deleted); fills in ``ctx.found_components``."""
+        """(information lines, problems, objects being deleted); fills in ``ctx.found_components``."""
         lacking = missing(kube, [("list", "apps", "deployments", "")])
         if lacking:
             return [], lacking, []
@@ -111,8 +119,7 @@ class PermissionsAndOwnership:
         deleted = [
             obj
             for obj in objects
-            if obj["kind"] == "Namespace"
-            and ((lives[object_key(obj)] or {}).get("metadata") or {}).get("deletionTimestamp")
+            if ((lives[object_key(obj)] or {}).get("metadata") or {}).get("deletionTimestamp")
         ]
         for obj in objects:
             if obj in deleted:
@@ -127,20 +134,14 @@ class PermissionsAndOwnership:
         return info, problems, deleted
 
     def _wait_for_deletion(self, ctx: Context, kube: Kube, deleted: Sequence[Manifest]) -> None:
-        """Until the Namespaces being deleted are gone (``up`` right after ``down``, or someone's delete)."""
-        names = ", ".join(obj["metadata"]["name"] for obj in deleted)
-        ctx.progress.info(
-            f"   Namespace {names} is being deleted: waiting for it to go before installing into it"
-        )
+        """Until the objects being deleted are gone (``up`` right after ``down``, or someone's delete)."""
+        names = _some(deleted)
+        ctx.progress.info(f"   {names}: being deleted, waiting for it to go before installing")
         wait_until(
-            lambda: [
-                f"Namespace {obj['metadata']['name']} is still Terminating"
-                for obj in deleted
-                if kube.get(obj)
-            ],
-            Deadline(min(ctx.config.cluster_timeout, NAMESPACE_GONE_SECONDS)),
-            f"Namespace {names} is still being deleted",
-            advice="`lab doctor namespace-terminating` names what holds it",
+            lambda: [f"{object_key(obj)} is still being deleted" for obj in deleted if kube.get(obj)],
+            Deadline(min(ctx.config.cluster_timeout, DELETION_SECONDS)),
+            f"{names}: still being deleted",
+            advice="`lab doctor namespace-terminating` names what holds a namespace",
         )
 
     def is_done(self, ctx: Context) -> bool:
@@ -168,5 +169,5 @@ class PermissionsAndOwnership:
         if kube is None:
             return ["check permissions and what is already installed (the cluster does not answer)"]
         info, problems, deleted = self._judge(ctx, kube, dry_run=True)
-        waits = [f"would wait for Namespace {o['metadata']['name']} to finish being deleted" for o in deleted]
+        waits = [f"would wait for {_some(deleted)} to finish being deleted"] if deleted else []
         return info + waits + [f"would stop: {p}" for p in problems]

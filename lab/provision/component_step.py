@@ -13,12 +13,17 @@ from lab.components import Component
 from lab.deadline import Deadline, wait_until
 from lab.errors import LabError
 from lab.kube import Kube
-from lab.kube_objects import Manifest
+from lab.kube_apply import apply_all
+from lab.kube_objects import Manifest, field_manager, object_key
 from lab.provision.actions import Context
 from lab.provision.diagnosis import KnownFailureWatch, failure, run_doctor_checks
 from lab.provision.kwok import NOT_APPLICABLE_ON_KWOK, health_problem
 from lab.provision.manifests import ManifestStep
 from lab.readiness import desired_replicas
+
+
+def _named(objects: list[Manifest]) -> str:
+    return ", ".join(object_key(obj) for obj in objects)
 
 
 class Hooks:
@@ -69,19 +74,30 @@ class ComponentStep(ManifestStep):
         if found is None:
             return super().is_done(ctx)
         ctx.progress.info(f"   {found.describe()}")
-        return not self.not_ready(ctx, ctx.kube())
+        kube = ctx.kube()
+        if self.not_ready(ctx, kube):
+            return False
+        return not self.drift_to_repair(ctx, kube, self.extra_objects(ctx))
 
     def execute(self, ctx: Context) -> None:
-        """Apply and wait; for a component someone else installed, only wait (nothing is applied)."""
+        """Apply and wait; for a component someone else installed, apply only the lab's additions.
+
+        The hook's objects (KServe's ``kitops`` ClusterStorageContainer) are the lab's own
+        wherever the component came from: without them the lab's pipeline cannot use it.
+        """
         found = ctx.found_components.get(self.component.name)
         if found is None:
             super().execute(ctx)
             return
+        kube, deadline, extra = ctx.kube(), ctx.deadline(), self.extra_objects(ctx)
+        if extra:
+            ctx.progress.info(f"   applying the lab's own {_named(extra)} beside {found.name}")
+            apply_all(kube, extra, deadline, manager=field_manager(self.name))
         ctx.progress.info(
-            f"   waiting for {found.name} in {found.namespace} (not the lab's: nothing is applied)"
+            f"   waiting for {found.name} in {found.namespace} (not the lab's: none of it is changed)"
         )
         try:
-            self.wait_ready(ctx, ctx.kube(), ctx.deadline())
+            self.wait_ready(ctx, kube, deadline)
         except LabError as waited:
             # The doctor's finding for it (whose it is, who repairs it) beats a bare timeout.
             finding = failure(run_doctor_checks(ctx, self.component.checks))
@@ -94,9 +110,14 @@ class ComponentStep(ManifestStep):
         found = ctx.found_components.get(self.component.name)
         if found is None:
             return super().plan(ctx)
-        kube = ctx.kube_if_reachable()
-        waiting = self.not_ready(ctx, kube) if kube is not None else []
-        return [found.describe()] + ([f"wait until ready: {'; '.join(waiting[:3])}"] if waiting else [])
+        kube, extra = ctx.kube_if_reachable(), self.extra_objects(ctx)
+        if kube is None:
+            return [found.describe()] + ([f"server-side apply {_named(extra)}"] if extra else [])
+        drift = kube.drift(extra, manager=field_manager(self.name)) if extra else []
+        waiting = self.not_ready(ctx, kube)
+        return (
+            [found.describe()] + drift + ([f"wait until ready: {'; '.join(waiting[:3])}"] if waiting else [])
+        )
 
     def namespace(self, ctx: Context) -> str:
         """Where the component lives: where it was found installed, else its ``namespace_setting``."""

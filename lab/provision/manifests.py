@@ -117,9 +117,16 @@ class ManifestStep:
         # Readiness first: on a fresh cluster it fails fast, before any per-object dry run.
         if self.not_ready(ctx, kube):
             return False
-        # A ready component whose objects drifted (edited by hand, another tool) is repaired by
-        # the re-apply; say what, so `up` and `e2e` never repair silently.
-        objects = self.objects(ctx)
+        return not self.drift_to_repair(ctx, kube, self.objects(ctx))
+
+    def drift_to_repair(self, ctx: Context, kube: Kube, objects: list[Manifest]) -> list[str]:
+        """What applying ``objects`` would change, said and recorded as repairs.
+
+        A ready component whose objects drifted (edited by hand, another tool) is repaired by
+        the re-apply; say what, so `up` and `e2e` never repair silently.
+        """
+        if not objects:
+            return []
         drift = kube.drift(objects, manager=field_manager(self.name))
         if drift:
             drifted = [obj for obj in objects if f"update {object_key(obj)}" in drift]
@@ -129,7 +136,7 @@ class ManifestStep:
             ctx.progress.info(f"   repairing drift: {line}")
         if len(drift) > _PLAN_LINES:
             ctx.progress.info(f"   ... and {len(drift) - _PLAN_LINES} more")
-        return not drift
+        return drift
 
     def execute(self, ctx: Context) -> None:
         """Apply every object (server-side, idempotent) and wait until ready."""

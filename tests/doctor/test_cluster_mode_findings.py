@@ -11,13 +11,16 @@ import json
 
 from doctor_objects import (
     KUBEFLOW,
+    LAB_OWNER,
     NOW,
     deployment,
     event,
     healthy_kfp,
     pod,
+    pvc,
     ready_pod,
     status,
+    storage_class,
     waiting,
 )
 from kubernetes.client import (
@@ -35,6 +38,7 @@ from lab.config import LabConfig
 from lab.doctor import Evidence, RecordedCluster, Result, diagnose
 from lab.doctor.checks._provision import up_command
 from lab.invocation import as_invoked
+from lab.kube_objects import OWNER_LABEL
 from lab.storage_container import storage_container
 
 KUBECONFIG = "/tmp/lab-findings/kubeconfig"
@@ -177,12 +181,14 @@ def test_a_storage_container_drifted_from_the_pinned_image_is_named_and_fixable(
     assert judge(cfg, "kserve-not-ready", kserve_objects(), custom=custom).status == "ok"
 
 
-def terminating_kserve() -> V1Namespace:
+def terminating_kserve(owner: str | None = LAB_OWNER) -> V1Namespace:
+    """Namespace kserve held by a finalizer; the lab's (its owner label) unless ``owner`` is None."""
+    labels = {OWNER_LABEL: owner} if owner else {}
     message = (
         "Some content in the namespace has finalizers remaining: example.com/block in 1 resource instances"
     )
     return V1Namespace(
-        metadata=V1ObjectMeta(name="kserve", deletion_timestamp=NOW),
+        metadata=V1ObjectMeta(name="kserve", deletion_timestamp=NOW, labels=labels),
         spec=V1NamespaceSpec(finalizers=["kubernetes"]),
         status=V1NamespaceStatus(
             phase="Terminating",
@@ -224,6 +230,59 @@ def test_a_terminating_namespace_shows_what_holds_it_and_the_patch_that_releases
     other = terminating_kserve()
     other.metadata.name = "team-a"
     assert judge(cfg, "namespace-terminating", [other]).status == "ok"
+
+
+def test_a_terminating_namespace_the_lab_adopted_gets_no_finalizer_patch(config: LabConfig) -> None:
+    """It was there before the lab: what holds it is its owner's to clear; the doctor shows where."""
+    cfg = cluster_config(config)
+    held = {"kind": "ConfigMap", "resource": "configmaps", "name": "blocker", "finalizers": ["example.com/x"]}
+    result = judge(
+        cfg, "namespace-terminating", [terminating_kserve(owner=None)], finalized={"kserve": [held]}
+    )
+    assert result.status == "fail" and not result.fixable
+    assert result.evidence[0].endswith(
+        "(spec.finalizers: kubernetes), not the lab's: it was there before the lab"
+    )
+    prefix = f"kubectl --kubeconfig {KUBECONFIG} --context shared"
+    assert result.remedy[0].startswith(
+        f"# namespace kserve is not the lab's (it was there before the lab; no label {OWNER_LABEL}): "
+        "whoever deleted it resolves what holds it"
+    )
+    assert result.remedy[1:3] == (
+        f"{prefix} get namespace kserve -o yaml",
+        f"{prefix} -n kserve get configmaps/blocker -o yaml",
+    )
+    assert not [line for line in result.remedy if " patch " in line]
+    assert result.remedy[-1] == as_invoked(up_command(cfg, "cluster"))
+
+
+def test_a_pending_claim_of_a_kfp_someone_else_installed_is_theirs_to_bind(config: LabConfig) -> None:
+    cfg = cluster_config(config)
+    theirs = deployment(KUBEFLOW, "ml-pipeline", {"app": "ml-pipeline"}, owner=None)
+    mysql_labels = {"app": "mysql"}
+    objects = [
+        *[o for o in healthy_kfp() if getattr(o.metadata, "name", "") != "ml-pipeline"],
+        theirs,
+        deployment(KUBEFLOW, "mysql", mysql_labels, ready=0, owner=None),
+        storage_class(mode="Immediate"),
+        pvc(KUBEFLOW, "mysql-pv-claim", "standard"),
+        pod(
+            KUBEFLOW,
+            "mysql-5b7c9d8f4-k8j2n",
+            [status("mysql", "mysql:8.4", waiting("ContainerCreating"))],
+            phase="Pending",
+            claims=["mysql-pv-claim"],
+            labels=mysql_labels,
+        ),
+    ]
+    result = judge(cfg, "pvc-pending", objects)
+    assert result.status == "fail" and not result.fixable
+    assert (
+        result.summary
+        == "1 claim(s) stuck Pending: kubeflow/mysql-pv-claim (kfp is not the lab's: ask its owner)"
+    )
+    assert result.remedy[0].startswith("# kfp is not the lab's: kfp (version unknown) was found installed")
+    assert not [line for line in result.remedy if "persistentvolumes" in line], result.remedy
 
 
 def test_up_records_its_flags_and_the_doctor_fills_what_it_was_not_given(config: LabConfig) -> None:

@@ -35,6 +35,7 @@ from tests.e2e.conftest import cluster_mode_config, run_lab
 
 CERT_MANAGER_YAML = "kubeflow-manifests-26.03/common/cert-manager/base/upstream/cert-manager.yaml"
 ADMIN_SELECTOR = "app.kubernetes.io/instance=cert-manager"
+KSERVE_OVERLAY = "kserve-v0.20.0/config/overlays/standalone/kserve"
 TENANT = "team-a"
 BOOKKEEPING = {"Event", "Lease"}
 HOLDING_FINALIZER = "team-a.example.com/hold"
@@ -409,7 +410,7 @@ def test_the_admins_broken_cert_manager_is_theirs_to_repair(
         )
         print(up.stdout, up.stderr)
         assert up.returncode == 1
-        assert "waiting for cert-manager in cert-manager (not the lab's: nothing is applied)" in up.stderr
+        assert "waiting for cert-manager in cert-manager (not the lab's: none of it is changed)" in up.stderr
         assert "step 'cert-manager' failed: cert-manager-not-ready: cert-manager is not ready" in up.stderr
         assert "(cert-manager is not the lab's: ask its owner); to fix: kubectl " in up.stderr
         assert "Kubeflow Pipelines" not in up.stderr
@@ -578,26 +579,129 @@ def test_down_deletes_only_what_the_lab_created(shared: SharedCluster, lab_up: d
     assert OWNER_LABEL not in (core.read_namespace("cert-manager").metadata.labels or {})
 
 
-def test_up_waits_for_a_namespace_being_deleted(shared: SharedCluster, lab_up: dict[str, Any]) -> None:
-    """The admin removes their cert-manager; `up` waits for its namespace to go, then installs its own."""
+def admins_kserve(shared: SharedCluster) -> Path:
+    """KServe v0.20.0 as an admin installs it from upstream (its standalone overlay), as one file."""
+    overlay = UPSTREAM_MIRROR / KSERVE_OVERLAY if UPSTREAM_MIRROR else Path()
+    built = subprocess.run(
+        [str(tool_path(shared.config, "kustomize")), "build", str(overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(built) if d]
+    for doc in docs:
+        for container in (doc.get("spec") or {}).get("template", {}).get("spec", {}).get("containers", []):
+            # What a release's kserve.yaml runs (the overlay says :latest).
+            container["image"] = container["image"].replace(
+                "kserve-controller:latest", "kserve-controller:v0.20.0"
+            )
+    path = shared.home / "admins-kserve.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return path
+
+
+def _apply_until_established(shared: SharedCluster, path: Path) -> list[str]:
+    """``kubectl apply`` once; what it could not apply yet (custom resources before their CRD is served)."""
+    binary = tool_path(shared.config, "kubectl")
+    target = ["--kubeconfig", str(shared.plane.kubeconfig), "--context", shared.plane.context]
+    run = subprocess.run(
+        [str(binary), *target, "apply", "--server-side", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return [line for line in run.stderr.splitlines() if line.strip()] if run.returncode else []
+
+
+def test_a_found_kserve_gets_the_labs_storage_container(
+    shared: SharedCluster, lab_up: dict[str, Any]
+) -> None:
+    """KServe the admin installed is used as it is; `kit://` still works: the lab adds its own container."""
+    kube = Kube.connect(shared.config)
+    assert owned_objects(kube) == []
+    manifest = admins_kserve(shared)
+    wait_until(lambda: _apply_until_established(shared, manifest), Deadline(120), "the admin's KServe")
+    wait_until(
+        lambda: shared.admin.deployments_not_available("kserve", ["kserve-controller-manager"]),
+        Deadline(120),
+        "the admin's KServe is not Available",
+    )
+    admins = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    kserve_before = {object_key(o): fingerprint(shared.admin.get(o) or {}) for o in admins}
+
+    up = lab(shared, "up", "--registry", "127.0.0.1:5001")
+    assert up.returncode == 0, up.stderr
+    assert (
+        "kserve v0.20.0 found installed (Deployment kserve/kserve-controller-manager, not the lab's): "
+        "used as it is, never changed or deleted by the lab" in up.stderr
+    )
+    assert "applying the lab's own ClusterStorageContainer kitops beside kserve" in up.stderr
+    owned = {object_key(o) for _, o in owned_objects(kube)}
+    assert "ClusterStorageContainer kitops" in owned
+    assert not [key for key in owned if key.startswith("Deployment kserve/") or "kserve.io" in key]
+    doctor = lab(shared, "doctor", "--json", "kserve-not-ready")
+    assert json.loads(doctor.stdout)["checks"][0]["status"] == "ok", doctor.stdout
+    rows = {row["name"]: row for row in json.loads(lab(shared, "status", "--json").stdout)["cluster"]}
+    assert (rows["kserve"]["state"], rows["kserve"]["owner"]) == ("ready", "found")
+
+    # The lab's container drifts (a wrong tag): the next `up` repairs it, and only it.
+    custom = client.CustomObjectsApi(shared.admin.api)
+    csc = custom.get_cluster_custom_object(
+        "serving.kserve.io", "v1alpha1", "clusterstoragecontainers", "kitops"
+    )
+    pinned = csc["spec"]["container"]["image"]
+    csc["spec"]["container"]["image"] = pinned.rsplit(":", 1)[0] + ":wrong"
+    custom.replace_cluster_custom_object(
+        "serving.kserve.io", "v1alpha1", "clusterstoragecontainers", "kitops", csc
+    )
+    repaired = lab(shared, "up", "--registry", "127.0.0.1:5001")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "repairing drift: update ClusterStorageContainer kitops: spec.container.image" in repaired.stderr
+    again = custom.get_cluster_custom_object(
+        "serving.kserve.io", "v1alpha1", "clusterstoragecontainers", "kitops"
+    )
+    assert again["spec"]["container"]["image"] == pinned
+
+    assert lab(shared, "down").returncode == 0
+    assert owned_objects(kube) == []
+    assert {object_key(o): fingerprint(shared.admin.get(o) or {}) for o in admins} == kserve_before
+
+
+def test_up_waits_for_what_is_being_deleted(shared: SharedCluster, lab_up: dict[str, Any]) -> None:
+    """The admin removes cert-manager and KServe: `up` waits for them to go, then installs its own."""
     assert owned_objects(Kube.connect(shared.config)) == []
     core = client.CoreV1Api(shared.admin.api)
     holder = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="held", finalizers=[HOLDING_FINALIZER]))
     core.create_namespaced_config_map("cert-manager", holder)
     kubectl(shared, "delete", "--wait=false", "-f", str(UPSTREAM_MIRROR / CERT_MANAGER_YAML))
+    kserve = shared.home / "admins-kserve.yaml"
+    kubectl(shared, "delete", "--ignore-not-found", "--wait=false", "-f", str(kserve))
     target = ["--kubeconfig", str(shared.plane.kubeconfig)]
     try:
         held = run_lab(shared.config, "up", target=target, timeout=300, LAB_CLUSTER_TIMEOUT="5")
         print(held.stdout, held.stderr)
         assert held.returncode == 1
-        assert (
-            "Namespace cert-manager is being deleted: waiting for it to go before installing" in held.stderr
-        )
-        assert (
-            "Namespace cert-manager is still being deleted after 5s; `lab doctor namespace-terminating`"
-            in (held.stderr)
-        )
+        lines = held.stderr.splitlines()
+        (waiting,) = [
+            line for line in lines if "being deleted, waiting for it to go before installing" in line
+        ]
+        assert "Namespace cert-manager" in waiting
+        (stopped,) = [line for line in lines if line.startswith("ERROR: ")]
+        assert "still being deleted after 5s; `lab doctor namespace-terminating` names what holds" in stopped
+        assert "    Namespace cert-manager is still being deleted" in lines
         assert owned_objects(Kube.connect(shared.config)) == []
+        # The doctor names what holds it, and that clearing a finalizer there is not the lab's call.
+        doctor = lab(shared, "doctor", "--json", "namespace-terminating")
+        (finding,) = json.loads(doctor.stdout)["checks"]
+        assert finding["status"] == "fail", finding
+        assert "not the lab's: it was there before the lab" in finding["evidence"][0]
+        assert f"ConfigMap cert-manager/held: finalizers {HOLDING_FINALIZER}" in finding["evidence"]
+        remedy = finding["remedy"]
+        assert remedy[0].startswith("# namespace cert-manager is not the lab's (it was there before the lab")
+        assert not [line for line in remedy if " patch " in line], remedy
+        assert any(line.endswith("-n cert-manager get configmaps/held -o yaml") for line in remedy), remedy
+        assert not finding["fixable"]
     finally:
         core.patch_namespaced_config_map("held", "cert-manager", {"metadata": {"finalizers": None}})
     up = lab(shared, "up")

@@ -17,7 +17,8 @@ from lab.components import COMPONENTS, Component
 from lab.doctor.checks._provision import kubectl
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, Result
-from lab.ownership import FoundComponent
+from lab.doctor.workloads import deployment_pods, find
+from lab.ownership import FoundComponent, State, state_of
 
 # Each check a component declares, with that component.
 COMPONENT_OF_CHECK: dict[str, Component] = {
@@ -50,10 +51,28 @@ def component_namespace(evidence: Evidence, component: Component) -> str:
 
 
 def found_owning(evidence: Evidence, namespace: str, pod: str) -> FoundComponent | None:
-    """The found component a pod belongs to (one of its Deployments made it), if any."""
-    for found in evidence.found_components().values():
-        if found.namespace == namespace and any(pod.startswith(f"{name}-") for name in found.deployments):
+    """The found component a pod belongs to, if any.
+
+    One of its Deployments made the pod, or a Deployment that is not the lab's selects it in
+    the namespace the component was found in (a found KFP's mysql, which is not its marker).
+    """
+    here = [found for found in evidence.found_components().values() if found.namespace == namespace]
+    for found in here:
+        if any(pod.startswith(f"{name}-") for name in found.deployments):
             return found
+    if not here:
+        return None
+    live = find(evidence.pods(), namespace, pod)
+    owner = evidence.config.names.cluster
+    for deployment in evidence.deployments():
+        labels = deployment.metadata.labels or {}
+        if (
+            deployment.metadata.namespace == namespace
+            and state_of({"metadata": {"labels": labels}}, owner) is State.FOUND
+            and live is not None
+            and live in deployment_pods(deployment, [live])
+        ):
+            return here[0]
     return None
 
 

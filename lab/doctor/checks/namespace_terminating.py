@@ -17,6 +17,8 @@ from lab.doctor.checks._provision import kubectl, up_command
 from lab.doctor.checks._workloads import lab_namespaces
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, Result
+from lab.kube_objects import OWNER_LABEL
+from lab.ownership import State, state_of
 
 _REMOVE_FINALIZERS = '[{"op":"remove","path":"/metadata/finalizers"}]'
 # "... server APIs: metrics.k8s.io/v1beta1: stale GroupVersion discovery: ..."
@@ -38,8 +40,38 @@ def _condition_lines(namespace: Any) -> list[str]:
     ]
 
 
+def not_the_labs(evidence: Evidence, namespace: Any) -> bool:
+    """A namespace that was there before the lab (cluster mode: no owner label): adopted, never the lab's."""
+    if evidence.mode != "cluster":
+        return False
+    labels = {"metadata": {"labels": namespace.metadata.labels or {}}}
+    return state_of(labels, evidence.config.names.cluster) is State.FOUND
+
+
+def _theirs_remedy(evidence: Evidence, namespace: Any, objects: list[dict[str, Any]]) -> list[str]:
+    """Look, do not clear: the finalizers in someone else's namespace are theirs to resolve."""
+    config, mode, name = evidence.config, evidence.mode, namespace.metadata.name
+    remedy = [
+        f"# namespace {name} is not the lab's (it was there before the lab; no label {OWNER_LABEL}): "
+        "whoever deleted it resolves what holds it; ask them before removing a finalizer. To look:",
+        kubectl(config, mode, "get", "namespace", name, "-o", "yaml"),
+    ]
+    remedy += [
+        kubectl(config, mode, "-n", name, "get", f"{o['resource']}/{o['name']}", "-o", "yaml")
+        for o in objects
+    ]
+    return remedy
+
+
 def _remedy(evidence: Evidence, namespace: Any, objects: list[dict[str, Any]]) -> list[str]:
     config, mode, name = evidence.config, evidence.mode, namespace.metadata.name
+    if not_the_labs(evidence, namespace):
+        return [
+            *_theirs_remedy(evidence, namespace, objects),
+            f"{kubectl(config, mode, 'wait', '--for=delete', f'namespace/{name}', '--timeout=120s')}"
+            "  # once it is gone, `lab up` installs into a namespace of the lab's own:",
+            up_command(config, mode),
+        ]
     remedy: list[str] = []
     for condition in (namespace.status.conditions if namespace.status else None) or []:
         if condition.type == "NamespaceDeletionDiscoveryFailure" and condition.status == "True":
@@ -84,6 +116,7 @@ def detect(evidence: Evidence) -> Result:
         lines.append(
             f"namespace {name}: Terminating since {namespace.metadata.deletion_timestamp} "
             f"(spec.finalizers: {', '.join(finalizers) or 'none'})"
+            + (", not the lab's: it was there before the lab" if not_the_labs(evidence, namespace) else "")
         )
         lines += _condition_lines(namespace)
         try:

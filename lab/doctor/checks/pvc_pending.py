@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.doctor.checks._found import found_owning, found_remedy
 from lab.doctor.checks._provision import kubectl
 from lab.doctor.checks._workloads import lab_namespaces
 from lab.doctor.evidence import Evidence
 from lab.doctor.model import Check, Result
 from lab.doctor.workloads import event_line, events_for, find, pod_problem_lines, ref
+from lab.ownership import FoundComponent
 from lab.readiness import pod_ready
 
 PROVISIONER_NAMESPACE = "local-path-storage"
@@ -47,6 +49,8 @@ def detect(evidence: Evidence) -> Result:
     lines: list[str] = []
     waiting: list[str] = []
     failing: list[str] = []
+    ours: list[str] = []  # claims no found component's pod uses (cluster mode: the lab's to bind)
+    theirs: dict[str, FoundComponent] = {}  # the found components whose pods wait on a claim
     # On a shared cluster (cluster mode) another tenant's claim is not the lab's failure.
     scope = set(lab_namespaces(evidence)) if evidence.mode == "cluster" else None
     for pvc in evidence.pvcs():
@@ -65,6 +69,10 @@ def detect(evidence: Evidence) -> Result:
             )
             continue
         failing.append(ref(pvc))
+        owners = [found_owning(evidence, p.metadata.namespace, p.metadata.name) for p in consumers]
+        theirs.update((f.name, f) for f in owners if f is not None)
+        if not [f for f in owners if f is not None]:
+            ours.append(ref(pvc))
         who = ", ".join(ref(p) for p in consumers) or "no pod"
         lines.append(
             f"pvc {ref(pvc)}: Pending, StorageClass {class_name or '(none)'} ({mode}), used by {who}"
@@ -76,11 +84,12 @@ def detect(evidence: Evidence) -> Result:
     if not failing:
         return Result.ok("no claim is stuck Pending", waiting)
     if evidence.mode == "cluster":
-        return Result.fail(
-            f"{len(failing)} claim(s) stuck Pending: {', '.join(failing)}",
-            lines + waiting,
-            _cluster_remedy(evidence, failing),
-        )
+        summary = f"{len(failing)} claim(s) stuck Pending: {', '.join(failing)}"
+        remedy = _cluster_remedy(evidence, ours) if ours else []
+        for found in theirs.values():  # not the lab's: its owner binds its claims
+            summary += f" ({found.name} is not the lab's: ask its owner)"
+            remedy += found_remedy(evidence, found)
+        return Result.fail(summary, lines + waiting, remedy)
     provisioners = [
         p
         for p in pods
