@@ -26,7 +26,8 @@ def tests(session: nox.Session) -> None:
     session.run("bash", "scripts/install-test-packages.sh", external=True)
     # Files run in parallel, each whole on one worker (its module fixtures and its order
     # kept); most of a file's time is spent waiting on servers, so 3 workers beat 2 cores.
-    session.run("pytest", "-n", "3", "--dist", "loadfile", *session.posargs)
+    # Files in collection order (tests/conftest.py puts the longest first), not by test count.
+    session.run("pytest", "-n", "3", "--dist", "loadfile", "--no-loadscope-reorder", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -34,15 +34,18 @@ NO_MIRROR = (
 )
 
 
-# The three longest files, first (in this order, the control-plane files' own: the cycles leave
-# the lab up for test_cluster_mode, which takes it down for the next ones). Parallel workers take
-# whole files in collection order, two each to start with, so these three start at once on three
-# workers, each beside a short file, and everything else fills in around them; a long file
-# collected late (or two given to one worker) made the run wait on it alone.
+# The longest files, first, in this order. The noxfile turns off xdist's own reordering (by
+# number of tests per file, which put these last: they have few tests each, and long ones), so
+# workers take whole files in collection order: one each, and a second at once when the first
+# has at most two tests left. So shared, cycles and recovery start at once on three workers, the
+# cycles (one test) take test_cluster_mode beside them (the cycles leave the lab up for it, which
+# takes it down), and the short files fill in around them; a long file collected late made the
+# run wait on it alone.
 LONGEST_FIRST = (
+    "tests/e2e/test_shared_cluster.py",
     "tests/e2e/test_cluster_cycles.py",
-    "tests/e2e/test_cluster_mode.py",
     "tests/e2e/test_cluster_recovery.py",
+    "tests/e2e/test_cluster_mode.py",
 )
 
 
