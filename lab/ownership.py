@@ -53,6 +53,11 @@ def state_of(live: Manifest | None, owner: str) -> State:
     return State.CREATED if labels.get(OWNER_LABEL) == owner else State.FOUND
 
 
+def found_by_labels(labels: dict[str, str] | None, owner: str) -> bool:
+    """Whether an object with these labels (a client object's ``metadata.labels``) was not made by the lab."""
+    return state_of({"metadata": {"labels": labels or {}}}, owner) is State.FOUND
+
+
 class ForeignObject(LabError):
     """The lab would apply an object that exists and is not the lab's."""
 

@@ -18,7 +18,7 @@ from lab.doctor.checks._provision import kubectl
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, Result
 from lab.doctor.workloads import deployment_pods, find
-from lab.ownership import FoundComponent, State, state_of
+from lab.ownership import FoundComponent, found_by_labels
 
 # Each check a component declares, with that component.
 COMPONENT_OF_CHECK: dict[str, Component] = {
@@ -60,17 +60,15 @@ def found_owning(evidence: Evidence, namespace: str, pod: str) -> FoundComponent
     for found in here:
         if any(pod.startswith(f"{name}-") for name in found.deployments):
             return found
-    if not here:
+    live = find(evidence.pods(), namespace, pod) if here else None
+    if live is None:
         return None
-    live = find(evidence.pods(), namespace, pod)
     owner = evidence.config.names.cluster
     for deployment in evidence.deployments():
-        labels = deployment.metadata.labels or {}
         if (
             deployment.metadata.namespace == namespace
-            and state_of({"metadata": {"labels": labels}}, owner) is State.FOUND
-            and live is not None
-            and live in deployment_pods(deployment, [live])
+            and found_by_labels(deployment.metadata.labels, owner)
+            and deployment_pods(deployment, [live])
         ):
             return here[0]
     return None

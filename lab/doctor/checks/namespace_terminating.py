@@ -18,7 +18,7 @@ from lab.doctor.checks._workloads import lab_namespaces
 from lab.doctor.evidence import Evidence, EvidenceUnavailable
 from lab.doctor.model import Check, Result
 from lab.kube_objects import OWNER_LABEL
-from lab.ownership import State, state_of
+from lab.ownership import found_by_labels
 
 _REMOVE_FINALIZERS = '[{"op":"remove","path":"/metadata/finalizers"}]'
 # "... server APIs: metrics.k8s.io/v1beta1: stale GroupVersion discovery: ..."
@@ -44,8 +44,7 @@ def not_the_labs(evidence: Evidence, namespace: Any) -> bool:
     """A namespace that was there before the lab (cluster mode: no owner label): adopted, never the lab's."""
     if evidence.mode != "cluster":
         return False
-    labels = {"metadata": {"labels": namespace.metadata.labels or {}}}
-    return state_of(labels, evidence.config.names.cluster) is State.FOUND
+    return found_by_labels(namespace.metadata.labels, evidence.config.names.cluster)
 
 
 def _theirs_remedy(evidence: Evidence, namespace: Any, objects: list[dict[str, Any]]) -> list[str]:
