@@ -32,9 +32,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Ruff and mypy on the lab package."""
+    """Ruff (lint and format) and mypy on the lab package."""
     _install(session, "pipeline", "lint")
     session.run("ruff", "check", "lab", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "format", "--check", "lab", "tests", "scripts", "noxfile.py")
     session.run("mypy", "lab")
 
 

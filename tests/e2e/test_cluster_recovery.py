@@ -300,6 +300,7 @@ def test_namespace_stuck_terminating_is_named_with_what_holds_it(lab: ClusterLab
 # Repeatable: a claim that cannot bind stops the wait early (cycles: test_cluster_cycles.py).
 # ---------------------------------------------------------------------------------------------
 
+
 def test_a_claim_that_cannot_bind_stops_the_wait_early(lab: ClusterLab) -> None:
     core = client.CoreV1Api(lab.kube.api)
     assert down_cluster(lab.config, Progress(quiet=True)) == 0

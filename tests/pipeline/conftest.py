@@ -25,5 +25,3 @@ def commands(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
         "compiled": [sys.executable, *unpack["command"][1:]],
         "storage-initializer": [sys.executable, *storage["command"][1:]],
     }
-
-
