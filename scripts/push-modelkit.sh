@@ -3,20 +3,8 @@
 #
 # The one implementation of the push step. The cluster pipeline embeds this file's text in
 # a container component running ghcr.io/kitops-ml/kitops-kubeflow (kit, cosign, jq, bash,
-# busybox; no Python); the local pipeline runs the same file with bash. Interface of the
-# KitOps Kubeflow push-modelkit component:
-#
-#   push-modelkit.sh <registry> <repository> <tag> --modelkit-dir <dir>
-#       [--name <n>] [--desc <d>] [--author <a>]
-#       [--dataset-uri <u>] [--code-repo <r>] [--code-commit <c>]
-#       [--plain-http true|false] [--compression none|gzip|gzip-fastest]
-#       [--ref-output <file>] [--digest-output <file>] [--attestation-output <file>]
-#
-# Outputs: <ref-output> gets host/repo:tag, <digest-output> gets host/repo@sha256:...;
-# both are written only when everything succeeded (never half).
-# Environment: DOCKER_CONFIG (directory of the config.json with the registry credentials;
-# credentials never come from arguments), COSIGN_KEY_PATH (default /etc/cosign/cosign.key),
-# COSIGN_PASSWORD, KITOPS_HOME, KIT_RETRIES (default 3), KIT_RETRY_DELAY (seconds, default 2).
+# busybox; no Python); the local pipeline runs the same file with bash. Its interface, the
+# KitOps Kubeflow push-modelkit component's, is the help text below (`--help`).
 set -euo pipefail
 
 PROG=push-modelkit
@@ -30,6 +18,29 @@ source "$PRELUDE_DIR/lib/prelude.sh"
 # --- end of prelude ---
 
 usage="usage: $PROG <registry> <repository> <tag> --modelkit-dir <dir> [options]"
+# Alone only: a registry argument of "--help" among the others is data, refused below.
+if [[ $# -eq 1 && ($1 == -h || $1 == --help) ]]; then
+    cat <<EOF
+$usage
+Pack a directory of ML artifacts as a ModelKit, push it, attest it.
+
+options:
+  --modelkit-dir <dir>          the directory to pack (its Kitfile, or one kit init writes)
+  --name <n> --desc <d> --author <a>                    for the Kitfile kit init writes
+  --dataset-uri <u> --code-repo <r> --code-commit <c>   attestation metadata
+  --plain-http true|false       the registry speaks plain HTTP (default false)
+  --compression none|gzip|gzip-fastest                  kit pack's layer compression
+  --ref-output <file>           gets host/repo:tag (default /tmp/outputs/reference)
+  --digest-output <file>        gets host/repo@sha256:... (default /tmp/outputs/digest)
+  --attestation-output <file>   gets the attestation (none by default)
+Outputs are written only when everything succeeded (never half).
+
+environment: DOCKER_CONFIG (directory of the config.json with the registry credentials;
+credentials never come from arguments), COSIGN_KEY_PATH (default /etc/cosign/cosign.key),
+COSIGN_PASSWORD, KITOPS_HOME, KIT_RETRIES (default 3), KIT_RETRY_DELAY (seconds, default 2).
+EOF
+    exit 0
+fi
 START=$EPOCHREALTIME
 [ $# -ge 3 ] || die "$usage"
 REGISTRY=$1 REPOSITORY=$2 TAG=$3

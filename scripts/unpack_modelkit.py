@@ -1606,8 +1606,30 @@ def finish(stage: str, extract: str, into_existing: bool, kitfile: str, symlinks
     os.rename(stage, extract)
 
 
+def help_text() -> str:
+    """What ``--help`` prints: both command lines, the limits with their defaults, the exit statuses."""
+    limits = "".join(
+        f"  {flag} N (or {variable}; default {default})\n" for flag, variable, default in LIMITS.values()
+    )
+    return (
+        f"{USAGE}\n"
+        "   or: storage-initializer kit://<reference> <dest>  (KServe's; flags from KIT_UNPACK_FLAGS)\n\n"
+        "Pull a ModelKit, verify every blob (digest, size, diffId) and every tar member, and write\n"
+        "its files under extract_path; nothing is written outside it.\n\n"
+        f"limits:\n{limits}"
+        f"  --max-bytes N (the bytes extracted; default: the free space less "
+        f"{FREE_SPACE_MARGIN // MIB} MiB)\n\n"
+        "environment: DOCKER_CONFIG (registry credentials; the storage initializer takes KIT_USER and\n"
+        "KIT_PASSWORD first), KIT_RETRIES (3), KIT_RETRY_DELAY (2 s)\n"
+        f"exit status: 0 unpacked, 1 an I/O failure, {USAGE_STATUS} a wrong command line, {REFUSED} refused\n"
+    )
+
+
 def main(argv: list[str]) -> int:
     """Unpack (or storage-initialize); the exit status."""
+    if argv in (["-h"], ["--help"]):  # alone only: among other arguments it is data, refused
+        sys.stdout.write(help_text())
+        return 0
     os.umask(0o022)
     ref = ""
     try:
