@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -50,12 +50,13 @@ class Progress:
             self._print(("\x1b[2K" if self._tty else "") + message)
 
     @contextmanager
-    def step(self, name: str, activity: str = "", expect: str = "") -> Iterator[None]:
+    def step(self, name: str, activity: str | Callable[[], str] = "", expect: str = "") -> Iterator[None]:
         """Time a named step; print ✓ on success and ✗ (then re-raise) on failure.
 
         Args:
             name: What the step is about, e.g. ``tool registry v3.1.2``.
-            activity: What it is doing, for the heartbeat (``building from source``).
+            activity: What it is doing, for the heartbeat (``building from source``); a
+                function is asked at each heartbeat (what a wait is still waiting for).
             expect: Said up front when the step is known to be slow (``can take minutes``).
         """
         start = time.monotonic()
@@ -94,11 +95,14 @@ class Progress:
         if not self.quiet:
             self._print(("\x1b[2K" if self._tty else "") + f" ✓ {name} ({seconds:.1f}s, {beside})")
 
-    def _tick(self, name: str, activity: str, start: float, done: threading.Event) -> None:
+    def _tick(
+        self, name: str, activity: str | Callable[[], str], start: float, done: threading.Event
+    ) -> None:
         interval = TTY_TICK_SECONDS if self._tty else self.heartbeat
         while not done.wait(interval):
             elapsed = clock(time.monotonic() - start)
+            doing = activity() if callable(activity) else activity
             if self._tty:
-                self._print(f"\x1b[2K • {name} ... {elapsed}", end="\r")
+                self._print(f"\x1b[2K • {name} ... {elapsed}" + (f" ({doing})" if doing else ""), end="\r")
             else:
-                self._print(f" … {name}: {activity or 'still running'}, {elapsed} …")
+                self._print(f" … {name}: {doing or 'still running'}, {elapsed} …")

@@ -190,14 +190,20 @@ def down_cluster(config: LabConfig, progress: Progress) -> int:
     with progress.step(f"delete {len(plan.first)} objects the lab created"):
         for resource, obj in plan.first:
             _delete(resource, obj)
-    with progress.step(f"delete {len(plan.last)} namespaces and CRDs the lab created"):
+    left: list[str] = []  # what the last poll found still there, for the heartbeat
+
+    def still_there() -> list[str]:
+        left[:] = _still_there(plan.deleted, f"{OWNER_LABEL}={kube.owner}")
+        return left
+
+    def waiting_for() -> str:
+        more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+        return f"waiting for {', '.join(left[:3])}{more} to go" if left else ""
+
+    with progress.step(f"delete {len(plan.last)} namespaces and CRDs the lab created", activity=waiting_for):
         for resource, obj in plan.last:
             _delete(resource, obj)
-        wait_until(
-            lambda: _still_there(plan.deleted, f"{OWNER_LABEL}={kube.owner}"),
-            Deadline(config.cluster_timeout),
-            "lab objects still being deleted",
-        )
+        wait_until(still_there, Deadline(config.cluster_timeout), "lab objects still being deleted")
     for line in plan.kept:
         progress.info(f"REFUSED: {line}")
     if not plan.deleted and not plan.kept:

@@ -630,6 +630,10 @@ def test_a_found_kserve_gets_the_labs_storage_container(
     admins = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
     kserve_before = {object_key(o): fingerprint(shared.admin.get(o) or {}) for o in admins}
 
+    plan = lab(shared, "up", "--dry-run", "--registry", "127.0.0.1:5001")
+    assert plan.returncode == 0, plan.stderr
+    kserve_plan = plan.stdout[plan.stdout.index("kserve v0.20.0 found installed") :]
+    assert "create ClusterStorageContainer kitops" in kserve_plan.splitlines()[1], kserve_plan
     up = lab(shared, "up", "--registry", "127.0.0.1:5001")
     assert up.returncode == 0, up.stderr
     assert (
