@@ -27,8 +27,10 @@ from lab.provision.teardown import missing
 Need = tuple[str, str, str, str]  # verb, group, resource, namespace
 # An object being deleted cannot be applied over: a Namespace refuses new content (403
 # NamespaceTerminating), a CRD goes away with what was applied of its kind. Deletion normally
-# finishes within a minute; one that takes longer is held by a finalizer.
-DELETION_SECONDS = 180.0
+# finishes within a minute, but a large CRD (Argo's workflows, cronworkflows) deleted soon after
+# it was created was seen at "InstanceDeletionInProgress" for 165 s; longer than this is a
+# finalizer holding it.
+DELETION_SECONDS = 300.0
 
 
 def installed_already(kube: Kube, ctx: Context, later: Sequence[Action]) -> dict[str, FoundComponent]:
