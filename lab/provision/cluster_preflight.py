@@ -88,6 +88,10 @@ def needs_of(kube: Kube, objects: Sequence[Manifest]) -> list[Need]:
     return sorted(needs)
 
 
+def _being_deleted(live: Manifest | None) -> bool:
+    return bool(((live or {}).get("metadata") or {}).get("deletionTimestamp"))
+
+
 def _some(objects: Sequence[Manifest], shown: int = 3) -> str:
     """The first few objects by kind and name, and how many more."""
     names = ", ".join(object_key(obj) for obj in objects[:shown])
@@ -118,11 +122,7 @@ class PermissionsAndOwnership:
             return info, problems + lacking, []
         # One list per kind and namespace, not one GET per object (hundreds on a second `up`).
         lives = kube.live_objects(objects)
-        deleted = [
-            obj
-            for obj in objects
-            if ((lives[object_key(obj)] or {}).get("metadata") or {}).get("deletionTimestamp")
-        ]
+        deleted = [obj for obj in objects if _being_deleted(lives[object_key(obj)])]
         for obj in objects:
             if obj in deleted:
                 continue
@@ -137,10 +137,15 @@ class PermissionsAndOwnership:
 
     def _wait_for_deletion(self, ctx: Context, kube: Kube, deleted: Sequence[Manifest]) -> None:
         """Until the objects being deleted are gone (``up`` right after ``down``, or someone's delete)."""
-        names = _some(deleted)
-        ctx.progress.info(f"   {names}: being deleted, waiting for it to go before installing")
+        names, them = _some(deleted), "them" if len(deleted) > 1 else "it"
+        ctx.progress.info(f"   {names}: being deleted, waiting for {them} to go before installing")
+        # Gone, or made again meanwhile (by someone else: the second judging decides about it).
         wait_until(
-            lambda: [f"{object_key(obj)} is still being deleted" for obj in deleted if kube.get(obj)],
+            lambda: [
+                f"{object_key(obj)} is still being deleted"
+                for obj in deleted
+                if _being_deleted(kube.get(obj))
+            ],
             Deadline(min(ctx.config.cluster_timeout, DELETION_SECONDS)),
             f"{names}: still being deleted",
             advice="`lab doctor namespace-terminating` names what holds a namespace",

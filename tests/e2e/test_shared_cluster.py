@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -688,7 +689,9 @@ def test_up_waits_for_what_is_being_deleted(shared: SharedCluster, lab_up: dict[
         assert held.returncode == 1
         lines = held.stderr.splitlines()
         (waiting,) = [
-            line for line in lines if "being deleted, waiting for it to go before installing" in line
+            line
+            for line in lines
+            if re.search(r"being deleted, waiting for (it|them) to go before installing$", line)
         ]
         assert "Namespace cert-manager" in waiting
         (stopped,) = [line for line in lines if line.startswith("ERROR: ")]
