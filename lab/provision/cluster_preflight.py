@@ -122,12 +122,14 @@ class PermissionsAndOwnership:
             return info, problems + lacking, []
         # One list per kind and namespace, not one GET per object (hundreds on a second `up`).
         lives = kube.live_objects(objects)
-        deleted = [obj for obj in objects if _being_deleted(lives[object_key(obj)])]
+        deleted: list[Manifest] = []
         for obj in objects:
-            if obj in deleted:
+            live = lives[object_key(obj)]
+            if _being_deleted(live):  # waited for, then judged again (is_done)
+                deleted.append(obj)
                 continue
             try:
-                if adopts(obj, lives[object_key(obj)], kube.owner):
+                if adopts(obj, live, kube.owner):
                     info.append(
                         f"{object_key(obj)} exists and is not the lab's: used as it is, never deleted"
                     )

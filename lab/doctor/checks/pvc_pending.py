@@ -70,8 +70,9 @@ def detect(evidence: Evidence) -> Result:
             continue
         failing.append(ref(pvc))
         owners = [found_owning(evidence, p.metadata.namespace, p.metadata.name) for p in consumers]
-        theirs.update((f.name, f) for f in owners if f is not None)
-        if not [f for f in owners if f is not None]:
+        found_here = {f.name: f for f in owners if f is not None}
+        theirs.update(found_here)
+        if not found_here:
             ours.append(ref(pvc))
         who = ", ".join(ref(p) for p in consumers) or "no pod"
         lines.append(
