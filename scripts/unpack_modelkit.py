@@ -24,34 +24,38 @@ Components carry its text (``lab.pipeline.scripts.unpacker_text``: the reference
 
 Environment: DOCKER_CONFIG (registry credentials; a credsStore/credHelpers entry runs its
 docker-credential-<name> helper), KIT_RETRIES (3), KIT_RETRY_DELAY (2 s), UNPACK_MAX_MANIFEST_BYTES,
-UNPACK_MAX_CONFIG_BYTES, UNPACK_MAX_LAYERS (the flags win). Exit statuses: 0 unpacked, 1 an
-I/O failure here, 2 a wrong command line, 3 refused or failed verification (one ERROR: line
-says why).
+UNPACK_MAX_CONFIG_BYTES, UNPACK_MAX_LAYERS (the flags win), SSL_CERT_FILE (the CA certificates an
+https registry's certificate is checked against, instead of the system's). Exit statuses: 0
+unpacked, 1 an I/O failure here, 2 a wrong command line, 3 refused or failed verification (one
+ERROR: line says why).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import json
 import os
 import queue
 import re
-import shutil
-import ssl
+import socket
 import sys
 import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Iterator
-from typing import Any
 
 # --- reference grammar: lab/pipeline/modelkit_ref.py (inlined here when the unpacker is carried) ---
 from lab.pipeline.modelkit_ref import split_modelkit_reference
 
 # --- end of reference grammar ---
+
+# Names for annotations only: importing typing and collections.abc would add milliseconds to
+# every unpack's start, and the annotations are never evaluated (from __future__ import annotations).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
 PROG = "unpack-modelkit"
 REFUSED = 3
@@ -219,7 +223,8 @@ def docker_config_authorization(host: str) -> str:
 
 def credential_helper(name: str, host: str) -> str:
     """Ask ``docker-credential-<name>`` for the login of ``host`` (the docker protocol)."""
-    import subprocess  # here: only a docker config with a credential helper needs it
+    import shutil  # here: only a docker config with a credential helper needs these
+    import subprocess
 
     program = f"docker-credential-{name}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or shutil.which(program) is None:
@@ -237,7 +242,167 @@ def credential_helper(name: str, host: str) -> str:
     return "Basic " + base64.b64encode(login.encode()).decode()
 
 
-# --- HTTP: the registry, bounded by what the manifest declares ------------------------------------
+# --- HTTP/1.1: the little of it a registry client needs -------------------------------------------
+# Here rather than http.client: importing http.client (its email header parser, and ssl even for a
+# plain-HTTP registry) was a third of a small unpack's fixed cost. One request per connection
+# ("Connection: close"); every line, the header count and the 1xx answers bounded; a body framed
+# by its Content-Length, by chunks, or by the close, as RFC 9112 section 6 orders them.
+
+MAX_LINE = 64 * 1024  # bytes of a status, header or chunk-size line
+MAX_HEADERS = 100  # header lines of one answer (and trailer lines of a chunked body)
+MAX_INFORMATIONAL = 10  # 1xx answers skipped before the real one
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?\r?\n")
+HEADER_NAME = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
+UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
+
+
+class HttpError(Exception):
+    """An answer that is not well-formed HTTP/1.1 (like a broken connection: worth another attempt)."""
+
+
+class Response:
+    """One HTTP/1.1 answer: its status and headers, then its body, read to its framing's end only."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.stream = sock.makefile("rb")
+        self.chunked = False
+        self.length: int | None = None  # bytes of a Content-Length body not yet read
+        self.chunk_left = 0  # bytes of the current chunk not yet read
+        self.ended = False  # a chunked body's last chunk was read
+        try:
+            self.status, self.headers = self.read_head()
+            self.frame()
+        except BaseException:
+            self.close()
+            raise
+
+    def line(self, what: str) -> bytes:
+        """One line (with its end), at most MAX_LINE bytes; b"" at the close."""
+        line = self.stream.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise HttpError(f"{what} longer than {MAX_LINE} bytes")
+        return line
+
+    def read_head(self) -> tuple[int, dict[str, list[str]]]:
+        """The status and headers of the first answer that is not 1xx."""
+        for _ in range(MAX_INFORMATIONAL + 1):
+            status_line = self.line("a status line")
+            if not status_line:
+                raise HttpError("the connection closed without an answer")
+            match = STATUS_LINE.fullmatch(status_line)
+            if not match:
+                raise HttpError(f"the answer is not HTTP/1.x: {status_line[:40]!r}")
+            status = int(match[1])
+            headers = self.read_fields("header")
+            if status >= 200:
+                return status, headers
+            if status == 101:
+                raise HttpError("the answer switches protocols (HTTP 101), which a GET never asked for")
+        raise HttpError(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
+
+    def read_fields(self, what: str) -> dict[str, list[str]]:
+        """Header (or trailer) lines up to the empty one: lower-case name -> its values."""
+        fields: dict[str, list[str]] = {}
+        last: list[str] = []
+        for _ in range(MAX_HEADERS + 1):
+            line = self.line(f"a {what} line")
+            if line in (b"\r\n", b"\n"):
+                return fields
+            if not line.endswith(b"\n"):
+                raise HttpError(f"the connection closed in the {what}s")
+            if line[:1] in (b" ", b"\t") and last:  # an obsolete folded line continues the value
+                last[-1] += " " + line.strip().decode("latin-1")
+                continue
+            name, colon, value = line.partition(b":")
+            if not colon or not HEADER_NAME.fullmatch(name):
+                raise HttpError(f"a malformed {what} line: {line[:40]!r}")
+            last = fields.setdefault(name.decode("ascii").lower(), [])
+            last.append(value.strip().decode("latin-1"))
+        raise HttpError(f"more than {MAX_HEADERS} {what} lines")
+
+    def frame(self) -> None:
+        """How the body ends: chunks, a Content-Length, or the close."""
+        if self.status in (204, 304):
+            self.length = 0
+            return
+        codings = self.getheader("Transfer-Encoding")
+        if codings is not None:  # it overrides any Content-Length
+            if codings.strip().lower() != "chunked":
+                raise HttpError(f"Transfer-Encoding {codings[:40]!r} (only chunked is understood)")
+            self.chunked = True
+            return
+        lengths = {v.strip() for v in ",".join(self.headers.get("content-length", [])).split(",")}
+        if lengths == {""}:
+            return
+        if len(lengths) != 1 or not DECIMAL.fullmatch(next(iter(lengths))):
+            raise HttpError(f"Content-Length {', '.join(sorted(lengths))[:40]!r} is not one number")
+        self.length = int(lengths.pop())
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        """A header's values joined by ", " (``default`` if absent)."""
+        values = self.headers.get(name.lower())
+        return ", ".join(values) if values else default
+
+    def readinto(self, view: memoryview) -> int:
+        """Fill ``view`` with body bytes; 0 at the body's end or at the close (which may be early)."""
+        if self.chunked:
+            return self.readinto_chunked(view)
+        if self.length is not None:
+            if not self.length:
+                return 0
+            view = view[: self.length]
+        got = self.stream.readinto(view) or 0
+        if self.length is not None:
+            self.length -= got
+        return got
+
+    def readinto_chunked(self, view: memoryview) -> int:
+        """From the current chunk (reading the next chunk's size first if need be)."""
+        if self.ended:
+            return 0
+        if not self.chunk_left:
+            size_line = self.line("a chunk size line")
+            match = CHUNK_SIZE.fullmatch(size_line)
+            if not match:
+                raise HttpError(
+                    "the connection closed inside a chunked body"
+                    if not size_line
+                    else f"a malformed chunk size line: {size_line[:40]!r}"
+                )
+            self.chunk_left = int(match[1], 16)
+            if not self.chunk_left:
+                self.read_fields("trailer")
+                self.ended = True
+                return 0
+        got = self.stream.readinto(view[: self.chunk_left]) or 0
+        if not got:
+            raise HttpError("the connection closed inside a chunk")
+        self.chunk_left -= got
+        if not self.chunk_left and self.stream.read(2) != b"\r\n":
+            raise HttpError("a chunk is not followed by CRLF")
+        return got
+
+    def read(self, most: int) -> bytes:
+        """Up to ``most`` body bytes; a Content-Length body cut short by the close is an HttpError."""
+        buffer = bytearray(most)
+        view, filled = memoryview(buffer), 0
+        while filled < most:
+            got = self.readinto(view[filled:])
+            if not got:
+                break
+            filled += got
+        if filled < most and self.length:
+            raise HttpError(
+                f"the connection closed {self.length} bytes before the end its Content-Length declares"
+            )
+        return bytes(buffer[:filled])
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.stream.close()
+        self.sock.close()
 
 
 def origin(url: str) -> tuple[str, str, int]:
@@ -245,6 +410,15 @@ def origin(url: str) -> tuple[str, str, int]:
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def is_tls_error(error: BaseException) -> bool:
+    """A TLS failure (ssl is imported only once an https URL needs it)."""
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(error, ssl.SSLError)
+
+
+# --- the registry, bounded by what the manifest declares ------------------------------------------
 
 
 class Registry:
@@ -256,31 +430,58 @@ class Registry:
         self.home = origin(self.base)
         self.credentials = authorization  # Basic ...: sent to self.home only
         self.token = ""  # Bearer ...: from the registry's token service, also for self.home only
-        self.tls: ssl.SSLContext | None = None  # made at the first https URL (loading the CAs takes time)
+        self.tls: Any = None  # the ssl context, made at the first https URL (loading the CAs takes time)
 
     def url(self, path: str) -> str:
         """The URL of ``path`` under /v2/<repository>/."""
         return f"{self.base}/v2/{self.repository}/{path}"
 
-    def connect(self, url: str) -> tuple[http.client.HTTPConnection, str]:
-        """A connection for ``url`` and the request target."""
+    def request(self, url: str, headers: dict[str, str]) -> Response:
+        """GET ``url`` with ``headers`` on a connection of its own; the answer's head read."""
         parts = urllib.parse.urlsplit(url)
-        host, port = parts.hostname or "", parts.port
-        connection: http.client.HTTPConnection
-        if parts.scheme == "https":
-            if self.tls is None:
-                self.tls = ssl.create_default_context()
-            connection = http.client.HTTPSConnection(host, port, timeout=HTTP_TIMEOUT, context=self.tls)
-        elif parts.scheme == "http":
-            connection = http.client.HTTPConnection(host, port, timeout=HTTP_TIMEOUT)
-        else:
+        scheme, host, port = origin(url)
+        if scheme not in ("http", "https"):
             raise Failure(f"registry {self.host} redirected to {url}, which is no http(s) URL")
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        return connection, target
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if not target.isascii() or UNSAFE_TARGET.search(target) or not host:
+            raise Failure(f"registry {self.host} redirected to {quoted(url)}, which is no usable URL")
+        authority = f"[{host}]" if ":" in host else host
+        if port != (443 if scheme == "https" else 80):
+            authority += f":{port}"
+        head = f"GET {target} HTTP/1.1\r\nHost: {authority}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head += "Accept-Encoding: identity\r\nConnection: close\r\n\r\n"
+        # An ASCII name as bytes: getaddrinfo then skips the idna codec (an import on every unpack).
+        sock = socket.create_connection(
+            (host.encode() if host.isascii() else host, port), timeout=HTTP_TIMEOUT
+        )
+        try:
+            if scheme == "https":
+                sock = self.tls_context().wrap_socket(sock, server_hostname=host)
+            sock.sendall(head.encode("ascii"))
+        except BaseException:
+            sock.close()
+            raise
+        return Response(sock)
 
-    def get(self, path: str, accept: str, what: str) -> http.client.HTTPResponse:
+    def open(self, url: str, headers: dict[str, str]) -> Response:
+        """:meth:`request`, its failures sorted: a TLS one is final, the others worth another attempt."""
+        try:
+            return self.request(url, headers)
+        except (OSError, HttpError) as error:
+            if is_tls_error(error):  # no retry mends a TLS mismatch or an untrusted certificate
+                raise self.tls_failure(url, error) from None
+            raise Transient(f"GET {url}: {error or type(error).__name__}") from None
+
+    def tls_context(self) -> Any:
+        """The TLS context for https registries (the system's CAs, or SSL_CERT_FILE's)."""
+        if self.tls is None:
+            import ssl  # here: a plain-HTTP registry never needs it
+
+            self.tls = ssl.create_default_context()
+        return self.tls
+
+    def get(self, path: str, accept: str, what: str) -> Response:
         """GET under /v2/<repository>/: the 2xx response (redirects followed, credentials only at home)."""
         url, redirects, challenged = self.url(path), 0, False
         while True:
@@ -288,26 +489,13 @@ class Registry:
             headers = {"Accept": accept, "User-Agent": PROG}
             if at_home and (self.token or self.credentials):
                 headers["Authorization"] = self.token or self.credentials
-            connection, target = self.connect(url)
-            try:
-                connection.request("GET", target, headers=headers)
-                response = connection.getresponse()
-            except ssl.SSLError as error:  # no retry mends a TLS mismatch
-                connection.close()
-                raise Failure(
-                    f"GET {url}: {error}: if registry {self.host} serves plain HTTP, pass --plain-http "
-                    "(KIT_UNPACK_FLAGS=--plain-http for the storage initializer)"
-                ) from None
-            except (OSError, http.client.HTTPException) as error:
-                connection.close()
-                raise Transient(f"GET {url}: {error or type(error).__name__}") from None
+            response = self.open(url, headers)
             code = response.status
             if 200 <= code < 300:
                 return response
-            location = response.getheader("Location", "")
-            challenge = response.getheader("WWW-Authenticate", "")
+            location = response.getheader("Location", "") or ""
+            challenge = response.getheader("WWW-Authenticate", "") or ""
             response.close()
-            connection.close()
             if code in (301, 302, 303, 307, 308) and location:
                 redirects += 1
                 if redirects > MAX_REDIRECTS:
@@ -346,6 +534,19 @@ class Registry:
                 raise Transient(f"GET {url} answered HTTP {code}")
             raise Failure(f"registry {self.host} answered HTTP {code} to GET {url}")
 
+    def tls_failure(self, url: str, error: BaseException) -> Failure:
+        """What to do about a TLS failure: trust the registry's CA, or speak plain HTTP to it."""
+        reason = getattr(error, "verify_message", "")  # an ssl.SSLCertVerificationError's
+        if reason:
+            return Failure(
+                f"GET {url}: the certificate of registry {self.host} is not trusted here ({reason}): add the "
+                "CA that signed it to the system's CAs, or name a file of CA certificates in SSL_CERT_FILE"
+            )
+        return Failure(
+            f"GET {url}: {error}: if registry {self.host} serves plain HTTP, pass --plain-http "
+            "(KIT_UNPACK_FLAGS=--plain-http for the storage initializer)"
+        )
+
     def bearer_token(self, challenge: str) -> str:
         """The Bearer token a 401's challenge asks for (the distribution token protocol)."""
         fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
@@ -360,15 +561,13 @@ class Registry:
         # The token service gets the login only when it is the registry itself (host and port).
         if self.credentials and origin(url) == self.home:
             headers["Authorization"] = self.credentials
-        connection, target = self.connect(url)
+        response = self.open(url, headers)
         try:
-            connection.request("GET", target, headers=headers)
-            response = connection.getresponse()
             body = response.read(TOKEN_CAP + 1)
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, HttpError) as error:
             raise Transient(f"GET {realm}: {error or type(error).__name__}") from None
         finally:
-            connection.close()
+            response.close()
         if response.status >= 500:
             raise Transient(f"token service {realm} answered HTTP {response.status}")
         if response.status != 200 or len(body) > TOKEN_CAP:
@@ -382,7 +581,7 @@ class Registry:
             token = answer.get("token") or answer.get("access_token")
         except (ValueError, AttributeError):
             token = None
-        if not isinstance(token, str) or not token or CONTROL.search(token):
+        if not isinstance(token, str) or not token or not token.isascii() or CONTROL.search(token):
             raise Failure(f"registry {self.host}'s token service {realm} answered no token")
         return f"Bearer {token}"
 
@@ -390,14 +589,13 @@ class Registry:
 class Body:
     """A response body read up to the size its descriptor declares, never further."""
 
-    def __init__(self, response: http.client.HTTPResponse, size: int, what: str, host: str) -> None:
+    def __init__(self, response: Response, size: int, what: str, host: str) -> None:
         self.response, self.size, self.what, self.host = response, size, what, host
         self.remaining = size
-        length = response.getheader("Content-Length")
-        if length is not None and length.strip() != str(size):
+        if response.length is not None and response.length != size:
             response.close()
             raise Failure(
-                f"registry {host} sends {length.strip()[:20]} bytes for {what}, its descriptor declares "
+                f"registry {host} sends {response.length} bytes for {what}, its descriptor declares "
                 f"{size}: refusing it (a blob is read only up to its declared size)"
             )
 
@@ -408,7 +606,7 @@ class Body:
         view = view[: self.remaining]
         try:
             got = self.response.readinto(view)
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, HttpError) as error:
             raise Transient(
                 f"reading {self.what} from {self.host}: {error or type(error).__name__}"
             ) from None
@@ -427,7 +625,7 @@ class Body:
         """The declared size was read: nothing may follow it."""
         try:
             extra = self.response.read(1) if self.response.length is None else b""
-        except (OSError, http.client.HTTPException):
+        except (OSError, HttpError):
             extra = b""
         self.response.close()
         if extra:
@@ -498,15 +696,14 @@ class Source:
         if self.registry is None:
             return self.layout_manifest(reference, cap)
         response = self.registry.get(f"manifests/{reference}", MANIFEST_TYPE, "the manifest")
-        length = response.getheader("Content-Length")
-        if length is not None and (not DECIMAL.fullmatch(length.strip()) or int(length) > cap):
+        if response.length is not None and response.length > cap:
             response.close()
             raise Failure(
                 f"the manifest of {self.ref} is larger than the cap of {cap} bytes (--max-manifest-bytes)"
             )
         try:
             data = response.read(cap + 1)
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, HttpError) as error:
             raise Transient(f"reading the manifest of {self.ref}: {error or type(error).__name__}") from None
         finally:
             response.close()
@@ -1432,6 +1629,13 @@ def free_space_cap(directory: str) -> int:
     return max(stat.f_bavail * stat.f_frsize - FREE_SPACE_MARGIN, 0)
 
 
+def remove_tree(path: str) -> None:
+    """Remove a stage and all in it (shutil is imported only when one must go: most unpacks never)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def make_stage(parent: str, name: str) -> str:
     """A new private directory ``parent/.unpack-<name>.<random>`` (tempfile.mkdtemp without its imports)."""
     while True:
@@ -1531,7 +1735,7 @@ def unpack(options: Options) -> dict[str, Any]:
                 extract_layer(source, reader, layer)
             break
         except Transient as error:
-            shutil.rmtree(stage, ignore_errors=True)
+            remove_tree(stage)
             if attempt >= attempts:
                 raise Failure(
                     f"fetching the layers of {ref} broke off: {error} (after {attempt} attempts)", 1
@@ -1544,7 +1748,7 @@ def unpack(options: Options) -> dict[str, Any]:
             attempt += 1
             delay *= 2
         except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
+            remove_tree(stage)
             raise
     extracted_at = time.perf_counter()
     log(
@@ -1554,10 +1758,12 @@ def unpack(options: Options) -> dict[str, Any]:
     try:
         finish(stage, extract, into_existing, kitfile_yaml(config), reader.symlinks)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        remove_tree(stage)
         raise
     if options.artifact_dir and options.artifact_dir != extract:
         os.makedirs(options.artifact_dir, exist_ok=True)
+        import shutil  # here: only a run with an artifact directory beside the extract path copies
+
         shutil.copytree(extract, options.artifact_dir, symlinks=True, dirs_exist_ok=True)
     if options.model_path_output:
         os.makedirs(os.path.dirname(options.model_path_output) or ".", exist_ok=True)
@@ -1620,7 +1826,8 @@ def help_text() -> str:
         f"  --max-bytes N (the bytes extracted; default: the free space less "
         f"{FREE_SPACE_MARGIN // MIB} MiB)\n\n"
         "environment: DOCKER_CONFIG (registry credentials; the storage initializer takes KIT_USER and\n"
-        "KIT_PASSWORD first), KIT_RETRIES (3), KIT_RETRY_DELAY (2 s)\n"
+        "KIT_PASSWORD first), KIT_RETRIES (3), KIT_RETRY_DELAY (2 s), SSL_CERT_FILE (the CA certificates\n"
+        "an https registry's certificate is checked against, instead of the system's)\n"
         f"exit status: 0 unpacked, 1 an I/O failure, {USAGE_STATUS} a wrong command line, {REFUSED} refused\n"
     )
 

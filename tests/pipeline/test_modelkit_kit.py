@@ -180,3 +180,37 @@ def test_push_carried_as_text_behaves_as_the_file(tmp_path: Path) -> None:
     assert as_file.returncode == as_text.returncode != 0
     assert "contains shell syntax: refusing it" in as_text.stderr
     assert as_text.stderr.splitlines()[-1] == as_file.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("auths_for", ["another registry", "this registry"])
+def test_the_credentials_check_runs_beside_the_pack_and_warns_before_the_push(
+    lab: tuple[LabConfig, Path], tmp_path: Path, auths_for: str
+) -> None:
+    # The auths check (jq, ~13 ms to start) runs while kit packs; its warning still precedes the push.
+    config, kit = lab
+    host = config.registry_host if auths_for == "this registry" else "registry.example.com"
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    (docker / "config.json").write_text(json.dumps({"auths": {host: {"auth": "dXNlcjpwYXNz"}}}))
+    arguments = push_arguments(
+        config.registry_host,
+        "lab/auths",
+        "v1",
+        str(make_modelkit(tmp_path / "source")),
+        plain_http="true",
+        ref_output=str(tmp_path / "outputs" / "ref"),
+        digest_output=str(tmp_path / "outputs" / "digest"),
+    )
+    env = environment(kit, tmp_path / "store", DOCKER_CONFIG=str(docker))
+    proc = subprocess.run(
+        ["bash", str(PUSH_SCRIPT), *arguments], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    warning = f"config.json has no auths entry for {config.registry_host}: pushing without credentials"
+    warned = [i for i, line in enumerate(lines) if warning in line]
+    if auths_for == "this registry":
+        assert not warned, proc.stderr
+        return
+    pushing = next(i for i, line in enumerate(lines) if "push-modelkit: pushing " in line)
+    assert len(warned) == 1 and warned[0] < pushing, proc.stderr

@@ -83,8 +83,9 @@ def unpack(
     env: dict[str, str] | None = None,
     flags: str = "",
     timeout: float = 120,
+    plain_http: bool = True,
 ) -> str:
-    """Unpack ``reference`` (plain HTTP) into ``extract`` the way ``path`` runs the unpacker."""
+    """Unpack ``reference`` (plain HTTP unless told) into ``extract`` the way ``path`` runs the unpacker."""
     environment = script_environment(extra={"KIT_RETRY_DELAY": "0", **(env or {})})
     environment.setdefault("DOCKER_CONFIG", str(extract.parent / "no-docker-config"))
     for name in ("KIT_USER", "KIT_PASSWORD", "KIT_UNPACK_FLAGS"):
@@ -92,15 +93,18 @@ def unpack(
             environment.pop(name, None)
     if path == "storage-initializer":
         cap = f" --max-bytes {max_bytes}" if max_bytes is not None else ""
-        environment["KIT_UNPACK_FLAGS"] = f"--plain-http{cap} {flags}".strip()
+        plain = "--plain-http" if plain_http else ""
+        environment["KIT_UNPACK_FLAGS"] = f"{plain}{cap} {flags}".strip()
         return run([*commands[path], f"kit://{reference}", str(extract)], environment, timeout)
     extra = flags.split() if flags else []
     if path == "compiled":  # extract_path empty: the component unpacks into its output artifact
         arguments = unpack_arguments(
-            reference, "", plain_http="true", artifact_dir=str(extract), max_bytes=max_bytes
+            reference, "", plain_http=str(plain_http).lower(), artifact_dir=str(extract), max_bytes=max_bytes
         )
         return run([*commands[path], *extra, *arguments], environment, timeout)
-    arguments = unpack_arguments(reference, str(extract), plain_http="true", max_bytes=max_bytes)
+    arguments = unpack_arguments(
+        reference, str(extract), plain_http=str(plain_http).lower(), max_bytes=max_bytes
+    )
     cache = extract.parent / "unpacker-cache"
     return run_unpacker([*extra, *arguments], environment, cache_dir=cache, timeout=timeout)
 

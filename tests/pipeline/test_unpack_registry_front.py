@@ -20,6 +20,7 @@ import pytest
 
 from lab.config import LabConfig
 from lab.pipeline.scripts import ScriptFailed
+from lab.provision.control_plane import make_certificates
 from tests.pipeline.test_unpack import PATHS, nothing_written, unpack
 from tests.pipeline_fixtures.chain_fixtures import Member, push_modelkit_raw, running_registry, sha256
 from tests.pipeline_fixtures.modelkits import KitLayer, build_modelkit
@@ -266,3 +267,109 @@ def test_a_registry_that_asks_for_a_token_gets_the_login_only_at_home(
     assert "(on another host:port: sent no credentials) refused a token" in failure.value.message
     assert front.state.token_requests == [""]
     nothing_written(tmp_path / "again")
+
+
+VALID_FRAMINGS = ("chunked", "informational-first", "close-delimited")
+
+
+@pytest.mark.parametrize("framing", VALID_FRAMINGS)
+def test_every_valid_http_framing_is_read(
+    registry: LabConfig,
+    front: RegistryFront,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    framing: str,
+) -> None:
+    # Chunks (uneven, an extension, upper-case hex, a trailer), 1xx answers before the real one
+    # and a folded header line, an HTTP/1.0 body ended by the close: the manifest, the config
+    # and the layer each come that way, and the ModelKit unpacks whole.
+    layers, config = modelkit("gzip")
+    tag = f"framing-{framing}"
+    push_authenticated(registry, tag, layers, config)
+    front.state.manifest_behaviour[tag] = framing
+    for blob in (config, layers[0][0]):
+        front.state.blob_behaviour[sha256(blob)] = framing
+    unpack(
+        path,
+        commands,
+        f"{front.host}/{REPOSITORY}:{tag}",
+        tmp_path / "out",
+        env=credentials(path, registry, front),
+    )
+    assert (tmp_path / "out" / "m.bin").read_bytes() == bytes(range(256)) * (50_000 // 256)
+    served = {p.rsplit("/", 1)[-1] for p in front.state.sent}
+    assert {tag, sha256(config), sha256(layers[0][0])} <= served
+
+
+BROKEN_HTTP = {
+    # the layer's answer -> what the unpacker says
+    "chunked-then-more": "sends more than the",
+    "chunked-ends-early": "ended layer sha256:",
+    "chunk-cut": "the connection closed inside a chunk",
+    "bad-chunk-size": "a malformed chunk size line",
+    "no-crlf-after-chunk": "a chunk is not followed by CRLF",
+    "not-http": "the answer is not HTTP/1.x",
+    "switches-protocols": "switches protocols (HTTP 101)",
+    "header-flood": "more than 100 header lines",
+    "long-header-line": "a header line longer than 65536 bytes",
+    "two-content-lengths": "is not one number",
+    "unknown-transfer-coding": "(only chunked is understood)",
+}
+
+
+@pytest.mark.parametrize("answer", sorted(BROKEN_HTTP))
+def test_broken_http_is_refused_and_bounded(
+    registry: LabConfig,
+    front: RegistryFront,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    answer: str,
+) -> None:
+    layers, config = modelkit("none")
+    tag = f"broken-{answer}"
+    push_authenticated(registry, tag, layers, config)
+    front.state.blob_behaviour[sha256(layers[0][0])] = answer
+    env = {**credentials(path, registry, front), "KIT_RETRIES": "2"}
+    started = time.monotonic()
+    with pytest.raises(ScriptFailed) as failure:
+        unpack(path, commands, f"{front.host}/{REPOSITORY}:{tag}", tmp_path / "out", env=env, timeout=60)
+    assert BROKEN_HTTP[answer] in failure.value.message
+    assert time.monotonic() - started < 30
+    nothing_written(tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A CA and a certificate it signed for 127.0.0.1: (CA file, certificate file, key file)."""
+    pki = tmp_path_factory.mktemp("pki")
+    make_certificates(pki)
+    return pki / "ca.crt", pki / "apiserver.crt", pki / "apiserver.key"
+
+
+def test_an_https_registry_is_trusted_only_through_its_ca(
+    registry: LabConfig,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    certificate: tuple[Path, Path, Path],
+) -> None:
+    ca, served, key = certificate
+    front = RegistryFront(registry.registry_host, (USER, PASSWORD), certificate=(served, key))
+    try:
+        layers, config = modelkit("gzip")
+        push_authenticated(registry, "tls", layers, config)
+        reference = f"{front.host}/{REPOSITORY}:tls"
+        env = {**credentials(path, registry, front), "SSL_CERT_FILE": str(ca)}
+        unpack(path, commands, reference, tmp_path / "out", env=env, plain_http=False)
+        assert (tmp_path / "out" / "m.bin").read_bytes() == bytes(range(256)) * (50_000 // 256)
+        # Without the CA the certificate is not trusted: said at once, not retried, nothing written.
+        env = {**credentials(path, registry, front), "SSL_CERT_FILE": str(tmp_path / "no-such-file")}
+        with pytest.raises(ScriptFailed) as failure:
+            unpack(path, commands, reference, tmp_path / "again", env=env, plain_http=False)
+        assert f"the certificate of registry {front.host} is not trusted here" in failure.value.message
+        assert "SSL_CERT_FILE" in failure.value.message and "retrying" not in failure.value.output
+        nothing_written(tmp_path / "again")
+    finally:
+        front.close()

@@ -3,7 +3,8 @@
 It forwards what it is not told to falsify to the real distribution registry (the client's
 Authorization header included) and, per manifest tag or blob digest, serves what a hostile or
 broken registry would: a manifest of its own, a body without end, a Content-Length that is
-not the body's, or a redirect to another port of the same host. That other port ("elsewhere")
+not the body's, HTTP framed in every valid way (chunks, 1xx answers, the close) and in broken
+ways (RAW_ANSWERS), or a redirect to another port of the same host. That other port ("elsewhere")
 records every Authorization header it is sent, and either asks for credentials or serves the
 blob with the front's own login (as a CDN with signed URLs would).
 """
@@ -14,8 +15,11 @@ import base64
 import http.client
 import http.server
 import itertools
+import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 ENDLESS_LIMIT = 4 << 30  # an endless body stops here, so a failing test still ends
 
@@ -52,6 +56,71 @@ def fetch_upstream(
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+def chunks(*pieces: bytes, last: bytes = b"0\r\n\r\n") -> bytes:
+    """``pieces`` as a chunked body, the first with a chunk extension, sizes in upper-case hex."""
+    out = b""
+    for index, piece in enumerate(pieces):
+        extension = b";lab=front" if index == 0 else b""
+        out += f"{len(piece):X}".encode() + extension + b"\r\n" + piece + b"\r\n"
+    return out + last
+
+
+def uneven(body: bytes) -> list[bytes]:
+    """``body`` cut at 1, 8 and 4104 bytes (an empty piece would end a chunked body)."""
+    cuts = [0, *(c for c in (1, 8, 4104) if c < len(body)), len(body)]
+    return [body[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+
+
+def head(status: str, *fields: str) -> bytes:
+    return (status + "\r\n" + "".join(f + "\r\n" for f in fields) + "\r\n").encode()
+
+
+# Answers written byte for byte (the front closes the connection after each): HTTP that is
+# unusual but valid, which must be read; HTTP that is broken, which must be refused.
+RAW_ANSWERS: dict[str, Callable[[bytes], bytes]] = {
+    # valid
+    "chunked": lambda b: (
+        head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked")
+        + chunks(*uneven(b), last=b"0\r\nX-Trailer: t\r\n\r\n")
+    ),
+    "informational-first": lambda b: (
+        head("HTTP/1.1 100 Continue")
+        + head("HTTP/1.1 103 Early Hints", "Link: </x>; rel=preload")
+        + head("HTTP/1.1 200 OK", f"Content-Length: {len(b)}", "X-Folded: one", " two")
+        + b
+    ),
+    "close-delimited": lambda b: head("HTTP/1.0 200 OK") + b,
+    # lies inside valid framing
+    "chunked-then-more": lambda b: (
+        head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked") + chunks(b, bytes(10))
+    ),
+    "chunked-ends-early": lambda b: head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked") + chunks(b[:-10]),
+    # broken framing
+    "chunk-cut": lambda b: (
+        head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked") + f"{len(b):x}\r\n".encode() + b[: len(b) // 2]
+    ),
+    "bad-chunk-size": lambda b: head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked") + b"zz\r\n" + b,
+    "no-crlf-after-chunk": lambda b: (
+        head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked")
+        + f"{len(b):x}\r\n".encode()
+        + b
+        + b"XX0\r\n\r\n"
+    ),
+    "not-http": lambda b: b"HELLO THERE\r\n\r\n" + b,
+    "switches-protocols": lambda b: head("HTTP/1.1 101 Switching Protocols", "Upgrade: h2c") + b,
+    "header-flood": lambda b: (
+        head("HTTP/1.1 200 OK", *["X-Filler: 1"] * 200, f"Content-Length: {len(b)}") + b
+    ),
+    "long-header-line": lambda b: head("HTTP/1.1 200 OK", "X-Filler: " + "a" * (70 << 10)) + b,
+    "two-content-lengths": lambda b: (
+        head("HTTP/1.1 200 OK", f"Content-Length: {len(b)}", "Content-Length: 7") + b
+    ),
+    "unknown-transfer-coding": lambda b: (
+        head("HTTP/1.1 200 OK", "Transfer-Encoding: gzip, chunked") + chunks(b)
+    ),
+}
 
 
 class FrontHandler(http.server.BaseHTTPRequestHandler):
@@ -92,7 +161,10 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
                 self.answer(200, body, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
                 return
         digest = self.path.rsplit("/", 1)[-1] if "/blobs/" in self.path else ""
-        behaviour = self.state.blob_behaviour.get(digest, "")
+        if reference:
+            behaviour = self.state.manifest_behaviour.get(reference, "")
+        else:
+            behaviour = self.state.blob_behaviour.get(digest, "")
         if behaviour == "redirect":
             self.send_response(307)
             self.send_header("Location", f"http://127.0.0.1:{self.state.elsewhere_port}{self.path}")
@@ -125,6 +197,10 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
             self.answer(200, body[: len(body) // 2], {"Content-Length": str(len(body))}, close_early=True)
         elif behaviour == "breaks-off":  # the declared length, half the body, then the connection closes
             self.answer(200, body[: len(body) // 2], {"Content-Length": str(len(body))}, close_early=True)
+        elif behaviour in RAW_ANSWERS:
+            self.close_connection = True
+            self.wfile.write(RAW_ANSWERS[behaviour](body))
+            self.count(len(body))
         else:
             raise AssertionError(f"unknown behaviour {behaviour}")
 
@@ -204,17 +280,31 @@ class FrontHandler(http.server.BaseHTTPRequestHandler):
 class FrontServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: FrontState, elsewhere: bool) -> None:
+    def __init__(self, state: FrontState, elsewhere: bool, tls: ssl.SSLContext | None = None) -> None:
         self.state, self.elsewhere = state, elsewhere
         super().__init__(("127.0.0.1", 0), FrontHandler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
 
 
 class RegistryFront:
-    """The front and its other port, each serving on a thread; ``close`` stops both."""
+    """The front and its other port, each serving on a thread; ``close`` stops both.
 
-    def __init__(self, upstream: str, upstream_login: tuple[str, str] | None = None) -> None:
+    With ``certificate`` (a certificate file and its key's), the front speaks HTTPS.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        upstream_login: tuple[str, str] | None = None,
+        certificate: tuple[Path, Path] | None = None,
+    ) -> None:
         self.state = FrontState(upstream, upstream_login)
-        self.front = FrontServer(self.state, elsewhere=False)
+        tls = None
+        if certificate is not None:
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(*certificate)
+        self.front = FrontServer(self.state, elsewhere=False, tls=tls)
         self.other = FrontServer(self.state, elsewhere=True)
         self.state.elsewhere_port = self.other.server_address[1]
         self.threads = [
