@@ -12,15 +12,23 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
+import ssl
+import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lab.config import LabConfig
+from lab.loopback_ports import free_port
 from lab.pipeline.scripts import ScriptFailed
 from lab.provision.control_plane import make_certificates
+from lab.tools import tool_path
 from tests.pipeline.test_unpack import PATHS, nothing_written, unpack
 from tests.pipeline_fixtures.chain_fixtures import Member, push_modelkit_raw, running_registry, sha256
 from tests.pipeline_fixtures.modelkits import KitLayer, build_modelkit
@@ -59,14 +67,14 @@ def push_authenticated(registry: LabConfig, tag: str, layers: list[tuple[bytes, 
     )
 
 
-def credentials(path: str, registry: LabConfig, front: RegistryFront) -> dict[str, str]:
-    """The login as each path is given it: DOCKER_CONFIG (pipeline) or KIT_USER/KIT_PASSWORD (KServe)."""
+def credentials(path: str, registry: LabConfig, host: str) -> dict[str, str]:
+    """The login for ``host`` as each path is given it: DOCKER_CONFIG or KIT_USER/KIT_PASSWORD (KServe)."""
     if path == "storage-initializer":
         return {"KIT_USER": USER, "KIT_PASSWORD": PASSWORD}
-    docker = registry.home / f"front-docker-{front.host.replace(':', '-')}"
+    docker = registry.home / f"front-docker-{host.replace(':', '-')}"
     docker.mkdir(exist_ok=True)
     auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    (docker / "config.json").write_text(json.dumps({"auths": {front.host: {"auth": auth}}}))
+    (docker / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
     return {"DOCKER_CONFIG": str(docker)}
 
 
@@ -85,7 +93,7 @@ def test_an_honest_front_unpacks_and_credentials_reach_only_the_registry(
         commands,
         f"{front.host}/{REPOSITORY}:honest",
         tmp_path / "out",
-        env=credentials(path, registry, front),
+        env=credentials(path, registry, front.host),
     )
     assert (tmp_path / "out" / "m.bin").stat().st_size == 50_000 // 256 * 256
     # A redirect to another port of the same host: followed, without the credentials.
@@ -96,7 +104,7 @@ def test_an_honest_front_unpacks_and_credentials_reach_only_the_registry(
         commands,
         f"{front.host}/{REPOSITORY}:honest",
         tmp_path / "again",
-        env=credentials(path, registry, front),
+        env=credentials(path, registry, front.host),
     )
     assert front.state.requests_elsewhere == 1 and front.state.authorization_elsewhere == []
     assert (tmp_path / "again" / "m.bin").read_bytes() == (tmp_path / "out" / "m.bin").read_bytes()
@@ -110,7 +118,7 @@ def test_a_redirect_elsewhere_that_asks_for_credentials_gets_none(
     front.state.blob_behaviour[sha256(layers[0][0])] = "redirect"
     reference = f"{front.host}/{REPOSITORY}:redirected"
     with pytest.raises(ScriptFailed) as failure:
-        unpack(path, commands, reference, tmp_path / "out", env=credentials(path, registry, front))
+        unpack(path, commands, reference, tmp_path / "out", env=credentials(path, registry, front.host))
     assert (
         f"to 127.0.0.1:{front.state.elsewhere_port}, which asks for credentials (HTTP 401)"
         in failure.value.message
@@ -144,7 +152,7 @@ def test_a_body_that_is_not_what_the_descriptor_declares_is_bounded(
     push_authenticated(registry, tag, layers, config)
     front.state.blob_behaviour[sha256(layers[0][0])] = behaviour
     reference = f"{front.host}/{REPOSITORY}:{tag}"
-    env = {**credentials(path, registry, front), "KIT_RETRIES": "2"}
+    env = {**credentials(path, registry, front.host), "KIT_RETRIES": "2"}
     started = time.monotonic()
     expected = BODY_LIES[behaviour]
     if expected is None:
@@ -186,7 +194,7 @@ def test_a_1_tib_descriptor_over_a_small_blob_is_bounded(
     ).encode()
     tag = f"tib-{compression}"
     front.state.manifests[tag] = manifest
-    env = credentials(path, registry, front)
+    env = credentials(path, registry, front.host)
     reference = f"{front.host}/{REPOSITORY}:{tag}"
     # The registry says how long the blob is: not what the manifest declares.
     with pytest.raises(ScriptFailed) as failure:
@@ -222,7 +230,7 @@ def test_a_manifest_without_end_is_capped(
             commands,
             f"{front.host}/{REPOSITORY}:endless",
             tmp_path / "out",
-            env=credentials(path, registry, front),
+            env=credentials(path, registry, front.host),
             timeout=60,
         )
     assert "is larger than the cap of 4194304 bytes (--max-manifest-bytes)" in failure.value.message
@@ -241,7 +249,7 @@ def test_a_layer_download_that_breaks_off_once_is_retried_from_nothing(
         commands,
         f"{front.host}/{REPOSITORY}:flaky",
         tmp_path / "out",
-        env=credentials(path, registry, front),
+        env=credentials(path, registry, front.host),
     )
     assert path == "storage-initializer" or json.loads(out)["status"] == "success"
     assert (tmp_path / "out" / "m.bin").stat().st_size == 400_000 // 256 * 256
@@ -257,13 +265,13 @@ def test_a_registry_that_asks_for_a_token_gets_the_login_only_at_home(
     login = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     # The token service is the registry itself (same host:port): the login goes there, once.
     front.state.token_realm = "front"
-    unpack(path, commands, reference, tmp_path / "out", env=credentials(path, registry, front))
+    unpack(path, commands, reference, tmp_path / "out", env=credentials(path, registry, front.host))
     assert (tmp_path / "out" / "m.bin").stat().st_size == 50_000 // 256 * 256
     assert front.state.token_requests == [login]
     # A token service on another port: asked without the login, it refuses, and the unpack says so.
     front.state.token_realm, front.state.token_requests = "elsewhere", []
     with pytest.raises(ScriptFailed) as failure:
-        unpack(path, commands, reference, tmp_path / "again", env=credentials(path, registry, front))
+        unpack(path, commands, reference, tmp_path / "again", env=credentials(path, registry, front.host))
     assert "(on another host:port: sent no credentials) refused a token" in failure.value.message
     assert front.state.token_requests == [""]
     nothing_written(tmp_path / "again")
@@ -295,7 +303,7 @@ def test_every_valid_http_framing_is_read(
         commands,
         f"{front.host}/{REPOSITORY}:{tag}",
         tmp_path / "out",
-        env=credentials(path, registry, front),
+        env=credentials(path, registry, front.host),
     )
     assert (tmp_path / "out" / "m.bin").read_bytes() == bytes(range(256)) * (50_000 // 256)
     served = {p.rsplit("/", 1)[-1] for p in front.state.sent}
@@ -331,7 +339,7 @@ def test_broken_http_is_refused_and_bounded(
     tag = f"broken-{answer}"
     push_authenticated(registry, tag, layers, config)
     front.state.blob_behaviour[sha256(layers[0][0])] = answer
-    env = {**credentials(path, registry, front), "KIT_RETRIES": "2"}
+    env = {**credentials(path, registry, front.host), "KIT_RETRIES": "2"}
     started = time.monotonic()
     with pytest.raises(ScriptFailed) as failure:
         unpack(path, commands, f"{front.host}/{REPOSITORY}:{tag}", tmp_path / "out", env=env, timeout=60)
@@ -361,11 +369,11 @@ def test_an_https_registry_is_trusted_only_through_its_ca(
         layers, config = modelkit("gzip")
         push_authenticated(registry, "tls", layers, config)
         reference = f"{front.host}/{REPOSITORY}:tls"
-        env = {**credentials(path, registry, front), "SSL_CERT_FILE": str(ca)}
+        env = {**credentials(path, registry, front.host), "SSL_CERT_FILE": str(ca)}
         unpack(path, commands, reference, tmp_path / "out", env=env, plain_http=False)
         assert (tmp_path / "out" / "m.bin").read_bytes() == bytes(range(256)) * (50_000 // 256)
         # Without the CA the certificate is not trusted: said at once, not retried, nothing written.
-        env = {**credentials(path, registry, front), "SSL_CERT_FILE": str(tmp_path / "no-such-file")}
+        env = {**credentials(path, registry, front.host), "SSL_CERT_FILE": str(tmp_path / "no-such-file")}
         with pytest.raises(ScriptFailed) as failure:
             unpack(path, commands, reference, tmp_path / "again", env=env, plain_http=False)
         assert f"the certificate of registry {front.host} is not trusted here" in failure.value.message
@@ -373,3 +381,69 @@ def test_an_https_registry_is_trusted_only_through_its_ca(
         nothing_written(tmp_path / "again")
     finally:
         front.close()
+
+
+@contextmanager
+def registry_over_https(registry: LabConfig, certificate: Path, key: Path) -> Iterator[str]:
+    """A second process of the real registry on the lab registry's storage and login, speaking HTTPS.
+
+    Yields its host:port once it answers; stopped afterwards.
+    """
+    settings = yaml.safe_load((registry.home / "etc" / "registry.yml").read_text())
+    port = free_port()
+    settings["http"]["addr"] = f"127.0.0.1:{port}"
+    settings["http"]["tls"] = {"certificate": str(certificate), "key": str(key)}
+    path = registry.home / "etc" / f"registry-https-{port}.yml"
+    path.write_text(yaml.safe_dump(settings))
+    process = subprocess.Popen(
+        [str(tool_path(registry, "registry")), "serve", str(path)],
+        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        context = ssl.create_default_context(cafile=str(certificate.parent / "ca.crt"))
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    context.wrap_socket(sock, server_hostname="127.0.0.1").close()
+                break
+            except OSError:
+                assert process.poll() is None, "the registry stopped before it answered over https"
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        path.unlink()
+
+
+def test_the_real_registry_over_https_with_its_login(
+    registry: LabConfig,
+    commands: dict[str, list[str]],
+    path: str,
+    tmp_path: Path,
+    certificate: tuple[Path, Path, Path],
+) -> None:
+    # Not a server written here: the distribution registry's own TLS and htpasswd auth, as a
+    # private registry on the internet would speak them (Go net/http, its framing and its 401s).
+    ca, served, key = certificate
+    layers, config = modelkit("gzip", size=400_000)
+    push_authenticated(registry, "over-https", layers, config)
+    with registry_over_https(registry, served, key) as host:
+        reference = f"{host}/{REPOSITORY}:over-https"
+        env = {**credentials(path, registry, host), "SSL_CERT_FILE": str(ca)}
+        unpack(path, commands, reference, tmp_path / "out", env=env, plain_http=False)
+        assert (tmp_path / "out" / "m.bin").read_bytes() == bytes(range(256)) * (400_000 // 256)
+        # A wrong login is the registry's 401, said as such (not retried, nothing written).
+        wrong = {**env, "KIT_PASSWORD": "wrong"} if path == "storage-initializer" else env
+        if path != "storage-initializer":
+            docker = tmp_path / "wrong-docker"
+            docker.mkdir()
+            login = base64.b64encode(f"{USER}:wrong".encode()).decode()
+            (docker / "config.json").write_text(json.dumps({"auths": {host: {"auth": login}}}))
+            wrong = {**env, "DOCKER_CONFIG": str(docker)}
+        with pytest.raises(ScriptFailed) as failure:
+            unpack(path, commands, reference, tmp_path / "again", env=wrong, plain_http=False)
+        assert f"registry {host} refused the credentials (401)" in failure.value.message
+        nothing_written(tmp_path / "again")
