@@ -135,6 +135,18 @@ BODY_LIES = {
     "longer-content-length": "bytes for layer",
     "shorter-content-length": "bytes for layer",
     "breaks-off": "broke off: the connection closed after",
+    # HTTP that is broken, or lies inside valid framing (tests/pipeline_fixtures/registry_front.py)
+    "chunked-then-more": "sends more than the",
+    "chunked-ends-early": "ended layer sha256:",
+    "chunk-cut": "the connection closed inside a chunk",
+    "bad-chunk-size": "a malformed chunk size line",
+    "no-crlf-after-chunk": "a chunk is not followed by CRLF",
+    "not-http": "the answer is not HTTP/1.x",
+    "switches-protocols": "switches protocols (HTTP 101)",
+    "header-flood": "more than 100 header lines",
+    "long-header-line": "a header line longer than 65536 bytes",
+    "two-content-lengths": "is not one number",
+    "unknown-transfer-coding": "(only chunked is understood)",
 }
 
 
@@ -308,44 +320,6 @@ def test_every_valid_http_framing_is_read(
     assert (tmp_path / "out" / "m.bin").read_bytes() == bytes(range(256)) * (50_000 // 256)
     served = {p.rsplit("/", 1)[-1] for p in front.state.sent}
     assert {tag, sha256(config), sha256(layers[0][0])} <= served
-
-
-BROKEN_HTTP = {
-    # the layer's answer -> what the unpacker says
-    "chunked-then-more": "sends more than the",
-    "chunked-ends-early": "ended layer sha256:",
-    "chunk-cut": "the connection closed inside a chunk",
-    "bad-chunk-size": "a malformed chunk size line",
-    "no-crlf-after-chunk": "a chunk is not followed by CRLF",
-    "not-http": "the answer is not HTTP/1.x",
-    "switches-protocols": "switches protocols (HTTP 101)",
-    "header-flood": "more than 100 header lines",
-    "long-header-line": "a header line longer than 65536 bytes",
-    "two-content-lengths": "is not one number",
-    "unknown-transfer-coding": "(only chunked is understood)",
-}
-
-
-@pytest.mark.parametrize("answer", sorted(BROKEN_HTTP))
-def test_broken_http_is_refused_and_bounded(
-    registry: LabConfig,
-    front: RegistryFront,
-    commands: dict[str, list[str]],
-    path: str,
-    tmp_path: Path,
-    answer: str,
-) -> None:
-    layers, config = modelkit("none")
-    tag = f"broken-{answer}"
-    push_authenticated(registry, tag, layers, config)
-    front.state.blob_behaviour[sha256(layers[0][0])] = answer
-    env = {**credentials(path, registry, front.host), "KIT_RETRIES": "2"}
-    started = time.monotonic()
-    with pytest.raises(ScriptFailed) as failure:
-        unpack(path, commands, f"{front.host}/{REPOSITORY}:{tag}", tmp_path / "out", env=env, timeout=60)
-    assert BROKEN_HTTP[answer] in failure.value.message
-    assert time.monotonic() - started < 30
-    nothing_written(tmp_path / "out")
 
 
 @pytest.fixture(scope="module")
