@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from lab import bench
 from lab.bench_cluster import CLUSTER_FIRST_UP, CLUSTER_SECOND_UP
 from lab.bench_compare import compare, read_results
+from lab.bench_measurement import Measurement
+from lab.bench_transfer import KIT_RATIO, RATIO_GOALS, compare_sides
 from lab.cli import build_parser, main
 from lab.config import LabConfig
 from lab.invocation import lab_command
@@ -167,6 +170,29 @@ def test_cluster_rows_without_the_control_plane_tools_are_skipped_with_their_goa
         assert lab_command("tools install --mode cluster") in measurement.skipped
         assert (measurement.goal, measurement.goal_met) == (goal, None)
         assert bench.goal_cell(measurement) == f"≤ {goal:g} s: not measured"
+
+
+def test_the_transfer_goal_is_on_the_ratio_to_raw_kit(tmp_path: Path) -> None:
+    # Without kit the 100 MiB row is skipped and still names its goal; measured, the goal is
+    # judged on the lab/kit ratio of medians, not on seconds.
+    home = tmp_path / "home"
+    (home / "bin").mkdir(parents=True)
+    results = bench.run_bench(
+        make_config(home), Progress(quiet=True), repeat=1, sizes=(100,), only=("transfer",)
+    )
+    lab = results[0]
+    assert (lab.name, lab.goal, lab.goal_met) == ("lab push+unpack 100 MiB", 1.25, None)
+    assert "kit" in lab.skipped and bench.goal_cell(lab) == "lab/kit ≤ 1.25 ×: not measured"
+    for lab_seconds, met in (([0.44, 0.42, 0.43], True), ([0.50, 0.48, 0.52], False)):
+        lab = Measurement(
+            "lab push+unpack 1024 MiB", lab_seconds, goal=RATIO_GOALS[1024], headline_of=KIT_RATIO
+        )
+        compare_sides(lab, Measurement("raw", [0.40, 0.38, 0.36]), Measurement("cp", [0.02, 0.03, 0.025]))
+        ratio = statistics.median(lab_seconds) / 0.38
+        assert lab.extra[KIT_RATIO] == pytest.approx(ratio) and lab.headline == pytest.approx(ratio)
+        assert lab.extra[f"{KIT_RATIO} (min)"] == pytest.approx(min(lab_seconds) / 0.36)
+        assert lab.goal_met is met is (ratio <= 1.15)
+        assert bench.goal_cell(lab) == "lab/kit ≤ 1.15 ×: " + ("met" if met else f"{ratio:.3f} ×, not met")
 
 
 def test_cli_rejects_unknown_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
