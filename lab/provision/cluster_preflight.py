@@ -17,18 +17,18 @@ from lab.deadline import Deadline, wait_until
 from lab.errors import LabError
 from lab.kube import Kube, to_manifest
 from lab.kube_objects import Manifest, object_key
-from lab.ownership import ForeignObject, FoundComponent, adopts, found_components, group_of
+from lab.ownership import ForeignObject, FoundComponent, State, adopts, found_components, group_of, state_of
 from lab.provision.actions import Action, Context
 from lab.provision.component_step import ComponentStep
 from lab.provision.manifests import ManifestStep
 from lab.provision.sources import ManifestSources
-from lab.provision.teardown import missing
+from lab.provision.teardown import FinalizerNudge, missing
 
 Need = tuple[str, str, str, str]  # verb, group, resource, namespace
 # An object being deleted cannot be applied over: a Namespace refuses new content (403
 # NamespaceTerminating), a CRD goes away with what was applied of its kind. Deletion normally
-# finishes within a minute, but a large CRD (Argo's workflows, cronworkflows) deleted soon after
-# it was created was seen at "InstanceDeletionInProgress" for 165 s; longer than this is a
+# finishes within a minute (a CRD of the lab's the API server's finalizer dropped is touched,
+# see teardown.FinalizerNudge; someone else's is waited for as it is); longer than this is a
 # finalizer holding it.
 DELETION_SECONDS = 300.0
 
@@ -141,13 +141,22 @@ class PermissionsAndOwnership:
         """Until the objects being deleted are gone (``up`` right after ``down``, or someone's delete)."""
         names, them = _some(deleted), "them" if len(deleted) > 1 else "it"
         ctx.progress.info(f"   {names}: being deleted, waiting for {them} to go before installing")
-        # Gone, or made again meanwhile (by someone else: the second judging decides about it).
+        nudge = FinalizerNudge(kube, ctx.progress)
+
+        def still_being_deleted() -> list[str]:
+            # Gone, or made again meanwhile (by someone else: the second judging decides about it).
+            left = []
+            for obj in deleted:
+                live = kube.get(obj)
+                if live is None or not _being_deleted(live):
+                    continue
+                left.append(f"{object_key(obj)} is still being deleted")
+                if live["kind"] == "CustomResourceDefinition" and state_of(live, kube.owner) is State.CREATED:
+                    nudge(live)  # one of the lab's: its finalizer may need a touch (see FinalizerNudge)
+            return left
+
         wait_until(
-            lambda: [
-                f"{object_key(obj)} is still being deleted"
-                for obj in deleted
-                if _being_deleted(kube.get(obj))
-            ],
+            still_being_deleted,
             Deadline(min(ctx.config.cluster_timeout, DELETION_SECONDS)),
             f"{names}: still being deleted",
             advice="`lab doctor namespace-terminating` names what holds a namespace",

@@ -10,7 +10,8 @@ nothing deleted. A refusal from the API server is never read as "nothing there".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,14 @@ from lab.progress import Progress
 
 # Deleted last: removing a CRD deletes its custom resources; a Namespace everything in it.
 LAST = ("Namespace", "CustomResourceDefinition")
+# The API server's CRD finalizer can drop a CRD whose cleanup failed once (its list of the custom
+# resources answers "storage is (re)initializing" while the CRD's storage is rebuilt, then its
+# status update conflicts) until its informer's next resync, up to 5 minutes on: `down` waited
+# 165 s for Argo's CRDs on the lab's own control plane. Any change to the CRD other than that
+# status requeues it at once, so a CRD of the lab's still there NUDGE_SECONDS after its delete
+# gets an annotation touched, at most once every NUDGE_SECONDS.
+NUDGE_SECONDS = 5.0
+NUDGE_ANNOTATION = "kubeflow-modelkit-lab/deletion-nudged-at"
 
 
 class MissingPermissions(LabError):
@@ -191,9 +200,20 @@ def down_cluster(config: LabConfig, progress: Progress) -> int:
         for resource, obj in plan.first:
             _delete(resource, obj)
     left: list[str] = []  # what the last poll found still there, for the heartbeat
+    nudge = FinalizerNudge(kube, progress)
 
     def still_there() -> list[str]:
-        left[:] = _still_there(plan.deleted, f"{OWNER_LABEL}={kube.owner}")
+        remaining = _still_there(plan.deleted, f"{OWNER_LABEL}={kube.owner}")
+        for resource, live in remaining:
+            if resource.kind == "CustomResourceDefinition":
+                nudge(
+                    {
+                        "apiVersion": resource.group_version,
+                        "kind": resource.kind,
+                        "metadata": live["metadata"],
+                    }
+                )
+        left[:] = [object_key(live) for _, live in remaining]
         return left
 
     def waiting_for() -> str:
@@ -214,15 +234,48 @@ def down_cluster(config: LabConfig, progress: Progress) -> int:
     return 1 if plan.kept else 0
 
 
-def _still_there(deleted: list[tuple[Any, Manifest]], selector: str) -> list[str]:
-    """What of ``deleted`` is still there: one labelled list per kind, not one read per object."""
+def _still_there(deleted: list[tuple[Any, Manifest]], selector: str) -> list[tuple[Any, Manifest]]:
+    """What of ``deleted`` is still there, as it is now (one labelled list per kind, not one read each)."""
     # A name can be taken again at once (someone else's object): only the same uid is "left".
     uids = {obj["metadata"].get("uid") for _, obj in deleted}
     kinds = {(resource.group, resource.kind): resource for resource, _ in deleted}
-    left = [
-        object_key(live)
+    return [
+        (resource, live)
         for resource in kinds.values()
         for live in list_objects(resource, selector=selector)
         if live["metadata"].get("uid") in uids
     ]
-    return left
+
+
+class FinalizerNudge:
+    """Touches an annotation of a CRD that stays terminating, so the API server's finalizer looks again.
+
+    Only the lab's own CRDs are passed in. Best effort: credentials that may delete but not
+    patch a CRD, or a CRD gone meanwhile, leave the wait as it was.
+    """
+
+    def __init__(
+        self, kube: Kube, progress: Progress | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.kube, self.progress, self.clock = kube, progress, clock
+        self.first_seen: dict[str, float] = {}  # uid -> when a poll first found it still there
+        self.nudged: dict[str, float] = {}  # uid -> when it was last touched
+
+    def __call__(self, live: Manifest) -> bool:
+        """Touch ``live`` if it has been there NUDGE_SECONDS (and not touched for as long); whether it was."""
+        uid, now = str(live["metadata"].get("uid")), self.clock()
+        there_for = now - self.first_seen.setdefault(uid, now)
+        if there_for < NUDGE_SECONDS or now - self.nudged.get(uid, now - NUDGE_SECONDS) < NUDGE_SECONDS:
+            return False
+        first = uid not in self.nudged
+        self.nudged[uid] = now
+        try:
+            self.kube.annotate(live, {NUDGE_ANNOTATION: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        except ApiError:  # NotFound included: gone meanwhile, which is what the wait is for
+            return False
+        if first and self.progress is not None:
+            self.progress.info(
+                f"   {object_key(live)} still there {there_for:.0f}s after its delete: touched it so the "
+                "API server's CRD finalizer looks at it again"
+            )
+        return True

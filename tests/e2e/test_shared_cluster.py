@@ -10,6 +10,7 @@ see makes `doctor` and `status` say why and exit 2. Tests run in file order.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import re
 import subprocess
@@ -29,7 +30,7 @@ from lab.kube_objects import OWNER_LABEL, Manifest, comparable, object_key
 from lab.progress import Progress
 from lab.provision.cluster_mode import down_cluster
 from lab.provision.control_plane import ControlPlane
-from lab.provision.teardown import list_objects, listable, owned_objects
+from lab.provision.teardown import NUDGE_ANNOTATION, FinalizerNudge, list_objects, listable, owned_objects
 from lab.tools import tool_path
 from tests.conftest import NO_MIRROR, UPSTREAM_MIRROR
 from tests.e2e.conftest import cluster_mode_config, run_lab
@@ -717,3 +718,79 @@ def test_up_waits_for_what_is_being_deleted(shared: SharedCluster, lab_up: dict[
     assert "Namespace cert-manager" in owned and "Deployment cert-manager/cert-manager" in owned
     assert lab(shared, "down").returncode == 0
     assert owned_objects(Kube.connect(shared.config)) == []
+
+
+def test_a_lab_crd_that_stays_terminating_is_touched_so_its_finalizer_looks_again(
+    shared: SharedCluster,
+) -> None:
+    """`down` touches a CRD of the lab's still there after 5 s (the API server may have dropped it).
+
+    The API server's own finalizer can leave a deleted CRD until its informer's next resync,
+    minutes later; a metadata change makes it look again at once. Here a finalizer of the
+    tenant's holds the CRD, so its annotation is read back while it is still terminating.
+    """
+    crds = shared.admin.dynamic.resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+    )
+    name = "nudges.lab-test.example.com"
+    crds.create(
+        body={
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "labels": {OWNER_LABEL: "test"}, "finalizers": [HOLDING_FINALIZER]},
+            "spec": {
+                "group": "lab-test.example.com",
+                "names": {"kind": "Nudge", "plural": "nudges", "singular": "nudge", "listKind": "NudgeList"},
+                "scope": "Namespaced",
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": {"type": "object"}},
+                    }
+                ],
+            },
+        }
+    )
+    crds.delete(name=name)
+    now = [100.0]
+    said = io.StringIO()
+    nudge = FinalizerNudge(shared.admin, Progress(stream=said), clock=lambda: now[0])
+
+    def live() -> Manifest:
+        found: Manifest = crds.get(name=name).to_dict()
+        assert found["metadata"].get("deletionTimestamp"), found["metadata"]
+        return found
+
+    def annotation() -> str | None:
+        return (live()["metadata"].get("annotations") or {}).get(NUDGE_ANNOTATION)
+
+    uid = live()["metadata"]["uid"]
+    try:
+        for at, touched in ((100.0, False), (104.9, False), (105.0, True), (109.0, False), (110.0, True)):
+            now[0] = at
+            assert nudge(live()) is touched, at
+            if at == 104.9:
+                assert annotation() is None
+        assert annotation() is not None
+        # Said once, the first time (not at every touch).
+        assert said.getvalue() == (
+            f"   CustomResourceDefinition {name} still there 5s after its delete: touched it so the API "
+            "server's CRD finalizer looks at it again\n"
+        )
+    finally:
+        crds.patch(
+            name=name, body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json"
+        )
+    wait_until(
+        lambda: [name] if crds.get(label_selector=f"{OWNER_LABEL}=test").items else [],
+        Deadline(60),
+        "the test CRD still there",
+        interval=0.5,
+    )
+    # Gone meanwhile: no touch, no error (the wait it serves goes on).
+    now[0] = 200.0
+    gone = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition"}
+    assert nudge({**gone, "metadata": {"name": name, "uid": uid}}) is False
+    assert nudge.nudged[uid] == 200.0  # it was tried: the API server answered 404
