@@ -150,16 +150,6 @@ class Kube:
             return None
         return _json_body(answer)
 
-    def annotate(self, obj: Manifest, annotations: dict[str, str]) -> None:
-        """Merge ``annotations`` into the live object's (a merge patch of metadata: nothing else changes)."""
-        meta = obj["metadata"]
-        self._resource(obj).patch(
-            name=meta["name"],
-            namespace=meta.get("namespace"),
-            body={"metadata": {"annotations": annotations}},
-            content_type="application/merge-patch+json",
-        )
-
     def apply(
         self,
         obj: Manifest,

@@ -269,8 +269,14 @@ class FinalizerNudge:
             return False
         first = uid not in self.nudged
         self.nudged[uid] = now
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
-            self.kube.annotate(live, {NUDGE_ANNOTATION: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            crds = self.kube.dynamic.resources.get(api_version=live["apiVersion"], kind=live["kind"])
+            crds.patch(  # a merge patch of one annotation: nothing else of the CRD changes
+                name=live["metadata"]["name"],
+                body={"metadata": {"annotations": {NUDGE_ANNOTATION: stamp}}},
+                content_type="application/merge-patch+json",
+            )
         except ApiError:  # NotFound included: gone meanwhile, which is what the wait is for
             return False
         if first and self.progress is not None:
