@@ -308,7 +308,9 @@ class RegistryFront:
         self.other = FrontServer(self.state, elsewhere=True)
         self.state.elsewhere_port = self.other.server_address[1]
         self.threads = [
-            threading.Thread(target=s.serve_forever, daemon=True) for s in (self.front, self.other)
+            # A short poll: close() waits for it, twice per test (0.5 s each by default).
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+            for s in (self.front, self.other)
         ]
         for thread in self.threads:
             thread.start()
