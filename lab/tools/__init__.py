@@ -8,10 +8,13 @@ naming the tool, every path tried and what to install.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import platform
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,16 +262,45 @@ def inspect_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
 
 
 def ensure_tool(spec: ToolSpec, config: LabConfig) -> ToolStatus:
-    """Make the pinned tool available under ``$LAB_HOME/bin`` (a no-op when it already is)."""
+    """Make the pinned tool available under ``$LAB_HOME/bin`` (a no-op when it already is).
+
+    Obtaining it holds a lock per tool in ``$LAB_HOME/locks``: two lab processes at once (two
+    shells, or test workers) neither build into the same folder nor install over each other,
+    and the one that waited uses what the other installed.
+    """
     bin_dir = config.bin_dir
     status = inspect_tool(spec, config)
     if status.ok:
-        if Path(status.path).parent != bin_dir:
-            link_into(bin_dir, spec.name, Path(status.path))
-            _write_stamp(spec, bin_dir, f"{status.source}: {status.path}")
-            status.path = str(bin_dir / spec.name)
-        _link_companions(spec, Path(status.path), bin_dir)
-        return status
+        return _use(spec, status, bin_dir)
+    with tool_lock(config, spec.name):
+        status = inspect_tool(spec, config)
+        if status.ok:
+            return _use(spec, status, bin_dir)
+        return _obtain(spec, status, bin_dir)
+
+
+@contextmanager
+def tool_lock(config: LabConfig, name: str) -> Iterator[None]:
+    """Hold ``$LAB_HOME/locks/tool-NAME.lock`` (released when the process ends, however it ends)."""
+    locks = config.home / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"tool-{name}.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _use(spec: ToolSpec, status: ToolStatus, bin_dir: Path) -> ToolStatus:
+    """A working tool found: linked into ``bin_dir`` when it is elsewhere, with its companions."""
+    if Path(status.path).parent != bin_dir:
+        link_into(bin_dir, spec.name, Path(status.path))
+        _write_stamp(spec, bin_dir, f"{status.source}: {status.path}")
+        status.path = str(bin_dir / spec.name)
+    _link_companions(spec, Path(status.path), bin_dir)
+    return status
+
+
+def _obtain(spec: ToolSpec, status: ToolStatus, bin_dir: Path) -> ToolStatus:
+    """Each source in turn until one yields the pinned version; ToolUnavailable naming them all."""
     own = bin_dir / spec.name
     own_source = _stamp_source(spec, bin_dir)
     if own.exists() and own_source in ("", "added"):

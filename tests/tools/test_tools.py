@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import pytest
 from lab.config import load_config
 from lab.invocation import lab_command
 from lab.progress import Progress
-from lab.tools import ToolSpec, ToolUnavailable, ensure_tool, install_tools, specs_for_mode
-from lab.tools.sources import GoInstall, GoWrapperBuild, expected_sha256
+from lab.tools import ToolSpec, ToolUnavailable, ensure_tool, install_tools, specs_for_mode, tool_lock
+from lab.tools.sources import DebianPackages, GoInstall, GoWrapperBuild, expected_sha256, link_into
 from tests.conftest import TOOLS_HOME
 
 
@@ -185,3 +186,84 @@ def test_a_binary_the_user_put_in_bin_is_never_built_over(new_home: Callable[...
     command = lab_command(f"tools add registry {copied} --version v3.1.2")
     assert f"to use it as the pinned version run: {command}" in message
     assert copied.read_bytes() == Path(jq).read_bytes()
+
+
+def lock_probe_spec(shipped: str) -> ToolSpec:
+    """A tool whose one source links ``shipped`` (a script that prints version 1.0.0) into bin."""
+    return ToolSpec(
+        name="lockprobe",
+        version="v1.0.0",
+        modes=frozenset({"local"}),
+        version_argv=("--version",),
+        sources=(DebianPackages(("lockprobe",), shipped),),
+        remedy="none",
+    )
+
+
+# argv[1]: the lock probe's shipped script, or "unbuildable" (a Go build of a module no proxy serves).
+ENSURE_IN_ANOTHER_PROCESS = """
+import sys
+from lab.config import load_config
+from lab.tools import ToolSpec, ToolUnavailable, ensure_tool
+from lab.tools.sources import GoWrapperBuild
+from tests.tools.test_tools import lock_probe_spec
+spec = lock_probe_spec(sys.argv[1]) if sys.argv[1] != "unbuildable" else ToolSpec(
+    name="unbuildable", version="v0.0.1", modes=frozenset({"local"}), version_argv=("--version",),
+    sources=(GoWrapperBuild("example.invalid/unbuildable", "example.invalid/unbuildable/cmd", ()),),
+    remedy="none")
+try:
+    status = ensure_tool(spec, load_config())
+    print(status.ok, status.path)
+except ToolUnavailable as exc:
+    print("unavailable:", exc)
+"""
+
+
+def ensure_elsewhere(home: Path, argument: str) -> subprocess.Popen[str]:
+    """``ensure_tool`` in another process (as a second `lab` command or test worker would)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", ENSURE_IN_ANOTHER_PROCESS, argument],
+        env={**os.environ, "LAB_HOME": str(home)},
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_process_waits_for_the_tool_lock_and_uses_what_the_first_installed(
+    new_home: Callable[..., Path], tmp_path: Path
+) -> None:
+    home = new_home(own_bin=True)  # the session's shared bin stays as it is
+    config = load_config(env={"LAB_HOME": str(home)})
+    shipped = tmp_path / "lockprobe"
+    shipped.write_text("#!/bin/sh\necho 'lockprobe 1.0.0'\n")
+    shipped.chmod(0o755)
+    installed = home / "bin" / "lockprobe"
+    with tool_lock(config, "lockprobe"):
+        waiting = ensure_elsewhere(home, str(shipped))
+        time.sleep(1.5)
+        assert waiting.poll() is None, waiting.communicate()
+        assert not installed.exists()
+        link_into(config.bin_dir, "lockprobe", shipped)  # what this process's own install does
+        linked = installed.lstat()
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert out.strip() == f"True {installed}"
+    # It found the tool installed once the lock was free: not linked again (same inode, same time).
+    after = installed.lstat()
+    assert (after.st_ino, after.st_mtime_ns) == (linked.st_ino, linked.st_mtime_ns)
+
+
+def test_builds_in_several_processes_at_once_each_end_in_their_own_one_line(
+    new_home: Callable[..., Path],
+) -> None:
+    # Test workers (and two shells) obtain the same tool at once: a failing Go build in one
+    # shared build folder used to end some of them in FileExistsError instead of the reason.
+    home = new_home(own_bin=True)
+    processes = [ensure_elsewhere(home, "unbuildable") for _ in range(4)]
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        assert out.startswith("unavailable: unbuildable v0.0.1 could not be obtained; tried: "), out
+        assert "go build example.invalid/unbuildable/cmd" in out and "\n" not in out.strip()
