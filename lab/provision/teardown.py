@@ -69,7 +69,9 @@ def list_objects(resource: Any, namespace: str | None = None, selector: str = ""
             return []
         where = f" in namespace {namespace}" if namespace else " cluster-wide"
         raise LabError(f"cannot list {_resource_name(resource)}{where}: {api_error_message(exc)}") from None
-    return [{"kind": resource.kind, **item} for item in answer.to_dict().get("items") or []]
+    # A list's items name no kind or apiVersion: given here, each is addressable as a live object.
+    kind = {"apiVersion": resource.group_version, "kind": resource.kind}
+    return [{**kind, **item} for item in answer.to_dict().get("items") or []]
 
 
 def owned_objects(kube: Kube) -> list[tuple[Any, Manifest]]:
@@ -204,16 +206,10 @@ def down_cluster(config: LabConfig, progress: Progress) -> int:
 
     def still_there() -> list[str]:
         remaining = _still_there(plan.deleted, f"{OWNER_LABEL}={kube.owner}")
-        for resource, live in remaining:
-            if resource.kind == "CustomResourceDefinition":
-                nudge(
-                    {
-                        "apiVersion": resource.group_version,
-                        "kind": resource.kind,
-                        "metadata": live["metadata"],
-                    }
-                )
-        left[:] = [object_key(live) for _, live in remaining]
+        for live in remaining:
+            if live["kind"] == "CustomResourceDefinition":
+                nudge(live)
+        left[:] = [object_key(live) for live in remaining]
         return left
 
     def waiting_for() -> str:
@@ -234,13 +230,13 @@ def down_cluster(config: LabConfig, progress: Progress) -> int:
     return 1 if plan.kept else 0
 
 
-def _still_there(deleted: list[tuple[Any, Manifest]], selector: str) -> list[tuple[Any, Manifest]]:
+def _still_there(deleted: list[tuple[Any, Manifest]], selector: str) -> list[Manifest]:
     """What of ``deleted`` is still there, as it is now (one labelled list per kind, not one read each)."""
     # A name can be taken again at once (someone else's object): only the same uid is "left".
     uids = {obj["metadata"].get("uid") for _, obj in deleted}
     kinds = {(resource.group, resource.kind): resource for resource, _ in deleted}
     return [
-        (resource, live)
+        live
         for resource in kinds.values()
         for live in list_objects(resource, selector=selector)
         if live["metadata"].get("uid") in uids

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from lab.config import LabConfig
+from lab.deadline import Deadline, wait_until
 from lab.loopback_ports import free_port
 from lab.pipeline.scripts import ScriptFailed
 from lab.provision.control_plane import make_certificates
@@ -375,16 +376,19 @@ def registry_over_https(registry: LabConfig, certificate: Path, key: Path) -> It
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    context = ssl.create_default_context(cafile=str(certificate.parent / "ca.crt"))
+
+    def not_answering() -> list[str]:
+        assert process.poll() is None, "the registry stopped before it answered over https"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                context.wrap_socket(sock, server_hostname="127.0.0.1").close()
+        except OSError as error:
+            return [str(error)]
+        return []
+
     try:
-        context = ssl.create_default_context(cafile=str(certificate.parent / "ca.crt"))
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                    context.wrap_socket(sock, server_hostname="127.0.0.1").close()
-                break
-            except OSError:
-                assert process.poll() is None, "the registry stopped before it answered over https"
-                time.sleep(0.05)
+        wait_until(not_answering, Deadline(10), "the registry not answering over https", interval=0.05)
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()
