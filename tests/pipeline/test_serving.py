@@ -26,6 +26,7 @@ from kubernetes.client import ApiClient
 
 from lab.local.model_server_process import model_server_process, stop_model_server
 from lab.local.processes import PortTaken, port_is_free, wait_until
+from lab.loopback_ports import free_port
 from lab.pipeline.components import python_components
 from lab.pipeline.local_run import execute_locally
 from lab.pipeline.model_server import find_model_file
@@ -146,11 +147,13 @@ def test_a_failed_fetch_keeps_the_model_being_served(tmp_path: Path) -> None:
 
 
 def test_a_port_held_by_a_stranger_is_named_with_its_setting(tmp_path: Path) -> None:
-    config = new_lab()
-    train_classifier(str(tmp_path / "modelkit"), "iris", MODEL, "d", "lab", 1, 0.25)
     with socket.socket() as stranger:
-        stranger.bind(("127.0.0.1", config.ports.model_server))
+        # The stranger binds first, the lab is then given its port: a port picked free and bound
+        # only after training could be taken meanwhile by another test worker's server.
+        stranger.bind(("127.0.0.1", free_port()))
         stranger.listen()
+        config = new_lab(LAB_MODEL_SERVER_PORT=str(stranger.getsockname()[1]))
+        train_classifier(str(tmp_path / "modelkit"), "iris", MODEL, "d", "lab", 1, 0.25)
         try:
             with pytest.raises(PortTaken, match="choose another port with LAB_MODEL_SERVER_PORT=<port>"):
                 start_model_server(config, tmp_path / "modelkit", MODEL)
